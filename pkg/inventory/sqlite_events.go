@@ -1,0 +1,125 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// AppendEvent records an event.
+func (s *SQLite) AppendEvent(ctx context.Context, e Event) (Event, error) {
+	if e.Type == "" {
+		return Event{}, fmt.Errorf("%w: event type is required", ErrInvalid)
+	}
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	if e.MAC != "" {
+		if m, err := NormalizeMAC(e.MAC); err == nil {
+			e.MAC = m
+		}
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		id, err := appendEventTx(ctx, tx, e)
+		e.ID = id
+		return err
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	s.notify(e.ID)
+	e.Time = e.Time.UTC()
+	return e, nil
+}
+
+func appendEventTx(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
+	var data string
+	if len(e.Data) > 0 {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return 0, fmt.Errorf("event data: %w", err)
+		}
+		data = string(b)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (time, machine, mac, type, message, data) VALUES (?,?,?,?,?,?)`,
+		e.Time.UnixNano(), e.Machine, e.MAC, e.Type, e.Message, data)
+	if err != nil {
+		return 0, fmt.Errorf("append event: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// notify wakes WaitEvents callers once a transaction holding event id has
+// committed.
+func (s *SQLite) notify(id int64) {
+	if id == 0 {
+		return
+	}
+	s.mu.Lock()
+	if id > s.lastEvt {
+		s.lastEvt = id
+	}
+	close(s.evWake)
+	s.evWake = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// WaitEvents blocks until an event newer than since exists.
+func (s *SQLite) WaitEvents(ctx context.Context, since int64) error {
+	for {
+		s.mu.Lock()
+		last, wake := s.lastEvt, s.evWake
+		s.mu.Unlock()
+		if last > since {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// ListEvents returns events with id above f.Since, oldest first.
+func (s *SQLite) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
+	where := []string{"id > ?"}
+	args := []any{f.Since}
+	if f.Machine != "" {
+		where = append(where, "machine = ?")
+		args = append(args, f.Machine)
+	}
+	if f.Type != "" {
+		where = append(where, "(type = ? OR type LIKE ?)")
+		args = append(args, f.Type, f.Type+".%")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 10000
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, machine, mac, type, message, data FROM events WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		var t int64
+		var data string
+		if err := rows.Scan(&e.ID, &t, &e.Machine, &e.MAC, &e.Type, &e.Message, &data); err != nil {
+			return nil, err
+		}
+		e.Time = fromNano(t)
+		if data != "" {
+			if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
+				return nil, fmt.Errorf("event %d data: %w", e.ID, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

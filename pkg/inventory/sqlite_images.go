@@ -1,0 +1,79 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
+
+// PutImage records an image, replacing one of the same name.
+func (s *SQLite) PutImage(ctx context.Context, img Image) error {
+	if err := ValidateName("image name", img.Name); err != nil {
+		return err
+	}
+	if img.CreatedAt.IsZero() {
+		img.CreatedAt = s.now()
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO images (name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at)
+			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET file=excluded.file, format=excluded.format,
+			chain=excluded.chain, size=excluded.size, virtual_size=excluded.virtual_size, sha256=excluded.sha256,
+			raw_sha256=excluded.raw_sha256, created_at=excluded.created_at`,
+			img.Name, img.File, img.Format, strings.Join(img.Chain, ","), img.Size, img.VirtualSize, img.SHA256, img.RawSHA256, img.CreatedAt.UnixNano())
+		return err
+	})
+}
+
+// GetImage returns an image by name.
+func (s *SQLite) GetImage(ctx context.Context, name string) (Image, error) {
+	imgs, err := s.queryImages(ctx, `WHERE name = ?`, name)
+	if err != nil {
+		return Image{}, err
+	}
+	if len(imgs) == 0 {
+		return Image{}, notFound("image", name)
+	}
+	return imgs[0], nil
+}
+
+// ListImages returns every image by name.
+func (s *SQLite) ListImages(ctx context.Context) ([]Image, error) {
+	return s.queryImages(ctx, `ORDER BY name`)
+}
+
+// DeleteImage forgets an image; the caller removes its file.
+func (s *SQLite) DeleteImage(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM images WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("image", name)
+		}
+		return nil
+	})
+}
+
+func (s *SQLite) queryImages(ctx context.Context, clause string, args ...any) ([]Image, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at FROM images `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Image{}
+	for rows.Next() {
+		var img Image
+		var chain string
+		var c int64
+		if err := rows.Scan(&img.Name, &img.File, &img.Format, &chain, &img.Size, &img.VirtualSize, &img.SHA256, &img.RawSHA256, &c); err != nil {
+			return nil, err
+		}
+		if chain != "" {
+			img.Chain = strings.Split(chain, ",")
+		}
+		img.CreatedAt = fromNano(c)
+		out = append(out, img)
+	}
+	return out, rows.Err()
+}

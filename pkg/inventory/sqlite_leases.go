@@ -1,0 +1,94 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// PutLease creates or replaces the lease of a MAC.
+func (s *SQLite) PutLease(ctx context.Context, l Lease) error {
+	mac, err := NormalizeMAC(l.MAC)
+	if err != nil {
+		return err
+	}
+	if l.IP, err = NormalizeIP(l.IP); err != nil || l.IP == "" {
+		return fmt.Errorf("%w: lease ip %q", ErrInvalid, l.IP)
+	}
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE ip = ? AND mac != ?`, l.IP, mac); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO leases (mac, ip, hostname, state, expires_at, updated_at) VALUES (?,?,?,?,?,?)
+			ON CONFLICT(mac) DO UPDATE SET ip=excluded.ip, hostname=excluded.hostname, state=excluded.state,
+			expires_at=excluded.expires_at, updated_at=excluded.updated_at`,
+			mac, l.IP, l.Hostname, l.State, unixNano(l.ExpiresAt), now.UnixNano())
+		return err
+	})
+}
+
+// GetLease returns the lease of a MAC.
+func (s *SQLite) GetLease(ctx context.Context, mac string) (Lease, error) {
+	norm, err := NormalizeMAC(mac)
+	if err != nil {
+		return Lease{}, err
+	}
+	ls, err := s.queryLeases(ctx, `WHERE mac = ?`, norm)
+	if err != nil {
+		return Lease{}, err
+	}
+	if len(ls) == 0 {
+		return Lease{}, notFound("lease for mac", norm)
+	}
+	return ls[0], nil
+}
+
+// LeaseByIP returns the lease holding an address.
+func (s *SQLite) LeaseByIP(ctx context.Context, ip string) (Lease, error) {
+	ls, err := s.queryLeases(ctx, `WHERE ip = ?`, strings.TrimSpace(ip))
+	if err != nil {
+		return Lease{}, err
+	}
+	if len(ls) == 0 {
+		return Lease{}, notFound("lease for ip", ip)
+	}
+	return ls[0], nil
+}
+
+// DeleteLease removes the lease of a MAC.
+func (s *SQLite) DeleteLease(ctx context.Context, mac string) error {
+	norm, err := NormalizeMAC(mac)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE mac = ?`, norm)
+		return err
+	})
+}
+
+// ListLeases returns every lease ordered by address.
+func (s *SQLite) ListLeases(ctx context.Context) ([]Lease, error) {
+	return s.queryLeases(ctx, `ORDER BY ip`)
+}
+
+func (s *SQLite) queryLeases(ctx context.Context, clause string, args ...any) ([]Lease, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mac, ip, hostname, state, expires_at, updated_at FROM leases `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Lease{}
+	for rows.Next() {
+		var l Lease
+		var e, u int64
+		if err := rows.Scan(&l.MAC, &l.IP, &l.Hostname, &l.State, &e, &u); err != nil {
+			return nil, err
+		}
+		l.ExpiresAt, l.UpdatedAt = fromNano(e), fromNano(u)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,288 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, created_at, updated_at`
+
+// CreateMachine enrols a machine. A machine without a state starts as new.
+func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
+	if err := ValidateName("name", m.Name); err != nil {
+		return Machine{}, err
+	}
+	macs, err := NormalizeMACs(m.MACs)
+	if err != nil {
+		return Machine{}, err
+	}
+	if m.IP, err = NormalizeIP(m.IP); err != nil {
+		return Machine{}, err
+	}
+	if err := ValidateTags(m.Tags); err != nil {
+		return Machine{}, err
+	}
+	if m.State == "" {
+		m.State = StateNew
+	}
+	if m.State != StateNew && m.State != StateDiscovered {
+		return Machine{}, fmt.Errorf("%w: state: a machine is created as new or discovered, not %q", ErrInvalid, m.State)
+	}
+	bmcShown, bmcSealed, err := s.sealBMC(m.BMC)
+	if err != nil {
+		return Machine{}, err
+	}
+	now := s.now()
+	var evID int64
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkFree(ctx, tx, m.Name, macs, m.IP, 0); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?)`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed, now.UnixNano(), now.UnixNano())
+		if err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("%w: machine %q already exists", ErrConflict, m.Name)
+			}
+			return err
+		}
+		id, _ := res.LastInsertId()
+		if err := insertMACs(ctx, tx, id, macs); err != nil {
+			return err
+		}
+		if err := mergeTags(ctx, tx, id, m.Tags); err != nil {
+			return err
+		}
+		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: m.Name, MAC: macs[0], Type: "machine.created",
+			Message: fmt.Sprintf("machine %s enrolled as %s", m.Name, m.State)})
+		return err
+	})
+	if err != nil {
+		return Machine{}, err
+	}
+	s.notify(evID)
+	return s.GetMachine(ctx, m.Name)
+}
+
+// checkFree refuses a name, MAC or reserved IP that another machine holds,
+// naming that machine. self is the id of the machine being changed.
+func (s *SQLite) checkFree(ctx context.Context, tx *sql.Tx, name string, macs []string, ip string, self int64) error {
+	var other string
+	if self == 0 {
+		err := tx.QueryRowContext(ctx, `SELECT name FROM machines WHERE name = ?`, name).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
+		} else if err != sql.ErrNoRows {
+			return err
+		}
+	}
+	for _, mac := range macs {
+		err := tx.QueryRowContext(ctx, `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
+			WHERE x.mac = ? AND x.machine_id != ?`, mac, self).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%w: mac %s already belongs to machine %q", ErrConflict, mac, other)
+		} else if err != sql.ErrNoRows {
+			return err
+		}
+	}
+	if ip != "" {
+		err := tx.QueryRowContext(ctx, `SELECT name FROM machines WHERE ip = ? AND id != ?`, ip, self).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%w: ip %s is already reserved for machine %q", ErrConflict, ip, other)
+		} else if err != sql.ErrNoRows {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertMACs(ctx context.Context, tx *sql.Tx, id int64, macs []string) error {
+	for i, mac := range macs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO machine_macs (mac, machine_id, position) VALUES (?,?,?)`, mac, id, i); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("%w: mac %s already belongs to another machine", ErrConflict, mac)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func mergeTags(ctx context.Context, tx *sql.Tx, id int64, tags map[string]string) error {
+	for k, v := range tags {
+		var err error
+		if v == "" {
+			_, err = tx.ExecContext(ctx, `DELETE FROM machine_tags WHERE machine_id = ? AND key = ?`, id, k)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO machine_tags (machine_id, key, value) VALUES (?,?,?)
+				ON CONFLICT(machine_id, key) DO UPDATE SET value = excluded.value`, id, k, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealBMC validates a BMC URL and returns the masked form shown to users
+// and the sealed form holding the credentials.
+func (s *SQLite) sealBMC(raw string) (string, []byte, error) {
+	if raw == "" {
+		return "", nil, nil
+	}
+	if err := ValidateBMCURL(raw); err != nil {
+		return "", nil, err
+	}
+	return RedactURL(raw), s.sealer.Seal([]byte(raw)), nil
+}
+
+// GetMachine returns a machine by name.
+func (s *SQLite) GetMachine(ctx context.Context, name string) (Machine, error) {
+	ms, err := s.queryMachines(ctx, `WHERE name = ?`, name)
+	if err != nil {
+		return Machine{}, err
+	}
+	if len(ms) == 0 {
+		return Machine{}, notFound("machine", name)
+	}
+	return ms[0], nil
+}
+
+// MachineByMAC returns the machine owning a MAC, in any notation.
+func (s *SQLite) MachineByMAC(ctx context.Context, mac string) (Machine, error) {
+	norm, err := NormalizeMAC(mac)
+	if err != nil {
+		return Machine{}, err
+	}
+	ms, err := s.queryMachines(ctx, `WHERE id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`, norm)
+	if err != nil {
+		return Machine{}, err
+	}
+	if len(ms) == 0 {
+		return Machine{}, fmt.Errorf("%w: no machine has mac %s", ErrNotFound, norm)
+	}
+	return ms[0], nil
+}
+
+// ListMachines returns machines ordered by name.
+func (s *SQLite) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error) {
+	var where []string
+	var args []any
+	if f.State != "" {
+		where = append(where, `state = ?`)
+		args = append(args, string(f.State))
+	}
+	keys := make([]string, 0, len(f.Tags))
+	for k := range f.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		where = append(where, `id IN (SELECT machine_id FROM machine_tags WHERE key = ? AND value = ?)`)
+		args = append(args, k, f.Tags[k])
+	}
+	clause := ""
+	if len(where) > 0 {
+		clause = "WHERE " + strings.Join(where, " AND ")
+	}
+	return s.queryMachines(ctx, clause+` ORDER BY name`, args...)
+}
+
+// queryMachines loads machines and, in two more queries, their MACs and
+// tags.
+func (s *SQLite) queryMachines(ctx context.Context, clause string, args ...any) ([]Machine, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+machineCols+` FROM machines `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Machine
+	idx := map[int64]int{}
+	var ids []any
+	for rows.Next() {
+		var m Machine
+		var id, powerAt, created, updated int64
+		var state, hw string
+		if err := rows.Scan(&id, &m.Name, &m.UUID, &m.Serial, &state, &m.StateReason, &m.IP, &m.BMC,
+			&m.PowerState, &powerAt, &hw, &created, &updated); err != nil {
+			return nil, err
+		}
+		m.State = State(state)
+		m.PowerCheckedAt, m.CreatedAt, m.UpdatedAt = fromNano(powerAt), fromNano(created), fromNano(updated)
+		if hw != "" {
+			m.Hardware = []byte(hw)
+		}
+		m.MACs = []string{}
+		idx[id] = len(out)
+		ids = append(ids, id)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	in := "machine_id IN (SELECT id FROM machines " + clause + ")"
+	qargs := args
+	if len(ids) <= 500 {
+		in = "machine_id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
+		qargs = ids
+	}
+	mrows, err := s.db.QueryContext(ctx, `SELECT machine_id, mac FROM machine_macs WHERE `+stripOrder(in)+` ORDER BY machine_id, position`, qargs...)
+	if err != nil {
+		return nil, err
+	}
+	defer mrows.Close()
+	for mrows.Next() {
+		var id int64
+		var mac string
+		if err := mrows.Scan(&id, &mac); err != nil {
+			return nil, err
+		}
+		if i, ok := idx[id]; ok {
+			out[i].MACs = append(out[i].MACs, mac)
+		}
+	}
+	if err := mrows.Err(); err != nil {
+		return nil, err
+	}
+	trows, err := s.db.QueryContext(ctx, `SELECT machine_id, key, value FROM machine_tags WHERE `+stripOrder(in), qargs...)
+	if err != nil {
+		return nil, err
+	}
+	defer trows.Close()
+	for trows.Next() {
+		var id int64
+		var k, v string
+		if err := trows.Scan(&id, &k, &v); err != nil {
+			return nil, err
+		}
+		if i, ok := idx[id]; ok {
+			if out[i].Tags == nil {
+				out[i].Tags = map[string]string{}
+			}
+			out[i].Tags[k] = v
+		}
+	}
+	return out, trows.Err()
+}
+
+// stripOrder removes an ORDER BY from a sub-select clause.
+func stripOrder(s string) string {
+	if i := strings.Index(s, " ORDER BY"); i >= 0 {
+		return s[:i] + ")"
+	}
+	return s
+}
+
+// machineID returns a machine's row id and state within tx.
+func machineID(ctx context.Context, tx *sql.Tx, name string) (int64, State, error) {
+	var id int64
+	var st string
+	err := tx.QueryRowContext(ctx, `SELECT id, state FROM machines WHERE name = ?`, name).Scan(&id, &st)
+	return id, State(st), scanErr(err, "machine", name)
+}

@@ -1,0 +1,162 @@
+// Package inventory is metal's system of record: machines (names, MACs,
+// UUID, serial, tags, lifecycle state, BMC endpoint with credentials sealed
+// at rest, hardware facts), images, DHCP leases, jobs, events and API
+// tokens.
+//
+// Store is the interface every consumer sees; OpenSQLite returns the
+// default implementation. The machine lifecycle (SPEC §3) is enforced in
+// lifecycle.go and nowhere else: every state change is checked there and
+// written together with its event in one transaction.
+package inventory
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Concrete errors wrap one of these with the detail a user
+// needs (which field, which machine).
+var (
+	ErrNotFound          = errors.New("not found")
+	ErrConflict          = errors.New("conflict")
+	ErrInvalid           = errors.New("invalid")
+	ErrInvalidTransition = errors.New("invalid state transition")
+	ErrUnauthorized      = errors.New("unauthorized")
+	ErrSchemaTooNew      = errors.New("database schema is newer than this metald")
+)
+
+// Store is the inventory. Implementations are safe for concurrent use.
+type Store interface {
+	CreateMachine(ctx context.Context, m Machine) (Machine, error)
+	GetMachine(ctx context.Context, name string) (Machine, error)
+	MachineByMAC(ctx context.Context, mac string) (Machine, error)
+	ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error)
+	UpdateMachine(ctx context.Context, name string, p MachinePatch) (Machine, error)
+	DeleteMachine(ctx context.Context, name string) error
+	// Transition moves a machine to another lifecycle state, enforcing the
+	// allowed transitions, and records a machine.state event in the same
+	// transaction.
+	Transition(ctx context.Context, name string, to State, reason string) (Machine, error)
+	CountMachinesByState(ctx context.Context) (map[State]int, error)
+	// BMCURL returns the machine's BMC URL with its credentials in clear,
+	// for the code that talks to the BMC. Never show it to a user.
+	BMCURL(ctx context.Context, name string) (string, error)
+
+	AppendEvent(ctx context.Context, e Event) (Event, error)
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// WaitEvents blocks until an event with an id above since exists or ctx
+	// ends; it returns immediately if one already exists.
+	WaitEvents(ctx context.Context, since int64) error
+
+	CreateToken(ctx context.Context, name string) (Token, string, error)
+	ListTokens(ctx context.Context) ([]Token, error)
+	RevokeToken(ctx context.Context, id string) error
+	// CheckToken returns the token a secret belongs to, or ErrUnauthorized.
+	CheckToken(ctx context.Context, secret string) (Token, error)
+
+	PutLease(ctx context.Context, l Lease) error
+	GetLease(ctx context.Context, mac string) (Lease, error)
+	LeaseByIP(ctx context.Context, ip string) (Lease, error)
+	DeleteLease(ctx context.Context, mac string) error
+	ListLeases(ctx context.Context) ([]Lease, error)
+
+	PutImage(ctx context.Context, img Image) error
+	GetImage(ctx context.Context, name string) (Image, error)
+	ListImages(ctx context.Context) ([]Image, error)
+	DeleteImage(ctx context.Context, name string) error
+
+	Close() error
+}
+
+// Machine is one server.
+type Machine struct {
+	Name        string            `json:"name" yaml:"name"`
+	MACs        []string          `json:"macs" yaml:"macs"`
+	UUID        string            `json:"uuid,omitempty" yaml:"uuid,omitempty"`
+	Serial      string            `json:"serial,omitempty" yaml:"serial,omitempty"`
+	IP          string            `json:"ip,omitempty" yaml:"ip,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
+	State       State             `json:"state" yaml:"state"`
+	StateReason string            `json:"state_reason,omitempty" yaml:"state_reason,omitempty"`
+	// BMC is the BMC URL with the password masked. On create, it carries
+	// the URL with credentials; the store seals them.
+	BMC            string    `json:"bmc,omitempty" yaml:"bmc,omitempty"`
+	PowerState     string    `json:"power_state" yaml:"power_state"`
+	PowerCheckedAt time.Time `json:"power_checked_at,omitzero" yaml:"power_checked_at,omitempty"`
+	// Hardware is the agent's inventory report, stored as JSON.
+	Hardware  []byte    `json:"-" yaml:"-"`
+	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" yaml:"updated_at"`
+}
+
+// MachineFilter selects machines; zero fields match everything.
+type MachineFilter struct {
+	State State
+	Tags  map[string]string
+}
+
+// MachinePatch changes a machine; nil fields stay as they are.
+type MachinePatch struct {
+	MACs       *[]string
+	UUID       *string
+	Serial     *string
+	IP         *string
+	BMC        *string
+	Tags       map[string]string // merged; an empty value deletes the key
+	Hardware   []byte
+	PowerState *string
+	PowerAt    *time.Time
+}
+
+// Event is one thing that happened, in order.
+type Event struct {
+	ID      int64          `json:"id" yaml:"id"`
+	Time    time.Time      `json:"time" yaml:"time"`
+	Machine string         `json:"machine,omitempty" yaml:"machine,omitempty"`
+	MAC     string         `json:"mac,omitempty" yaml:"mac,omitempty"`
+	Type    string         `json:"type" yaml:"type"`
+	Message string         `json:"message,omitempty" yaml:"message,omitempty"`
+	Data    map[string]any `json:"data,omitempty" yaml:"data,omitempty"`
+}
+
+// EventFilter selects events with id above Since.
+type EventFilter struct {
+	Since   int64
+	Machine string
+	Type    string
+	Limit   int
+}
+
+// Token is an API token; the secret is shown once at creation and stored
+// only as a hash.
+type Token struct {
+	ID         string    `json:"id" yaml:"id"`
+	Name       string    `json:"name" yaml:"name"`
+	CreatedAt  time.Time `json:"created_at" yaml:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero" yaml:"last_used_at,omitempty"`
+	Revoked    bool      `json:"revoked" yaml:"revoked"`
+}
+
+// Lease is a DHCP lease handed out in full mode.
+type Lease struct {
+	MAC       string    `json:"mac" yaml:"mac"`
+	IP        string    `json:"ip" yaml:"ip"`
+	Hostname  string    `json:"hostname,omitempty" yaml:"hostname,omitempty"`
+	State     string    `json:"state" yaml:"state"`
+	ExpiresAt time.Time `json:"expires_at" yaml:"expires_at"`
+	UpdatedAt time.Time `json:"updated_at" yaml:"updated_at"`
+}
+
+// Image is an uploaded disk image in the data dir.
+type Image struct {
+	Name        string    `json:"name" yaml:"name"`
+	File        string    `json:"file" yaml:"file"`
+	Format      string    `json:"format" yaml:"format"`
+	Chain       []string  `json:"chain" yaml:"chain"`
+	Size        int64     `json:"size" yaml:"size"`
+	VirtualSize int64     `json:"virtual_size" yaml:"virtual_size"`
+	SHA256      string    `json:"sha256" yaml:"sha256"`
+	RawSHA256   string    `json:"raw_sha256" yaml:"raw_sha256"`
+	CreatedAt   time.Time `json:"created_at" yaml:"created_at"`
+}
