@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/server"
+	"github.com/metal-iaas/metal/internal/version"
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfg Config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run metald: the HTTP API, and DHCP/TFTP when enabled",
+		Long: `Run metald in the foreground until SIGINT or SIGTERM.
+
+The inventory lives in SQLite at <data-dir>/metald.db, next to the key
+(secret.key, mode 0600) that seals BMC credentials. Every flag can also be
+set through its METALD_* environment variable; an explicit flag wins.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "./metald-data", "directory for the database, keys and images")
+	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://…); empty uses SQLite in --data-dir")
+	f.StringVar(&cfg.HTTP, "http", ":8080", "HTTP listen address (API, boot scripts, images, metrics)")
+	f.StringVar(&cfg.TFTP, "tftp", "", "TFTP listen address, e.g. :69 (empty disables TFTP)")
+	f.StringVar(&cfg.TFTPRoot, "tftp-root", "", "extra directory served read-only over TFTP")
+	f.StringVar(&cfg.DHCPMode, "dhcp-mode", "off", "DHCP mode: off, proxy (beside an existing DHCP server) or full (authoritative)")
+	f.StringVar(&cfg.Interface, "interface", "", "network interface for DHCP")
+	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "base URL machines use to reach metald, e.g. http://10.0.0.1:8080")
+	f.StringVar(&cfg.Unknown, "unknown", "ignore", "what to do with unknown MACs: ignore or discover")
+	f.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool for unknown machines in full mode, START-END")
+	f.DurationVar(&cfg.DHCPLease, "dhcp-lease", time.Hour, "lease time in full mode")
+	f.StringVar(&cfg.DHCPRouter, "dhcp-router", "", "default gateway handed out (option 3)")
+	f.StringSliceVar(&cfg.DHCPDNS, "dhcp-dns", nil, "DNS servers handed out (option 6), comma-separated")
+	f.StringVar(&cfg.DHCPDomain, "dhcp-domain", "", "domain name handed out (option 15)")
+	f.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
+	return cmd
+}
+
+// serve runs every service until ctx ends or one fails.
+func serve(ctx context.Context, cfg Config) error {
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if cfg.DHCPMode != "off" || cfg.TFTP != "" {
+		return fmt.Errorf("%w: --dhcp-mode %s / --tftp: netboot services are not part of this build yet; use --dhcp-mode off and no --tftp", errUsage, cfg.DHCPMode)
+	}
+	store, err := inventory.OpenSQLite(ctx, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	defer store.Close()
+
+	srv := server.New(server.Config{Addr: cfg.HTTP, ShutdownTimeout: cfg.Shutdown}, log)
+	srv.Registry().MustRegister(server.NewMachineStateCollector(store))
+	api.New(store, log).Routes(srv.Router())
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.Info("metald starting", "version", version.Version, "data_dir", cfg.DataDir, "http", srv.Addr().String(),
+		"dhcp_mode", cfg.DHCPMode, "schema", inventory.SchemaVersion())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	err = g.Wait()
+	if ctx.Err() != nil {
+		log.Info("metald stopped", "reason", context.Cause(ctx))
+	}
+	return err
+}
+

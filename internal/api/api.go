@@ -1,0 +1,69 @@
+// Package api is metald's REST API under /api/v1: machines, events and the
+// OpenAPI document, with bearer-token authentication and JSON errors of the
+// form {"error": "...", "code": "..."}.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// Server serves the REST API from a Store.
+type Server struct {
+	store inventory.Store
+	log   *slog.Logger
+}
+
+// New returns an API server over store.
+func New(store inventory.Store, log *slog.Logger) *Server {
+	return &Server{store: store, log: log}
+}
+
+// Routes contributes the API's routes. The OpenAPI document is public;
+// everything else needs a bearer token.
+func (s *Server) Routes(r gin.IRouter) {
+	r.GET("/api/v1/openapi.json", serveOpenAPI)
+	v1 := r.Group("/api/v1", s.auth)
+	v1.GET("/machines", s.listMachines)
+	v1.POST("/machines", s.createMachine)
+	v1.GET("/machines/:name", s.getMachine)
+	v1.PATCH("/machines/:name", s.patchMachine)
+	v1.DELETE("/machines/:name", s.deleteMachine)
+	v1.GET("/events", s.listEvents)
+	v1.GET("/leases", s.listLeases)
+}
+
+// auth checks the bearer token.
+func (s *Server) auth(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="metald"`)
+		c.AbortWithStatusJSON(http.StatusUnauthorized, Error{
+			Error: "missing bearer token: pass --token or set METALCTL_TOKEN (create one with `metald token create`)",
+			Code:  CodeUnauthorized})
+		return
+	}
+	tok, err := s.store.CheckToken(c.Request.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		c.Header("WWW-Authenticate", `Bearer realm="metald", error="invalid_token"`)
+		c.AbortWithStatusJSON(http.StatusUnauthorized, Error{Error: "invalid or revoked token", Code: CodeUnauthorized})
+		return
+	}
+	c.Set("token", tok.ID)
+	c.Next()
+}
+
+func (s *Server) listLeases(c *gin.Context) {
+	ls, err := s.store.ListLeases(c.Request.Context())
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ls)
+}

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// Error codes, stable for scripts.
+const (
+	CodeInvalid      = "invalid"
+	CodeNotFound     = "not_found"
+	CodeConflict     = "conflict"
+	CodeTransition   = "invalid_transition"
+	CodeUnauthorized = "unauthorized"
+	CodeInternal     = "internal"
+	CodeUnavailable  = "unavailable"
+)
+
+// statusOf maps an error to its HTTP status and code.
+func statusOf(err error) (int, string) {
+	switch {
+	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest, CodeInvalid
+	case errors.Is(err, inventory.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound
+	case errors.Is(err, inventory.ErrInvalidTransition):
+		return http.StatusConflict, CodeTransition
+	case errors.Is(err, inventory.ErrConflict):
+		return http.StatusConflict, CodeConflict
+	case errors.Is(err, inventory.ErrUnauthorized):
+		return http.StatusUnauthorized, CodeUnauthorized
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable, CodeUnavailable
+	}
+	return http.StatusInternalServerError, CodeInternal
+}
+
+var (
+	errBadRequest  = errors.New("bad request")
+	errUnavailable = errors.New("unavailable")
+)
+
+// abort writes err as a JSON error and stops the handler chain. Internal
+// errors are logged once here and shown to the client without detail.
+func (s *Server) abort(c *gin.Context, err error) {
+	status, code := statusOf(err)
+	msg := cleanMessage(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		msg = "internal error: see metald's log"
+	}
+	c.AbortWithStatusJSON(status, Error{Error: msg, Code: code})
+}
+
+// cleanMessage drops the sentinel prefixes ("invalid: ") that only repeat
+// what the status code says.
+func cleanMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"invalid: ", "bad request: ", "conflict: ", "not found: "} {
+		msg = strings.Replace(msg, p, "", 1)
+	}
+	return msg
+}
+
+// maxBody bounds JSON request bodies.
+const maxBody = 1 << 20
+
+// decode reads a JSON body strictly: unknown fields, trailing data and
+// type mismatches are errors naming the field.
+func decode(c *gin.Context, v any) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("%w: read body: %v", errBadRequest, err)
+	}
+	if len(body) > maxBody {
+		return fmt.Errorf("%w: body larger than %d bytes", errBadRequest, maxBody)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%w: empty body: a JSON object is required", errBadRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return fmt.Errorf("%w: field %q: expected %s, got %s", errBadRequest, te.Field, te.Type, te.Value)
+		case errors.As(err, &se):
+			return fmt.Errorf("%w: malformed JSON at byte %d: %v", errBadRequest, se.Offset, se)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("%w: unknown field %s", errBadRequest, strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON object", errBadRequest)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// maxWait bounds a long poll.
+const maxWait = 5 * time.Minute
+
+// heartbeat is how often a follow stream writes an empty line so idle
+// connections stay open through proxies.
+const heartbeat = 15 * time.Second
+
+// listEvents serves GET /api/v1/events.
+//
+//	since=ID    only events after ID (default 0)
+//	machine=N   only events of machine N
+//	type=T      only events of type T or T.*
+//	limit=N     at most N events (default and maximum 10000)
+//	wait=DUR    long poll: if nothing is newer than since, wait up to DUR
+//	follow=true stream events as NDJSON until the client goes away
+func (s *Server) listEvents(c *gin.Context) {
+	f, err := eventFilter(c)
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	if c.Query("follow") == "true" || c.Query("follow") == "1" {
+		s.followEvents(c, f)
+		return
+	}
+	ctx := c.Request.Context()
+	evs, err := s.store.ListEvents(ctx, f)
+	if err != nil {
+		s.abort(c, err)
+		return
+	}
+	if w := c.Query("wait"); w != "" && len(evs) == 0 {
+		d, err := time.ParseDuration(w)
+		if err != nil || d < 0 {
+			s.abort(c, fmt.Errorf("%w: wait %q: want a duration such as 30s", errBadRequest, w))
+			return
+		}
+		evs, err = s.waitFor(ctx, f, min(d, maxWait))
+		if err != nil {
+			s.abort(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, evs)
+}
+
+// waitFor waits until events matching f exist or d passes.
+func (s *Server) waitFor(ctx context.Context, f inventory.EventFilter, d time.Duration) ([]inventory.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		if err := s.store.WaitEvents(ctx, f.Since); err != nil {
+			return []inventory.Event{}, nil // timed out: an empty answer
+		}
+		evs, err := s.store.ListEvents(ctx, f)
+		if err != nil || len(evs) > 0 {
+			return evs, err
+		}
+		// Newer events exist but none match the filter: skip past them.
+		all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since})
+		if err != nil {
+			return nil, err
+		}
+		if len(all) > 0 {
+			f.Since = all[len(all)-1].ID
+		}
+	}
+}
+
+func (s *Server) followEvents(c *gin.Context, f inventory.EventFilter) {
+	ctx := c.Request.Context()
+	c.Header("Content-Type", "application/x-ndjson")
+	c.Header("Cache-Control", "no-cache")
+	c.Status(http.StatusOK)
+	enc := json.NewEncoder(c.Writer)
+	for {
+		evs, err := s.store.ListEvents(ctx, f)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("follow events", "err", err)
+			}
+			return
+		}
+		for _, e := range evs {
+			if err := enc.Encode(e); err != nil {
+				return
+			}
+			f.Since = e.ID
+		}
+		c.Writer.Flush()
+		if len(evs) == 0 {
+			wctx, cancel := context.WithTimeout(ctx, heartbeat)
+			err := s.store.WaitEvents(wctx, f.Since)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil { // heartbeat
+				if _, err := c.Writer.Write([]byte("\n")); err != nil {
+					return
+				}
+				c.Writer.Flush()
+			} else if all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since}); err == nil && len(all) > 0 {
+				if matched, _ := s.store.ListEvents(ctx, f); len(matched) == 0 {
+					f.Since = all[len(all)-1].ID
+				}
+			}
+		}
+	}
+}
+
+func eventFilter(c *gin.Context) (inventory.EventFilter, error) {
+	var f inventory.EventFilter
+	if v := c.Query("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return f, fmt.Errorf("%w: since %q: want an event id (a non-negative integer)", errBadRequest, v)
+		}
+		f.Since = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return f, fmt.Errorf("%w: limit %q: want a positive integer", errBadRequest, v)
+		}
+		f.Limit = n
+	}
+	f.Machine = c.Query("machine")
+	f.Type = c.Query("type")
+	return f, nil
+}

@@ -1,0 +1,226 @@
+// Package client is the Go client of metald's REST API, used by metalctl
+// and by tests.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// Client talks to one metald.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// APIError is an error answered by metald.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// IsNotFound reports whether err is a 404 from metald.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+// New returns a client for the metald at server (http://host:port).
+func New(server, token string) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server %q: want http://HOST:PORT", server)
+	}
+	return &Client{base: u, token: token, http: &http.Client{}}, nil
+}
+
+// do sends a request and decodes a JSON answer into out (if non-nil).
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	resp, err := c.send(ctx, method, path, query, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// send performs a request and turns non-2xx answers into *APIError.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach metald at %s: %w", c.base, unwrapURLError(err))
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		var e api.Error
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+		}
+		return nil, &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
+	}
+	return resp, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// ListMachines lists machines, optionally filtered by state and tags.
+func (c *Client) ListMachines(ctx context.Context, state string, tags []string) ([]api.Machine, error) {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", state)
+	}
+	for _, t := range tags {
+		q.Add("tag", t)
+	}
+	var out []api.Machine
+	return out, c.do(ctx, http.MethodGet, "/api/v1/machines", q, nil, &out)
+}
+
+// GetMachine returns one machine.
+func (c *Client) GetMachine(ctx context.Context, name string) (api.Machine, error) {
+	var out api.Machine
+	return out, c.do(ctx, http.MethodGet, "/api/v1/machines/"+url.PathEscape(name), nil, nil, &out)
+}
+
+// CreateMachine enrols a machine.
+func (c *Client) CreateMachine(ctx context.Context, m api.MachineCreate) (api.Machine, error) {
+	var out api.Machine
+	return out, c.do(ctx, http.MethodPost, "/api/v1/machines", nil, m, &out)
+}
+
+// PatchMachine changes a machine.
+func (c *Client) PatchMachine(ctx context.Context, name string, p api.MachinePatch) (api.Machine, error) {
+	var out api.Machine
+	return out, c.do(ctx, http.MethodPatch, "/api/v1/machines/"+url.PathEscape(name), nil, p, &out)
+}
+
+// DeleteMachine removes a machine.
+func (c *Client) DeleteMachine(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/machines/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// ListLeases returns DHCP leases.
+func (c *Client) ListLeases(ctx context.Context) ([]inventory.Lease, error) {
+	var out []inventory.Lease
+	return out, c.do(ctx, http.MethodGet, "/api/v1/leases", nil, nil, &out)
+}
+
+// EventQuery selects events.
+type EventQuery struct {
+	Since   int64
+	Machine string
+	Type    string
+	Limit   int
+	Wait    time.Duration
+}
+
+func (q EventQuery) values() url.Values {
+	v := url.Values{}
+	if q.Since > 0 {
+		v.Set("since", strconv.FormatInt(q.Since, 10))
+	}
+	if q.Machine != "" {
+		v.Set("machine", q.Machine)
+	}
+	if q.Type != "" {
+		v.Set("type", q.Type)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Wait > 0 {
+		v.Set("wait", q.Wait.String())
+	}
+	return v
+}
+
+// Events lists events (long-polling when q.Wait is set).
+func (c *Client) Events(ctx context.Context, q EventQuery) ([]inventory.Event, error) {
+	var out []inventory.Event
+	return out, c.do(ctx, http.MethodGet, "/api/v1/events", q.values(), nil, &out)
+}
+
+// FollowEvents streams events to fn until ctx ends or the stream breaks.
+func (c *Client) FollowEvents(ctx context.Context, q EventQuery, fn func(inventory.Event) error) error {
+	v := q.values()
+	v.Set("follow", "true")
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/events", v, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue // heartbeat
+		}
+		var e inventory.Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return fmt.Errorf("event stream: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	return errors.New("event stream closed by metald")
+}
