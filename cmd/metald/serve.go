@@ -82,4 +82,3 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	return err
 }
-
