@@ -113,6 +113,11 @@ type Options struct {
 	// Disk selects the disk of an OVF package by id or zero-based index;
 	// empty selects the first.
 	Disk string
+	// Format forces how an input that matches no magic is read: "" or
+	// "raw" reads it as raw (qemu-img's autodetection), "vhd" (alias
+	// "vpc") as a fixed VHD whose only footer is at the end, as
+	// `qemu-img -f vpc` does. Compression layers are still peeled first.
+	Format string
 }
 
 const (

@@ -1,0 +1,160 @@
+package imaging
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// corpusCase is one image qemu-img makes from the test disk.
+type corpusCase struct {
+	name    string
+	format  string   // qemu-img -O
+	args    []string // extra convert arguments
+	refFmt  string   // qemu-img -f for the reference conversion
+	open    Options  // options for Open
+	wantFmt string   // Info.Format
+}
+
+var corpusCases = []corpusCase{
+	{name: "raw", format: "raw", wantFmt: "raw"},
+	{name: "qcow2-v2", format: "qcow2", args: []string{"-o", "compat=0.10"}, wantFmt: "qcow2"},
+	{name: "qcow2-v3", format: "qcow2", args: []string{"-o", "compat=1.1"}, wantFmt: "qcow2"},
+	{name: "qcow2-4k", format: "qcow2", args: []string{"-o", "cluster_size=4096"}, wantFmt: "qcow2"},
+	{name: "qcow2-2m", format: "qcow2", args: []string{"-o", "cluster_size=2M"}, wantFmt: "qcow2"},
+	{name: "qcow2-512", format: "qcow2", args: []string{"-o", "cluster_size=512"}, wantFmt: "qcow2"},
+	{name: "qcow2-zlib", format: "qcow2", args: []string{"-c"}, wantFmt: "qcow2"},
+	{name: "qcow2-zstd", format: "qcow2", args: []string{"-c", "-o", "compression_type=zstd"}, wantFmt: "qcow2"},
+	{name: "qcow2-v2-zlib-4k", format: "qcow2", args: []string{"-c", "-o", "compat=0.10,cluster_size=4096"}, wantFmt: "qcow2"},
+	{name: "qcow2-zstd-2m", format: "qcow2", args: []string{"-c", "-o", "compression_type=zstd,cluster_size=2M"}, wantFmt: "qcow2"},
+	{name: "vmdk-stream", format: "vmdk", args: []string{"-o", "subformat=streamOptimized"}, wantFmt: "vmdk"},
+	{name: "vmdk-sparse", format: "vmdk", args: []string{"-o", "subformat=monolithicSparse"}, wantFmt: "vmdk"},
+	{name: "vpc-dynamic", format: "vpc", args: []string{"-o", "subformat=dynamic"}, refFmt: "vpc", wantFmt: "vhd"},
+	{name: "vpc-dynamic-force", format: "vpc", args: []string{"-o", "subformat=dynamic,force_size=on"}, refFmt: "vpc", wantFmt: "vhd"},
+	{name: "vpc-fixed", format: "vpc", args: []string{"-o", "subformat=fixed,force_size=on"}, refFmt: "vpc", open: Options{Format: "vhd"}, wantFmt: "vhd"},
+	{name: "vhdx-dynamic", format: "vhdx", wantFmt: "vhdx"},
+	{name: "vhdx-dynamic-1m", format: "vhdx", args: []string{"-o", "block_size=1M"}, wantFmt: "vhdx"},
+	{name: "vhdx-fixed", format: "vhdx", args: []string{"-o", "subformat=fixed,block_size=8M"}, wantFmt: "vhdx"},
+}
+
+// wrappers compress an image with a CLI tool.
+var wrappers = []struct {
+	name, tool, pkg string
+	args            []string
+}{
+	{"gzip", "gzip", "gzip", []string{"-1", "-k", "-c"}},
+	{"zstd", "zstd", "zstd", []string{"-1", "-q", "-c"}},
+	{"xz", "xz", "xz-utils", []string{"-0", "-T1", "-k", "-c"}},
+	{"bzip2", "bzip2", "bzip2", []string{"-1", "-k", "-c"}},
+}
+
+// testDiskSize is a multiple of 512 but of no cluster or block size.
+const testDiskSize = 12<<20 + 7*512
+
+func buildCase(t *testing.T, dir, raw string, c corpusCase) string {
+	t.Helper()
+	img := filepath.Join(dir, c.name+"."+c.format)
+	if c.format == "raw" {
+		return raw
+	}
+	run(t, "qemu-img", append(append([]string{"convert", "-f", "raw", "-O", c.format}, c.args...), raw, img)...)
+	return img
+}
+
+func compress(t *testing.T, img, tool string, args []string) string {
+	t.Helper()
+	out := img + "." + tool
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command(tool, append(args, img)...)
+	cmd.Stdout, cmd.Stderr = f, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v %s", tool, err, stderr.Bytes())
+	}
+	return out
+}
+
+func TestCorpusMatchesQemuImg(t *testing.T) {
+	requireTool(t, "qemu-img", "qemu-utils")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk.raw")
+	testDisk(t, raw, testDiskSize)
+	for _, c := range corpusCases {
+		t.Run(c.name, func(t *testing.T) {
+			img := buildCase(t, dir, raw, c)
+			want, wantSize := qemuRef(t, img, c.refFmt)
+			for _, pipe := range []bool{false, true} {
+				res, err := convertOurs(t, img, pipe, c.open)
+				if err != nil {
+					t.Fatalf("pipe=%v: %v", pipe, err)
+				}
+				if res.SHA256 != want || res.Size != wantSize {
+					t.Fatalf("pipe=%v: got %s (%d bytes), qemu-img %s (%d bytes)", pipe, res.SHA256, res.Size, want, wantSize)
+				}
+				if res.Info.Format != c.wantFmt {
+					t.Errorf("format %q, want %q", res.Info.Format, c.wantFmt)
+				}
+			}
+			for _, w := range wrappers {
+				requireTool(t, w.tool, w.pkg)
+				z := compress(t, img, w.tool, w.args)
+				res, err := convertOurs(t, z, true, c.open)
+				if err != nil {
+					t.Fatalf("%s: %v", w.name, err)
+				}
+				if res.SHA256 != want {
+					t.Fatalf("%s: got %s, qemu-img %s", w.name, res.SHA256, want)
+				}
+				if len(res.Info.Chain) != 2 || res.Info.Chain[0] != w.name {
+					t.Errorf("%s: chain %v", w.name, res.Info.Chain)
+				}
+				os.Remove(z)
+			}
+		})
+	}
+}
+
+func TestAllowedEnforcedOnEveryLayer(t *testing.T) {
+	requireTool(t, "qemu-img", "qemu-utils")
+	requireTool(t, "gzip", "gzip")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk.raw")
+	testDisk(t, raw, 1<<20)
+	img := buildCase(t, dir, raw, corpusCase{name: "q", format: "qcow2"})
+	z := compress(t, img, "gzip", []string{"-1", "-k", "-c"})
+	for _, allowed := range [][]string{{"qcow2"}, {"gzip", "raw"}} {
+		_, err := convertOurs(t, z, true, Options{Allowed: allowed})
+		if !errors.Is(err, ErrNotAllowed) {
+			t.Errorf("allowed %v: err %v, want ErrNotAllowed", allowed, err)
+		}
+	}
+	if _, err := convertOurs(t, z, true, Options{Allowed: []string{"gzip", "qcow2"}}); err != nil {
+		t.Errorf("gzip+qcow2 allowed: %v", err)
+	}
+}
+
+func TestRawUnknownSizeFromPipe(t *testing.T) {
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "odd.raw")
+	if err := os.WriteFile(raw, []byte(strings.Repeat("x", 1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := convertOurs(t, raw, true, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Size != 1000 || res.Info.VirtualSize != -1 {
+		t.Fatalf("size %d, virtual size %d", res.Size, res.Info.VirtualSize)
+	}
+	if _, err := convertOurs(t, raw, true, Options{MaxVirtualSize: 512}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over MaxVirtualSize: %v", err)
+	}
+}

@@ -1,0 +1,374 @@
+package imaging
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+	"unsafe"
+)
+
+// WriteOptions tune Write.
+type WriteOptions struct {
+	// SkipHoles says a block device target is known to read as zeros
+	// (freshly discarded or thin-provisioned), so holes and zero ranges
+	// are not written. Regular files always get holes.
+	SkipHoles bool
+	// Progress, if set, is called at most every Interval and once at the
+	// end with Done set.
+	Progress func(Progress)
+	// Interval between progress reports; zero means one second.
+	Interval time.Duration
+	// Input, if set, is the counter around the image reader; its count
+	// goes into Progress.BytesRead.
+	Input *CountingReader
+}
+
+// Result summarises a completed Write.
+type Result struct {
+	Info Info `json:"info"`
+	// Size is the number of bytes of raw disk produced.
+	Size int64 `json:"size"`
+	// DataBytes were written as data; ZeroBytes were zeroed on the
+	// target (BLKZEROOUT or written zeros); HoleBytes were left as holes
+	// (regular files, or SkipHoles).
+	DataBytes int64 `json:"data_bytes"`
+	ZeroBytes int64 `json:"zero_bytes"`
+	HoleBytes int64 `json:"hole_bytes"`
+	// SHA256 is the hex digest of the whole raw disk, holes as zeros:
+	// equal to sha256sum of `qemu-img convert -O raw` output.
+	SHA256   string        `json:"sha256"`
+	Duration time.Duration `json:"duration"`
+	// BlockDevice tells whether dst was a block device.
+	BlockDevice bool `json:"block_device"`
+}
+
+// ErrTargetTooSmall means the raw disk doesn't fit on the target device.
+var ErrTargetTooSmall = errors.New("target too small")
+
+const stageSize = 8 << 20
+
+// Write puts the raw disk of s onto dst.
+//
+// A regular file is first truncated to zero and then to the virtual size,
+// so it starts as one hole: data is written with pwrite, zero and hole
+// extents (and all-zero data) are skipped and read back as zeros, which
+// also makes the file sparse. Whatever the file held before is discarded.
+//
+// A block device must be at least the virtual size, which is checked before
+// the first write. Data goes through an aligned staging buffer in large
+// writes (O_DIRECT when dst was opened with it, see OpenTarget); zero and
+// hole ranges are zeroed with BLKZEROOUT, falling back to writing zeros,
+// unless opts.SkipHoles. At the end the device is fsynced and the kernel is
+// asked to re-read its partition table (BLKRRPART).
+//
+// Any error from the stream (including a trailing digest mismatch, which
+// an OVA reports only after its last extent) is returned as Write's error:
+// the target must then be considered garbage.
+func Write(ctx context.Context, s Stream, dst *os.File, opts WriteOptions) (Result, error) {
+	start := time.Now()
+	info := s.Info()
+	w := &writer{
+		f:    dst,
+		h:    sha256.New(),
+		size: info.VirtualSize,
+		opts: opts,
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	w.prog = progressTicker{fn: opts.Progress, interval: opts.Interval, start: start, last: start, in: opts.Input}
+	if err := w.prepare(); err != nil {
+		return Result{}, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return w.result(info, start), err
+		}
+		e, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return w.result(info, start), err
+		}
+		if e.Offset < w.pos {
+			return w.result(info, start), fmt.Errorf("%w: extent at %d overlaps or precedes offset %d", ErrCorrupt, e.Offset, w.pos)
+		}
+		if e.Offset > w.pos {
+			if err := w.zeros(e.Offset-w.pos, KindHole); err != nil {
+				return w.result(info, start), err
+			}
+		}
+		if e.Kind == KindData {
+			if int64(len(e.Data)) != e.Length {
+				return w.result(info, start), fmt.Errorf("imaging: data extent at %d has %d bytes for length %d", e.Offset, len(e.Data), e.Length)
+			}
+			err = w.data(e.Data)
+		} else {
+			err = w.zeros(e.Length, e.Kind)
+		}
+		if err != nil {
+			return w.result(info, start), err
+		}
+		w.tick(false)
+	}
+	end := w.size
+	if end < 0 {
+		end = w.pos
+	}
+	if w.pos < end {
+		if err := w.zeros(end-w.pos, KindHole); err != nil {
+			return w.result(info, start), err
+		}
+	}
+	if err := w.finish(); err != nil {
+		return w.result(info, start), err
+	}
+	res := w.result(info, start)
+	res.SHA256 = hex.EncodeToString(w.h.Sum(nil))
+	w.tick(true)
+	return res, nil
+}
+
+type writer struct {
+	f       *os.File
+	h       hash.Hash
+	size    int64 // virtual size, -1 unknown
+	devSize int64
+	sector  int
+	block   bool
+	direct  bool
+	opts    WriteOptions
+	prog    progressTicker
+
+	pos                     int64
+	dataBytes, zeroB, holeB int64
+	stage                   []byte // aligned staging buffer (block devices)
+	stageOff                int64
+	stageLen                int
+	zeroAligned             []byte
+}
+
+func (w *writer) prepare() error {
+	st, err := w.f.Stat()
+	if err != nil {
+		return fmt.Errorf("imaging: target: %w", err)
+	}
+	switch {
+	case st.Mode().IsRegular():
+		if err := w.f.Truncate(0); err != nil {
+			return fmt.Errorf("imaging: truncating target: %w", err)
+		}
+		if w.size > 0 {
+			if err := w.f.Truncate(w.size); err != nil {
+				return fmt.Errorf("imaging: sizing target: %w", err)
+			}
+		}
+	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
+		w.block = true
+		w.devSize, w.sector, err = blockSize(w.f)
+		if err != nil {
+			return fmt.Errorf("imaging: target %s: %w", w.f.Name(), err)
+		}
+		if w.size > w.devSize {
+			return fmt.Errorf("%w: the image's virtual size is %d bytes, the device %s has %d", ErrTargetTooSmall, w.size, w.f.Name(), w.devSize)
+		}
+		w.direct = isDirect(w.f)
+		w.stage = alignedBuf(stageSize)
+		w.zeroAligned = alignedBuf(1 << 20)
+	default:
+		return fmt.Errorf("imaging: target %s is neither a regular file nor a block device", w.f.Name())
+	}
+	return nil
+}
+
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+4096)
+	a := int(uintptr(unsafe.Pointer(&b[0])) & 4095)
+	if a != 0 {
+		a = 4096 - a
+	}
+	return b[a : a+n : a+n]
+}
+
+func (w *writer) checkRoom(n int64) error {
+	if w.block && w.pos+n > w.devSize {
+		return fmt.Errorf("%w: the image extends past %d bytes, the size of %s", ErrTargetTooSmall, w.devSize, w.f.Name())
+	}
+	return nil
+}
+
+func (w *writer) data(b []byte) error {
+	n := int64(len(b))
+	if err := w.checkRoom(n); err != nil {
+		return err
+	}
+	w.h.Write(b)
+	if !w.block {
+		if isZero(b) {
+			w.holeB += n
+		} else {
+			if _, err := w.f.WriteAt(b, w.pos); err != nil {
+				return fmt.Errorf("imaging: writing target at %d: %w", w.pos, err)
+			}
+			w.dataBytes += n
+		}
+		w.pos += n
+		return nil
+	}
+	w.dataBytes += n
+	for len(b) > 0 {
+		if err := w.stageRoom(); err != nil {
+			return err
+		}
+		c := copy(w.stage[w.stageLen:], b)
+		w.stageLen += c
+		w.pos += int64(c)
+		b = b[c:]
+	}
+	return nil
+}
+
+// stageRoom makes sure the staging buffer continues at w.pos and has room.
+func (w *writer) stageRoom() error {
+	if w.stageLen > 0 && (w.stageOff+int64(w.stageLen) != w.pos || w.stageLen == len(w.stage)) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if w.stageLen == 0 {
+		w.stageOff = w.pos
+	}
+	return nil
+}
+
+func (w *writer) flush() error {
+	if w.stageLen == 0 {
+		return nil
+	}
+	b := w.stage[:w.stageLen]
+	_, err := w.f.WriteAt(b, w.stageOff)
+	if err != nil && w.direct {
+		// O_DIRECT refuses unaligned offsets or lengths (the tail of an
+		// odd-sized image); finish without it.
+		if cerr := clearDirect(w.f); cerr == nil {
+			w.direct = false
+			_, err = w.f.WriteAt(b, w.stageOff)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("imaging: writing %s at %d: %w", w.f.Name(), w.stageOff, err)
+	}
+	w.stageLen = 0
+	return nil
+}
+
+// zeros accounts for n bytes of zeros or hole at w.pos.
+func (w *writer) zeros(n int64, k Kind) error {
+	if err := w.checkRoom(n); err != nil {
+		return err
+	}
+	for rem := n; rem > 0; {
+		c := min(rem, int64(len(zeroBlock)))
+		w.h.Write(zeroBlock[:c])
+		rem -= c
+	}
+	if !w.block || w.opts.SkipHoles {
+		w.holeB += n
+		w.pos += n
+		return nil
+	}
+	w.zeroB += n
+	// Short runs join the staging buffer; long ones are offloaded.
+	if n <= 64<<10 {
+		for n > 0 {
+			if err := w.stageRoom(); err != nil {
+				return err
+			}
+			c := min(n, int64(len(w.stage)-w.stageLen))
+			clear(w.stage[w.stageLen : w.stageLen+int(c)])
+			w.stageLen += int(c)
+			w.pos += c
+			n -= c
+		}
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	off, end := w.pos, w.pos+n
+	w.pos = end
+	// BLKZEROOUT wants sector alignment: zero the aligned middle with it,
+	// write the ragged ends.
+	ss := int64(max(w.sector, 512))
+	a := (off + ss - 1) / ss * ss
+	b := end / ss * ss
+	if a < b && zeroOut(w.f, a, b-a) == nil {
+		if err := w.writeZeros(off, a); err != nil {
+			return err
+		}
+		return w.writeZeros(b, end)
+	}
+	return w.writeZeros(off, end)
+}
+
+func (w *writer) writeZeros(off, end int64) error {
+	for off < end {
+		c := min(end-off, int64(len(w.zeroAligned)))
+		_, err := w.f.WriteAt(w.zeroAligned[:c], off)
+		if err != nil && w.direct {
+			if cerr := clearDirect(w.f); cerr == nil {
+				w.direct = false
+				_, err = w.f.WriteAt(w.zeroAligned[:c], off)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("imaging: zeroing %s at %d: %w", w.f.Name(), off, err)
+		}
+		off += c
+	}
+	return nil
+}
+
+func (w *writer) finish() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if !w.block && w.size < 0 {
+		if err := w.f.Truncate(w.pos); err != nil {
+			return fmt.Errorf("imaging: sizing target: %w", err)
+		}
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("imaging: syncing target: %w", err)
+	}
+	if w.block {
+		if err := rereadPartitions(w.f); err != nil {
+			return fmt.Errorf("imaging: re-reading partition table of %s: %w", w.f.Name(), err)
+		}
+	}
+	return nil
+}
+
+func (w *writer) tick(done bool) {
+	w.prog.report(Progress{
+		Position:     w.pos,
+		BytesWritten: w.dataBytes,
+		ZeroBytes:    w.zeroB,
+		Total:        w.size,
+		Done:         done,
+	}, done)
+}
+
+func (w *writer) result(info Info, start time.Time) Result {
+	return Result{
+		Info: info, Size: w.pos, DataBytes: w.dataBytes, ZeroBytes: w.zeroB, HoleBytes: w.holeB,
+		Duration: time.Since(start), BlockDevice: w.block,
+	}
+}
