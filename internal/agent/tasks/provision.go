@@ -1,0 +1,80 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/imaging"
+)
+
+// Provision streams t.Image onto the disk its hints select: one HTTP
+// download (resumed across dropped connections) through imaging.Open's
+// converter into imaging.Write, which writes the raw disk, re-reads the
+// partition table and computes the SHA-256 that is then checked against
+// the task's.
+func (r *Runner) Provision(ctx context.Context, t agentapi.Task, report func(agentapi.Progress)) (agentapi.Result, error) {
+	var res agentapi.Result
+	img := t.Image
+	if img == nil {
+		return res, fmt.Errorf("provision: task has no image")
+	}
+	disk, err := SelectDisk(r.Disks(), t.RootDeviceHints, img.VirtualSize)
+	if err != nil {
+		return res, fmt.Errorf("provision: %w", err)
+	}
+	dev := r.devPath(disk.Name)
+	res.Disk = dev
+	log := r.log().With("disk", dev, "url", img.URL)
+	log.Info("provisioning", "virtual_size", img.VirtualSize, "disk_size", disk.SizeBytes)
+	start := time.Now()
+	report(progressFrom(agentapi.PhaseStarting, 0, 0, img.VirtualSize, start))
+
+	ro := r.Resume
+	if ro.Client == nil {
+		ro.Client = r.HTTP
+	}
+	if ro.Log == nil {
+		ro.Log = log
+	}
+	src, err := OpenURL(ctx, img.URL, ro)
+	if err != nil {
+		return res, fmt.Errorf("provision: %w", err)
+	}
+	defer src.Close()
+	in := imaging.NewCountingReader(src)
+	s, err := imaging.Open(in, imaging.Options{})
+	if err != nil {
+		return res, fmt.Errorf("provision: open image: %w", err)
+	}
+	if vs := s.Info().VirtualSize; vs != img.VirtualSize {
+		return res, fmt.Errorf("provision: image declares virtual size %d, task says %d", vs, img.VirtualSize)
+	}
+	f, err := imaging.OpenTarget(dev)
+	if err != nil {
+		return res, fmt.Errorf("provision: %w", err)
+	}
+	defer f.Close()
+	wr, err := imaging.Write(ctx, s, f, imaging.WriteOptions{
+		Input: in,
+		Progress: func(p imaging.Progress) {
+			report(progressFrom(agentapi.PhaseWriting, p.BytesRead, p.Position, img.VirtualSize, start))
+		},
+	})
+	res.BytesWritten = wr.Size
+	if err != nil {
+		return res, fmt.Errorf("provision: write %s: %w", dev, err)
+	}
+	if err := f.Close(); err != nil {
+		return res, fmt.Errorf("provision: close %s: %w", dev, err)
+	}
+	res.SHA256 = wr.SHA256
+	report(progressFrom(agentapi.PhaseVerifying, in.Count(), wr.Size, img.VirtualSize, start))
+	if img.SHA256 != "" && wr.SHA256 != img.SHA256 {
+		return res, fmt.Errorf("provision: raw sha256 %s, task expects %s", wr.SHA256, img.SHA256)
+	}
+	log.Info("provisioned", "sha256", wr.SHA256, "bytes", wr.Size, "reconnects", src.Reconnects, "seconds", time.Since(start).Seconds())
+	report(progressFrom(agentapi.PhaseDone, in.Count(), wr.Size, img.VirtualSize, start))
+	return res, nil
+}

@@ -1,0 +1,239 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrChanged means the resource changed between two range requests.
+var ErrChanged = errors.New("image changed during download")
+
+// ResumeOptions tune a ResumingReader.
+type ResumeOptions struct {
+	Client *http.Client
+	// MaxRetries bounds consecutive reconnects that deliver no byte
+	// (10 when zero).
+	MaxRetries int
+	// Backoff is the first delay between reconnects, doubled up to 30 s
+	// (500 ms when zero).
+	Backoff time.Duration
+	// IdleTimeout aborts a connection that delivers nothing for this long
+	// (30 s when zero), which then counts as dropped.
+	IdleTimeout time.Duration
+	Log         *slog.Logger
+}
+
+// ResumingReader is one continuous io.Reader over an HTTP resource that
+// transparently reconnects after a dropped connection with
+// "Range: bytes=N-" and carries on where it stopped.
+type ResumingReader struct {
+	ctx  context.Context
+	url  string
+	o    ResumeOptions
+	off  int64
+	size int64 // -1 unknown
+	etag string
+	lmod string
+
+	body    io.ReadCloser
+	cancel  context.CancelFunc
+	idle    *time.Timer
+	fails   int
+	backoff time.Duration
+	// Reconnects counts successful reconnections, for tests and logs.
+	Reconnects int
+}
+
+// OpenURL starts the download; the first request must succeed with 200.
+func OpenURL(ctx context.Context, url string, o ResumeOptions) (*ResumingReader, error) {
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.MaxRetries <= 0 {
+		o.MaxRetries = 10
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 500 * time.Millisecond
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &ResumingReader{ctx: ctx, url: url, o: o, size: -1, backoff: o.Backoff}
+	if err := r.connect(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Size is the resource's length, -1 when the server did not say.
+func (r *ResumingReader) Size() int64 { return r.size }
+
+// Offset is the number of bytes delivered so far.
+func (r *ResumingReader) Offset() int64 { return r.off }
+
+func (r *ResumingReader) connect() error {
+	ctx, cancel := context.WithCancel(r.ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("image url %q: %w", r.url, err)
+	}
+	// Offsets must count the resource's bytes: no transparent gzip.
+	req.Header.Set("Accept-Encoding", "identity")
+	if r.off > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", r.off))
+	}
+	resp, err := r.o.Client.Do(req)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("get image: %w", err)
+	}
+	fail := func(format string, a ...any) error {
+		resp.Body.Close()
+		cancel()
+		return fmt.Errorf(format, a...)
+	}
+	etag, lmod := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	switch {
+	case r.off == 0 && resp.StatusCode == http.StatusOK:
+		r.size = resp.ContentLength
+		r.etag, r.lmod = etag, lmod
+	case r.off > 0 && resp.StatusCode == http.StatusPartialContent:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != r.off {
+			return fail("get image: asked for bytes=%d-, got Content-Range %q", r.off, resp.Header.Get("Content-Range"))
+		}
+		if (r.etag != "" && etag != r.etag) || (r.etag == "" && r.lmod != "" && lmod != r.lmod) || (total >= 0 && r.size >= 0 && total != r.size) {
+			return fail("get image: %w (etag %q→%q, size %d→%d)", ErrChanged, r.etag, etag, r.size, total)
+		}
+	case r.off > 0 && resp.StatusCode == http.StatusOK:
+		// The server ignores Range: read again from the start and skip.
+		if r.etag != "" && etag != r.etag {
+			return fail("get image: %w", ErrChanged)
+		}
+		r.o.Log.Warn("image server ignores Range, skipping from the start", "offset", r.off)
+		if _, err := io.CopyN(io.Discard, resp.Body, r.off); err != nil {
+			return fail("get image: skipping %d bytes: %w", r.off, err)
+		}
+	default:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fail("get image %s: %s: %s", r.url, resp.Status, strings.TrimSpace(string(b)))
+	}
+	r.body, r.cancel = resp.Body, cancel
+	r.idle = time.AfterFunc(r.o.IdleTimeout, cancel)
+	return nil
+}
+
+// parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*").
+func parseContentRange(s string) (start, total int64, ok bool) {
+	s, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, tot, found := strings.Cut(s, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	total = -1
+	if tot != "*" {
+		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return start, total, true
+}
+
+func (r *ResumingReader) drop() {
+	if r.body != nil {
+		r.idle.Stop()
+		r.body.Close()
+		r.cancel()
+		r.body = nil
+	}
+}
+
+// Read implements io.Reader.
+func (r *ResumingReader) Read(p []byte) (int, error) {
+	for {
+		if err := r.ctx.Err(); err != nil {
+			r.drop()
+			return 0, err
+		}
+		if r.body == nil {
+			if err := r.connect(); err != nil {
+				if errors.Is(err, ErrChanged) || r.ctx.Err() != nil {
+					return 0, err
+				}
+				if err := r.failed(err); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			r.Reconnects++
+		}
+		n, err := r.body.Read(p)
+		if n > 0 {
+			r.off += int64(n)
+			r.fails, r.backoff = 0, r.o.Backoff
+			r.idle.Reset(r.o.IdleTimeout)
+		}
+		switch {
+		case err == nil:
+			return n, nil
+		case err == io.EOF && (r.size < 0 || r.off >= r.size):
+			r.drop()
+			return n, io.EOF
+		}
+		// Dropped: a transport error, a premature EOF, or the idle timer.
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		r.o.Log.Warn("image connection dropped, resuming", "offset", r.off, "size", r.size, "err", err)
+		r.drop()
+		if n > 0 {
+			return n, nil
+		}
+		if err := r.failed(err); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// failed counts a reconnect without progress and waits before the next.
+func (r *ResumingReader) failed(err error) error {
+	r.fails++
+	if r.fails > r.o.MaxRetries {
+		return fmt.Errorf("get image: %d attempts without progress at offset %d: %w", r.fails, r.off, err)
+	}
+	select {
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-time.After(r.backoff):
+	}
+	r.backoff = min(r.backoff*2, 30*time.Second)
+	return nil
+}
+
+// Close releases the connection.
+func (r *ResumingReader) Close() error {
+	r.drop()
+	return nil
+}
