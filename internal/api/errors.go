@@ -103,6 +103,8 @@ func decode(c *gin.Context, v any) error {
 			return fmt.Errorf("%w: field %q: expected %s, got %s", errBadRequest, te.Field, te.Type, te.Value)
 		case errors.As(err, &se):
 			return fmt.Errorf("%w: malformed JSON at byte %d: %v", errBadRequest, se.Offset, se)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%w: malformed JSON: the object ends too early", errBadRequest)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return fmt.Errorf("%w: unknown field %s", errBadRequest, strings.TrimPrefix(err.Error(), "json: unknown field "))
 		}

@@ -34,6 +34,13 @@ func (s *Server) listEvents(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
+	var wait time.Duration
+	if w := c.Query("wait"); w != "" {
+		if wait, err = time.ParseDuration(w); err != nil || wait < 0 {
+			s.abort(c, fmt.Errorf("%w: wait %q: want a duration such as 30s", errBadRequest, w))
+			return
+		}
+	}
 	if c.Query("follow") == "true" || c.Query("follow") == "1" {
 		s.followEvents(c, f)
 		return
@@ -44,13 +51,8 @@ func (s *Server) listEvents(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
-	if w := c.Query("wait"); w != "" && len(evs) == 0 {
-		d, err := time.ParseDuration(w)
-		if err != nil || d < 0 {
-			s.abort(c, fmt.Errorf("%w: wait %q: want a duration such as 30s", errBadRequest, w))
-			return
-		}
-		evs, err = s.waitFor(ctx, f, min(d, maxWait))
+	if wait > 0 && len(evs) == 0 {
+		evs, err = s.waitFor(ctx, f, min(wait, maxWait))
 		if err != nil {
 			s.abort(c, err)
 			return

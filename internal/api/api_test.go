@@ -1,0 +1,153 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+type fixture struct {
+	srv   *httptest.Server
+	token string
+	store *inventory.SQLite
+	eng   *gin.Engine
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	store, err := inventory.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	_, secret, err := store.CreateToken(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	eng := gin.New()
+	New(store, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes(eng)
+	srv := httptest.NewServer(eng)
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, token: secret, store: store, eng: eng}
+}
+
+func (f *fixture) call(t *testing.T, method, path, body string) (int, Error, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e Error
+	_ = json.Unmarshal(b, &e)
+	return resp.StatusCode, e, b
+}
+
+func TestErrorsNameWhatIsWrong(t *testing.T) {
+	f := newFixture(t)
+	if code, _, b := f.call(t, "POST", "/api/v1/machines", `{"name":"m1","macs":["52:54:00:aa:00:01"]}`); code != 201 {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	cases := []struct {
+		method, path, body string
+		status             int
+		code, msg          string
+	}{
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["nope"]}`, 400, CodeInvalid, `mac "nope"`},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:aa:00:02"],"colour":"red"}`, 400, CodeInvalid, `unknown field "colour"`},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":"52:54:00:aa:00:02"}`, 400, CodeInvalid, `field "macs"`},
+		{"POST", "/api/v1/machines", `{"name":`, 400, CodeInvalid, "JSON"},
+		{"POST", "/api/v1/machines", ``, 400, CodeInvalid, "empty body"},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:aa:00:02"]} {}`, 400, CodeInvalid, "trailing"},
+		{"POST", "/api/v1/machines", `{"name":"M1","macs":["52:54:00:aa:00:02"]}`, 400, CodeInvalid, "name"},
+		{"POST", "/api/v1/machines", `{"name":"m1","macs":["52:54:00:aa:00:02"]}`, 409, CodeConflict, `machine "m1" already exists`},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:AA:00:01"]}`, 409, CodeConflict, `machine "m1"`},
+		{"GET", "/api/v1/machines/ghost", ``, 404, CodeNotFound, `machine "ghost"`},
+		{"PATCH", "/api/v1/machines/m1", `{"state":"provisioned","ip":"10.0.0.1"}`, 409, CodeTransition, "new → provisioned"},
+		{"PATCH", "/api/v1/machines/m1", `{"state":"flying"}`, 400, CodeInvalid, `unknown state "flying"`},
+		{"GET", "/api/v1/machines?state=flying", ``, 400, CodeInvalid, "flying"},
+		{"GET", "/api/v1/machines?tag=novalue", ``, 400, CodeInvalid, "key=value"},
+		{"GET", "/api/v1/events?since=-1", ``, 400, CodeInvalid, "since"},
+		{"GET", "/api/v1/events?wait=soon", ``, 400, CodeInvalid, "wait"},
+	}
+	for _, c := range cases {
+		status, e, b := f.call(t, c.method, c.path, c.body)
+		if status != c.status || e.Code != c.code || !strings.Contains(e.Error, c.msg) {
+			t.Errorf("%s %s %s: got %d %s, want %d %s containing %q", c.method, c.path, c.body, status, b, c.status, c.code, c.msg)
+		}
+	}
+	// The refused PATCH changed nothing, not even the IP it carried.
+	m, _ := f.store.GetMachine(context.Background(), "m1")
+	if m.IP != "" || m.State != inventory.StateNew {
+		t.Fatalf("refused patch changed the machine: %+v", m)
+	}
+}
+
+func TestLongPollReturnsOnNewEvent(t *testing.T) {
+	f := newFixture(t)
+	done := make(chan []byte, 1)
+	go func() {
+		_, _, b := f.call(t, "GET", "/api/v1/events?since=0&type=test&wait=20s", "")
+		done <- b
+	}()
+	f.store.AppendEvent(context.Background(), inventory.Event{Type: "other.thing"})
+	f.store.AppendEvent(context.Background(), inventory.Event{Type: "test.ping", Message: "hello"})
+	b := <-done
+	var evs []inventory.Event
+	if err := json.Unmarshal(b, &evs); err != nil || len(evs) != 1 || evs[0].Message != "hello" {
+		t.Fatalf("long poll answered %s (%v)", b, err)
+	}
+}
+
+// TestOpenAPICoversEveryRoute keeps the document honest: every /api/v1
+// route is described, and every described path is served.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	f := newFixture(t)
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`:([a-z]+)`)
+	served := map[string]bool{}
+	for _, r := range f.eng.Routes() {
+		if !strings.HasPrefix(r.Path, "/api/v1/") {
+			continue
+		}
+		p := param.ReplaceAllString(strings.TrimPrefix(r.Path, "/api/v1"), "{$1}")
+		served[strings.ToLower(r.Method)+" "+p] = true
+		ops, ok := doc.Paths[p]
+		if !ok {
+			t.Errorf("route %s %s is not in openapi.json", r.Method, p)
+			continue
+		}
+		if _, ok := ops[strings.ToLower(r.Method)]; !ok {
+			t.Errorf("openapi.json has %s but not its %s operation", p, r.Method)
+		}
+	}
+	for p, ops := range doc.Paths {
+		for op := range ops {
+			if op == "parameters" {
+				continue
+			}
+			if !served[op+" "+p] {
+				t.Errorf("openapi.json describes %s %s, which is not served", op, p)
+			}
+		}
+	}
+}
