@@ -1,0 +1,104 @@
+package netboot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/metal-iaas/metal/pkg/pxe"
+)
+
+// Routes adds GET /boot.ipxe and GET|HEAD /ipxe/:file to r.
+func (s *Service) Routes(r gin.IRouter) {
+	r.GET("/boot.ipxe", func(c *gin.Context) { s.ServeScript(c.Writer, c.Request) })
+	bin := func(c *gin.Context) { s.files.ServeFile(c.Writer, c.Request, c.Param("file")) }
+	r.GET("/ipxe/:file", bin)
+	r.HEAD("/ipxe/:file", bin)
+}
+
+// Handler returns the same routes on a plain http.Handler (tests, tools).
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /boot.ipxe", s.ServeScript)
+	mux.HandleFunc("GET /ipxe/{file}", func(w http.ResponseWriter, r *http.Request) { s.files.ServeFile(w, r, r.PathValue("file")) })
+	return mux
+}
+
+// ParseMAC accepts a MAC in any case with ':', '-', '.' or no separators.
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	hex := strings.Map(func(r rune) rune {
+		if r == ':' || r == '-' || r == '.' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if len(hex) != 12 {
+		return nil, fmt.Errorf("netboot: MAC %q: want 12 hex digits", s)
+	}
+	mac, err := net.ParseMAC(hex[0:2] + ":" + hex[2:4] + ":" + hex[4:6] + ":" + hex[6:8] + ":" + hex[8:10] + ":" + hex[10:12])
+	if err != nil {
+		return nil, fmt.Errorf("netboot: MAC %q: %w", s, err)
+	}
+	return mac, nil
+}
+
+// ServeScript answers /boot.ipxe?mac=…|uuid=… with the machine's iPXE
+// script: 400 for a bad or missing MAC, 404 for an unknown machine under
+// Unknown=ignore (discover creates it), 500 if the state has no script.
+func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	var (
+		m   Machine
+		mac net.HardwareAddr
+		err error
+	)
+	switch {
+	case q.Get("mac") != "":
+		if mac, err = ParseMAC(q.Get("mac")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		m, err = s.inv.MachineByMAC(ctx, mac)
+	case q.Get("uuid") != "":
+		m, err = s.inv.MachineByUUID(ctx, strings.ToLower(q.Get("uuid")))
+		mac = m.MAC
+	default:
+		http.Error(w, "netboot: need ?mac= or ?uuid=", http.StatusBadRequest)
+		return
+	}
+	if errors.Is(err, ErrNotFound) && s.cfg.Unknown == UnknownDiscover && mac != nil {
+		m, err = s.inv.DiscoverMachine(ctx, mac, Hints{})
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, "netboot: unknown machine", http.StatusNotFound)
+		return
+	case err != nil:
+		s.log.Error("netboot: script lookup", "mac", mac, "err", err)
+		http.Error(w, "netboot: inventory error", http.StatusInternalServerError)
+		return
+	}
+	if m.MAC == nil {
+		m.MAC = mac
+	}
+	token := m.Token
+	if token == "" {
+		token = "TOKEN"
+	}
+	var buf bytes.Buffer
+	if err := s.render.Render(&buf, pxe.ScriptData{MAC: m.MAC.String(), Name: m.Name, State: m.State, URL: s.cfg.AdvertiseURL, Token: token}); err != nil {
+		s.log.Error("netboot: render script", "mac", mac, "state", m.State, "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	tmpl, _ := pxe.ScriptFor(m.State)
+	s.event(ctx, m.MAC, m.Name, EventBootScript, map[string]any{"state": m.State, "script": tmpl, "remote": r.RemoteAddr})
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(buf.Bytes())
+}

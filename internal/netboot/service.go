@@ -1,0 +1,184 @@
+package netboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/metal-iaas/metal/ipxe"
+	"github.com/metal-iaas/metal/pkg/dhcp"
+	"github.com/metal-iaas/metal/pkg/pxe"
+	"github.com/metal-iaas/metal/templates"
+)
+
+// Service runs DHCP and TFTP and serves the boot HTTP routes.
+type Service struct {
+	cfg      Config
+	inv      Inventory
+	log      *slog.Logger
+	policy   pxe.Policy
+	render   *pxe.Renderer
+	files    *pxe.Files
+	dhcp     *dhcp.Server    // nil in mode off
+	alloc    *dhcp.Allocator // full mode only
+	tftp     *pxe.TFTPServer // nil if TFTP is off
+	counters *prometheus.CounterVec
+	mu       sync.Mutex
+	ipMAC    map[netip.Addr]net.HardwareAddr // for tftp.sent events
+}
+
+// New validates cfg and builds the services; nothing listens until Run.
+// In full mode it loads the leases from inv.
+func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if inv == nil {
+		return nil, errors.New("netboot: no inventory")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, inv: inv, log: log, policy: pxe.Policy{AdvertiseURL: cfg.AdvertiseURL}, ipMAC: map[netip.Addr]net.HardwareAddr{}}
+	var err error
+	if s.render, err = pxe.NewRenderer(templates.FS()); err != nil {
+		return nil, err
+	}
+	if s.files, err = pxe.NewFiles(cfg.TFTPRoot, ipxe.FS()); err != nil {
+		return nil, err
+	}
+	s.counters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metal_netboot_decisions_total",
+		Help: "Boot decisions, by outcome (script, tftp, http, unsupported_arch, unknown_ignored, discovered, address_only).",
+	}, []string{"outcome"})
+	if reg != nil {
+		if err := reg.Register(s.counters); err != nil {
+			return nil, fmt.Errorf("netboot: register metrics: %w", err)
+		}
+	}
+	if cfg.Mode == ModeFull {
+		subnet := cfg.Subnet
+		if !subnet.IsValid() {
+			if subnet, err = interfacePrefix(cfg.Interface, cfg.ServerIP); err != nil {
+				return nil, err
+			}
+		}
+		s.alloc, err = dhcp.NewAllocator(context.Background(), dhcp.AllocatorConfig{
+			ServerIP: cfg.ServerIP, Subnet: subnet, RangeStart: cfg.RangeStart, RangeEnd: cfg.RangeEnd,
+			LeaseTime: cfg.LeaseTime, Routers: cfg.Router, DNS: cfg.DNS, Domain: cfg.Domain,
+			Store: inv, Reservations: reservations{s}, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Mode != ModeOff {
+		ports := []int{dhcp.ServerPort}
+		if cfg.Mode == ModeProxy {
+			ports = append(ports, dhcp.ProxyPort)
+		}
+		s.dhcp, err = dhcp.New(dhcp.Config{Interface: cfg.Interface, Ports: ports, Workers: cfg.DHCPWorkers,
+			Handler: dhcp.HandlerFunc(s.ServeDHCP), Registerer: reg, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TFTPAddr != "off" {
+		s.tftp, err = pxe.NewTFTPServer(pxe.TFTPConfig{Addr: cfg.TFTPAddr, Files: s.files, Anticipate: cfg.TFTPAnticipate,
+			OnSent: s.tftpSent, Registerer: reg, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// interfacePrefix finds the prefix of ip among iface's addresses.
+func interfacePrefix(iface string, ip netip.Addr) (netip.Prefix, error) {
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("netboot: interface %q: %w", iface, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("netboot: interface %q addresses: %w", iface, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if p, err := netip.ParsePrefix(n.String()); err == nil && p.Addr().Unmap() == ip {
+				return netip.PrefixFrom(ip, p.Bits()).Masked(), nil
+			}
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("netboot: %v is not an address of %s: set the subnet", ip, iface)
+}
+
+// Run serves DHCP and TFTP until ctx is done. Listener errors (port in use,
+// no such interface) are returned at once.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if s.dhcp != nil {
+		g.Go(func() error { return s.dhcp.Run(ctx) })
+	}
+	if s.tftp != nil {
+		g.Go(func() error { return s.tftp.Run(ctx) })
+	}
+	g.Go(func() error { <-ctx.Done(); return nil })
+	err := g.Wait()
+	s.files.Close()
+	return err
+}
+
+func (s *Service) tftpSent(remote *net.UDPAddr, file string, n int64) {
+	ip, _ := netip.AddrFromSlice(remote.IP.To4())
+	s.mu.Lock()
+	mac := s.ipMAC[ip]
+	s.mu.Unlock()
+	name := ""
+	if mac != nil {
+		if m, err := s.inv.MachineByMAC(context.Background(), mac); err == nil {
+			name = m.Name
+		}
+	}
+	s.event(context.Background(), mac, name, EventTFTPSent, map[string]any{"file": file, "bytes": n, "ip": ip.String()})
+}
+
+func (s *Service) rememberIP(ip net.IP, mac net.HardwareAddr) {
+	a, ok := netip.AddrFromSlice(ip.To4())
+	if !ok || a.IsUnspecified() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ipMAC) > 65536 {
+		clear(s.ipMAC)
+	}
+	s.ipMAC[a] = mac
+}
+
+func (s *Service) event(ctx context.Context, mac net.HardwareAddr, name, kind string, fields map[string]any) {
+	if err := s.inv.RecordEvent(ctx, mac, name, kind, fields); err != nil {
+		s.log.Warn("netboot: record event", "kind", kind, "mac", mac, "err", err)
+	}
+}
+
+// reservations adapts the inventory to dhcp.Reservations.
+type reservations struct{ s *Service }
+
+func (r reservations) Reservation(ctx context.Context, mac net.HardwareAddr) (dhcp.Reservation, bool, error) {
+	m, err := r.s.inv.MachineByMAC(ctx, mac)
+	if errors.Is(err, ErrNotFound) {
+		return dhcp.Reservation{}, false, nil
+	}
+	if err != nil {
+		return dhcp.Reservation{}, false, err
+	}
+	return dhcp.Reservation{IP: m.IP, Hostname: m.Hostname}, true, nil
+}

@@ -1,0 +1,106 @@
+package pxe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"text/template"
+)
+
+// ErrUnknownState means a machine state has no boot script.
+var ErrUnknownState = errors.New("pxe: no boot script for state")
+
+// Script names in the templates file system.
+const (
+	ScriptAgent       = "agent.ipxe"
+	ScriptLocalBoot   = "localboot.ipxe"
+	ScriptMaintenance = "maintenance.ipxe"
+)
+
+// ScriptFor maps a machine state to its template:
+//
+//	discovered, new, inspecting, provisioning, deprovisioning → agent.ipxe
+//	ready, provisioned, failed                                → localboot.ipxe
+//	maintenance                                               → maintenance.ipxe
+func ScriptFor(state string) (string, error) {
+	switch state {
+	case "discovered", "new", "inspecting", "provisioning", "deprovisioning":
+		return ScriptAgent, nil
+	case "ready", "provisioned", "failed":
+		return ScriptLocalBoot, nil
+	case "maintenance":
+		return ScriptMaintenance, nil
+	}
+	return "", fmt.Errorf("%w %q", ErrUnknownState, state)
+}
+
+// ScriptData is what a template sees. Every field is made safe for an
+// iPXE command line before rendering (see safe).
+type ScriptData struct {
+	MAC   string // the MAC the script was requested for
+	Name  string // machine name
+	State string // machine state
+	URL   string // advertise URL, no trailing slash
+	Token string // agent token, or a placeholder until the agent exists
+}
+
+// Renderer renders boot scripts from a templates file system.
+type Renderer struct {
+	t *template.Template
+}
+
+// NewRenderer parses every *.ipxe template in fsys.
+func NewRenderer(fsys fs.FS) (*Renderer, error) {
+	t, err := template.New("").Option("missingkey=error").ParseFS(fsys, "*.ipxe")
+	if err != nil {
+		return nil, fmt.Errorf("pxe: parse templates: %w", err)
+	}
+	for _, n := range []string{ScriptAgent, ScriptLocalBoot, ScriptMaintenance} {
+		if t.Lookup(n) == nil {
+			return nil, fmt.Errorf("pxe: template %s missing", n)
+		}
+	}
+	return &Renderer{t: t}, nil
+}
+
+// Render writes the script for a machine in state d.State.
+func (r *Renderer) Render(w io.Writer, d ScriptData) error {
+	name, err := ScriptFor(d.State)
+	if err != nil {
+		return err
+	}
+	d = ScriptData{MAC: safe(d.MAC), Name: safe(d.Name), State: safe(d.State),
+		URL: safeURL(strings.TrimRight(d.URL, "/")), Token: safe(d.Token)}
+	if err := r.t.ExecuteTemplate(w, name, d); err != nil {
+		return fmt.Errorf("pxe: render %s: %w", name, err)
+	}
+	return nil
+}
+
+// safe keeps letters, digits and . _ : - so that inventory data cannot
+// inject iPXE commands, settings expansions (${…}) or extra arguments.
+func safe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == ':', r == '-':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// safeURL additionally keeps the characters of an http URL without spaces,
+// quotes or $.
+func safeURL(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune("/?=&%[]@+~,", r) {
+			return r
+		}
+		if c := safe(string(r)); c == string(r) {
+			return r
+		}
+		return '_'
+	}, s)
+}

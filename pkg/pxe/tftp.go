@@ -1,0 +1,199 @@
+package pxe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pin/tftp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TFTPConfig configures the read-only TFTP server.
+type TFTPConfig struct {
+	Addr  string // listen address, default ":69"
+	Files *Files // required
+	// MaxTransfers bounds concurrent transfers (default 128); requests
+	// beyond it are refused with a TFTP error.
+	MaxTransfers int
+	// Anticipate is pin/tftp's non-standard send-ahead window in blocks
+	// (0 or 1 = lock-step RFC 1350). See docs/netboot.md.
+	Anticipate uint
+	// Timeout is the per-block retransmission timeout (default 2 s) and
+	// Retries how often a block is resent (default 5).
+	Timeout time.Duration
+	Retries int
+	// OnSent is called after a file was sent completely.
+	OnSent     func(remote *net.UDPAddr, file string, bytes int64)
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Validate reports what is wrong with c, after filling defaults.
+func (c *TFTPConfig) Validate() error {
+	if c.Files == nil {
+		return errors.New("pxe: tftp: no files")
+	}
+	if c.Addr == "" {
+		c.Addr = ":69"
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("pxe: tftp: listen address %q: %w", c.Addr, err)
+	}
+	if c.MaxTransfers <= 0 {
+		c.MaxTransfers = 128
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Second
+	}
+	if c.Retries <= 0 {
+		c.Retries = 5
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// TFTPServer serves Files read-only over TFTP (RFC 1350) with the blksize
+// (RFC 2348) and tsize (RFC 2349) options negotiated by pin/tftp.
+type TFTPServer struct {
+	cfg   TFTPConfig
+	slots chan struct{}
+	m     tftpMetrics
+}
+
+type tftpMetrics struct {
+	transfers *prometheus.CounterVec // result=ok|failed
+	bytes     prometheus.Counter
+	refused   *prometheus.CounterVec // reason=path|missing|write|busy
+	malformed prometheus.Counter
+}
+
+// NewTFTPServer validates cfg and registers the counters.
+func NewTFTPServer(cfg TFTPConfig) (*TFTPServer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &TFTPServer{cfg: cfg, slots: make(chan struct{}, cfg.MaxTransfers)}
+	s.m = tftpMetrics{
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metal_tftp_transfers_total", Help: "TFTP read transfers, by result."}, []string{"result"}),
+		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "metal_tftp_bytes_sent_total", Help: "File bytes sent over TFTP."}),
+		refused:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metal_tftp_requests_refused_total", Help: "TFTP requests refused, by reason."}, []string{"reason"}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "metal_tftp_packets_malformed_total", Help: "Datagrams to the TFTP port that are not valid requests."}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.m.transfers, s.m.bytes, s.m.refused, s.m.malformed} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("pxe: tftp: register metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Listen opens the UDP socket.
+func (s *TFTPServer) Listen() (*net.UDPConn, error) {
+	addr, err := net.ResolveUDPAddr("udp4", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("pxe: tftp: %w", err)
+	}
+	c, err := net.ListenUDP("udp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pxe: tftp: listen: %w", err)
+	}
+	return c, nil
+}
+
+// Run listens and serves until ctx is done.
+func (s *TFTPServer) Run(ctx context.Context) error {
+	c, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, c)
+}
+
+// Serve serves on conn until ctx is done. Each transfer answers from its
+// own ephemeral port (RFC 1350 TIDs), opened in the network namespace of
+// the goroutine running Serve.
+func (s *TFTPServer) Serve(ctx context.Context, conn *net.UDPConn) error {
+	srv := tftp.NewServer(s.read, s.write)
+	srv.SetTimeout(s.cfg.Timeout)
+	srv.SetRetries(s.cfg.Retries)
+	srv.SetAnticipate(s.cfg.Anticipate)
+	srv.SetHook(hook{s})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(conn) }()
+	s.cfg.Logger.Info("tftp: serving", "addr", conn.LocalAddr())
+	select {
+	case <-ctx.Done():
+		srv.Shutdown()
+		conn.Close()
+		<-done
+		return nil
+	case err := <-done:
+		conn.Close()
+		return fmt.Errorf("pxe: tftp: serve: %w", err)
+	}
+}
+
+func (s *TFTPServer) read(name string, rf io.ReaderFrom) error {
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		s.m.refused.WithLabelValues("busy").Inc()
+		return errors.New("server busy")
+	}
+	f, size, err := s.cfg.Files.Open(name)
+	if err != nil {
+		reason := "missing"
+		if errors.Is(err, ErrBadPath) {
+			reason = "path"
+		}
+		s.m.refused.WithLabelValues(reason).Inc()
+		s.cfg.Logger.Info("tftp: refused", "file", name, "err", err)
+		if reason == "path" {
+			return errors.New("access violation")
+		}
+		return errors.New("file not found")
+	}
+	defer f.Close()
+	ot := rf.(tftp.OutgoingTransfer)
+	ot.SetSize(size)
+	n, err := rf.ReadFrom(f)
+	if err != nil {
+		return err
+	}
+	s.m.bytes.Add(float64(n))
+	if s.cfg.OnSent != nil {
+		ra := ot.RemoteAddr()
+		s.cfg.OnSent(&ra, name, n)
+	}
+	return nil
+}
+
+func (s *TFTPServer) write(name string, _ io.WriterTo) error {
+	s.m.refused.WithLabelValues("write").Inc()
+	s.cfg.Logger.Info("tftp: write refused", "file", name)
+	return errors.New("read-only server: writes refused")
+}
+
+type hook struct{ s *TFTPServer }
+
+func (h hook) OnSuccess(tftp.TransferStats) { h.s.m.transfers.WithLabelValues("ok").Inc() }
+
+func (h hook) OnFailure(st tftp.TransferStats, err error) {
+	if st.Filename == "" {
+		if err != nil {
+			h.s.m.malformed.Inc()
+		}
+		return
+	}
+	h.s.m.transfers.WithLabelValues("failed").Inc()
+}
