@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
 )
 
 // Reservation pins an address (and optionally a host name) to a MAC.

@@ -84,7 +84,9 @@ func summary(p *dhcpv4.DHCPv4) string {
 // reply with a golden summary.
 func TestAllocatorExchanges(t *testing.T) {
 	server := dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1)))
-	req := func(ip string) dhcpv4.Modifier { return dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(ip))) }
+	req := func(ip string) dhcpv4.Modifier {
+		return dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(ip)))
+	}
 	ci := func(ip string) dhcpv4.Modifier { return dhcpv4.WithClientIP(net.ParseIP(ip)) }
 	type step struct {
 		name string

@@ -90,11 +90,11 @@ func New(cfg Config) (*Server, error) {
 }
 
 type datagram struct {
-	conn  net.PacketConn
-	port  int
-	peer  *net.UDPAddr
-	buf   []byte
-	n     int
+	conn net.PacketConn
+	port int
+	peer *net.UDPAddr
+	buf  []byte
+	n    int
 }
 
 const bufSize = 1500

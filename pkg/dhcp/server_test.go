@@ -38,7 +38,7 @@ func startLoopback(t *testing.T) (*net.UDPConn, *net.UDPAddr, *Server) {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Ports: []int{port}, Workers: 2, Queue: 64, RelayPort: client.LocalAddr().(*net.UDPAddr).Port,
-		Handler: HandlerFunc(func(ctx context.Context, r *Request) (*dhcpv4.DHCPv4, error) { return alloc.Handle(ctx, r.Packet) }),
+		Handler:    HandlerFunc(func(ctx context.Context, r *Request) (*dhcpv4.DHCPv4, error) { return alloc.Handle(ctx, r.Packet) }),
 		Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
