@@ -1,0 +1,208 @@
+package imagecli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/metal-iaas/metal/pkg/imaging"
+)
+
+// NewConvertCmd returns `image convert FILE|- OUT`.
+func NewConvertCmd() *cobra.Command {
+	var of openFlags
+	var force, noProgress bool
+	cmd := &cobra.Command{
+		Use:   "convert FILE|- OUT",
+		Short: "Convert a disk image to a raw disk offline (file or block device)",
+		Long: `Convert streams a disk image (a file, or stdin for "-") into the raw disk it
+describes, exactly as metal-agent writes it, and prints the raw disk's size
+and SHA-256 (equal to sha256sum of ` + "`qemu-img convert -O raw`" + `).
+
+OUT may be a new file or an existing regular file, which is replaced only
+when the conversion succeeded: the output is written next to it under a
+temporary name and renamed at the end, so a refused or failed image leaves
+nothing behind. A block device is written in place and only with --force.
+A progress bar is drawn when stderr is a terminal.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := of.options()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return convert(ctx, cmd, args[0], args[1], opts, force, !noProgress)
+		},
+	}
+	of.register(cmd)
+	cmd.Flags().BoolVar(&force, "force", false, "allow OUT to be a block device (its contents are overwritten)")
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "never draw a progress bar")
+	return cmd
+}
+
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// target is where convert writes: a temporary file renamed over path at
+// the end, or a block device written in place.
+type target struct {
+	path  string // resolved OUT
+	f     *os.File
+	tmp   string // temporary name for files; "" for devices
+	mode  os.FileMode
+	block bool
+}
+
+func openTarget(out, in string, force bool) (*target, error) {
+	path := out
+	if r, err := filepath.EvalSymlinks(out); err == nil {
+		path = r
+	}
+	st, err := os.Stat(path)
+	t := &target{path: path, mode: 0o644}
+	switch {
+	case os.IsNotExist(err):
+	case err != nil:
+		return nil, err
+	case st.Mode().IsRegular():
+		t.mode = st.Mode().Perm()
+		if in != "-" {
+			if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
+				return nil, fmt.Errorf("%s is the input file", out)
+			}
+		}
+	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
+		if !force {
+			return nil, fmt.Errorf("%s is a block device: its contents would be overwritten; pass --force to do so", out)
+		}
+		f, err := imaging.OpenTarget(path)
+		if err != nil {
+			return nil, err
+		}
+		t.f, t.block = f, true
+		return t, nil
+	default:
+		return nil, fmt.Errorf("%s is a %s, not a regular file or block device", out, kindOf(st.Mode()))
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".metal-*")
+	if err != nil {
+		return nil, err
+	}
+	t.f, t.tmp = f, f.Name()
+	return t, nil
+}
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
+}
+
+// abort discards a temporary file; a device is left as it is.
+func (t *target) abort() {
+	t.f.Close()
+	if t.tmp != "" {
+		os.Remove(t.tmp)
+	}
+}
+
+func (t *target) commit() error {
+	if t.tmp == "" {
+		return t.f.Close()
+	}
+	if err := t.f.Chmod(t.mode); err != nil {
+		t.abort()
+		return err
+	}
+	if err := t.f.Close(); err != nil {
+		os.Remove(t.tmp)
+		return err
+	}
+	if err := os.Rename(t.tmp, t.path); err != nil {
+		os.Remove(t.tmp)
+		return err
+	}
+	return nil
+}
+
+func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imaging.Options, force, progress bool) error {
+	src, done, err := openInput(cmd, in)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	defer done()
+	t, err := openTarget(out, in, force)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	fail := func(err error) error {
+		t.abort()
+		if t.block {
+			return fmt.Errorf("convert %s: %w (the block device %s was partly written: consider its contents garbage)", in, err, out)
+		}
+		return fmt.Errorf("convert %s: %w; nothing written to %s", in, err, out)
+	}
+	cr := imaging.NewCountingReader(src)
+	s, err := imaging.Open(cr, opts)
+	if err != nil {
+		return fail(err)
+	}
+	wo := imaging.WriteOptions{Input: cr}
+	var bar *progressBar
+	if progress {
+		bar = newProgressBar(cmd.ErrOrStderr(), s.Info().VirtualSize)
+	}
+	if bar != nil {
+		wo.Progress, wo.Interval = bar.update, 200*time.Millisecond
+	}
+	res, err := imaging.Write(ctx, s, t.f, wo)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := t.commit(); err != nil {
+		return fmt.Errorf("convert: finishing %s: %w", out, err)
+	}
+	printResult(cmd.OutOrStdout(), out, res)
+	return nil
+}
+
+func printResult(w io.Writer, out string, r imaging.Result) {
+	fmt.Fprintf(w, "%s: %d bytes raw (%s; data %s, zeros %s, holes %s) from %s in %s\n",
+		out, r.Size, human(r.Size), human(r.DataBytes), human(r.ZeroBytes), human(r.HoleBytes),
+		joinChain(r.Info.Chain), r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "sha256: %s\n", r.SHA256)
+}
+
+func joinChain(c []string) string {
+	s := ""
+	for i, x := range c {
+		if i > 0 {
+			s += " > "
+		}
+		s += x
+	}
+	return s
+}

@@ -1,0 +1,118 @@
+// Package imagecli implements the offline `metalctl image inspect` and
+// `metalctl image convert` commands over pkg/imaging. They read a local
+// file or stdin, need no metald, and are wired into metalctl's `image`
+// command group by cmd/metalctl.
+package imagecli
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/metal-iaas/metal/pkg/imaging"
+)
+
+// openFlags are the imaging.Options shared by inspect and convert.
+type openFlags struct {
+	disk        string
+	allow       []string
+	maxSize     string
+	maxBuffer   string
+	inputFormat string
+}
+
+func (f *openFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.disk, "disk", "", "disk of an OVA/OVF package: disk id or zero-based index (default: the first)")
+	fl.StringSliceVar(&f.allow, "format-allow", nil, "comma-separated formats and compressions allowed in the chain (e.g. qcow2,vmdk,zstd); default: all")
+	fl.StringVar(&f.maxSize, "max-size", "", "refuse images whose virtual size exceeds BYTES (suffixes K, M, G, T, KiB...; default 64TiB)")
+	fl.StringVar(&f.maxBuffer, "max-buffer", "", "bound the out-of-order data held in memory in BYTES (default 256MiB)")
+	fl.StringVar(&f.inputFormat, "input-format", "", `how to read input without magic: "raw" (default) or "vhd" (a fixed VHD, like qemu-img -f vpc)`)
+}
+
+func (f *openFlags) options() (imaging.Options, error) {
+	o := imaging.Options{Disk: f.disk, Format: f.inputFormat}
+	for _, a := range f.allow {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+			o.Allowed = append(o.Allowed, a)
+		}
+	}
+	var err error
+	if o.MaxVirtualSize, err = parseSize(f.maxSize, "--max-size"); err != nil {
+		return o, err
+	}
+	if o.MaxBuffer, err = parseSize(f.maxBuffer, "--max-buffer"); err != nil {
+		return o, err
+	}
+	switch f.inputFormat {
+	case "", "raw", "vhd", "vpc":
+	default:
+		return o, fmt.Errorf("--input-format %q: want raw or vhd", f.inputFormat)
+	}
+	return o, nil
+}
+
+// parseSize reads "1073741824", "1G", "1GiB", "512M", "64T" (binary
+// multiples; "" is 0, meaning the library default).
+func parseSize(s, flag string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	num := strings.TrimRight(s, "KMGTPEkmgtpeiIbB")
+	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "b"))
+	unit = strings.TrimSuffix(unit, "I")
+	shift := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}
+	sh, ok := shift[unit]
+	n, err := strconv.ParseUint(num, 10, 64)
+	if !ok || err != nil {
+		return 0, fmt.Errorf("%s %q: want a byte count such as 4294967296, 4G or 4GiB", flag, s)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s %q: must be positive", flag, s)
+	}
+	if n > math.MaxInt64>>sh {
+		return 0, fmt.Errorf("%s %q: too large", flag, s)
+	}
+	return int64(n << sh), nil
+}
+
+// openInput opens FILE, or stdin for "-".
+func openInput(cmd *cobra.Command, name string) (io.Reader, func(), error) {
+	if name == "-" {
+		return cmd.InOrStdin(), func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is a directory", name)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// human renders a byte count as "2.0 GiB".
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,118 @@
+package imagecli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"gopkg.in/yaml.v3"
+)
+
+// render prints v as JSON or YAML (same field names), or calls table.
+func render(w io.Writer, format string, v any, table func(io.Writer)) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var generic any
+		if err := dec.Decode(&generic); err != nil {
+			return err
+		}
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		if err := enc.Encode(integers(generic)); err != nil {
+			return err
+		}
+		return enc.Close()
+	case "table", "":
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+	return fmt.Errorf("output format %q: want table, json or yaml", format)
+}
+
+// integers turns json.Numbers back into int64 (or float64) so YAML prints
+// 25165824, not 2.5165824e+07.
+func integers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = integers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = integers(e)
+		}
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+func renderReport(w io.Writer, format string, r *Report) error {
+	return render(w, format, r, func(tw io.Writer) {
+		format := r.Format
+		if r.Subformat != "" {
+			format += " (" + r.Subformat + ")"
+		}
+		fmt.Fprintf(tw, "File:\t%s\n", r.File)
+		fmt.Fprintf(tw, "Format:\t%s\n", format)
+		fmt.Fprintf(tw, "Chain:\t%s\n", strings.Join(r.Chain, " > "))
+		if r.VirtualSize >= 0 {
+			fmt.Fprintf(tw, "Virtual size:\t%s (%d bytes)\n", human(r.VirtualSize), r.VirtualSize)
+		} else {
+			fmt.Fprintf(tw, "Virtual size:\tunknown until the end of the input (use without --quick)\n")
+		}
+		if a := r.Allocation; a != nil {
+			fmt.Fprintf(tw, "Data:\t%s (%d bytes in %d extents)\n", human(a.DataBytes), a.DataBytes, a.DataExtents)
+			fmt.Fprintf(tw, "Zeros:\t%s (%d bytes)\n", human(a.ZeroBytes), a.ZeroBytes)
+			fmt.Fprintf(tw, "Holes:\t%s (%d bytes)\n", human(a.HoleBytes), a.HoleBytes)
+		} else {
+			fmt.Fprintf(tw, "Allocation:\tnot counted (--quick)\n")
+		}
+		fmt.Fprintf(tw, "Input read:\t%s (%d bytes)\n", human(r.InputBytes), r.InputBytes)
+		p := r.Package
+		if p == nil {
+			return
+		}
+		fmt.Fprintf(tw, "OVF version:\t%s\n", p.OVFVersion)
+		fmt.Fprintf(tw, "Manifest:\t%s\n", orDash(p.Manifest))
+		fmt.Fprintf(tw, "Certificate:\t%s\n", orDash(p.Certificate))
+		fmt.Fprintf(tw, "Disks:\n")
+		fmt.Fprintf(tw, "  \tID\tFILE\tFORMAT\tCAPACITY\tCOMPRESSION\n")
+		for _, d := range p.Disks {
+			mark := " "
+			if d.ID == p.Selected {
+				mark = "*"
+			}
+			comp := orDash(d.Compression)
+			if d.ChunkSize > 0 {
+				comp += fmt.Sprintf(", %s chunks", human(d.ChunkSize))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", mark, d.ID, d.File, d.Format, human(d.Capacity), comp)
+		}
+	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
