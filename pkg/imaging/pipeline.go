@@ -126,8 +126,10 @@ func inflateRaw(dst, src []byte) error {
 	return readExact(r, dst, "deflate")
 }
 
-// inflateZlib inflates a zlib stream (VMDK grains) into exactly len(dst).
-func inflateZlib(dst, src []byte) error {
+// inflateZlib inflates a zlib stream (VMDK grains) into dst: at least need
+// bytes, at most len(dst) (a grain at the end of the disk may hold only
+// the part inside the capacity).
+func inflateZlib(dst []byte, need int, src []byte) error {
 	br := bytes.NewReader(src)
 	var r io.ReadCloser
 	var err error
@@ -141,7 +143,18 @@ func inflateZlib(dst, src []byte) error {
 		return fmt.Errorf("%w: zlib grain: %v", ErrCorrupt, err)
 	}
 	defer zlibPool.Put(r)
-	return readExact(r, dst, "zlib")
+	n, err := io.ReadFull(r, dst)
+	if err == io.ErrUnexpectedEOF && n >= need {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: zlib data inflates to %d bytes, want %d: %v", ErrCorrupt, n, len(dst), err)
+	}
+	var one [1]byte
+	if n, _ := r.Read(one[:]); n > 0 {
+		return fmt.Errorf("%w: zlib data inflates to more than %d bytes (size bomb)", ErrCorrupt, len(dst))
+	}
+	return nil
 }
 
 func readExact(r io.Reader, dst []byte, what string) error {
