@@ -89,6 +89,7 @@ Point it at metald with --server (or METALCTL_SERVER) and authenticate with
 		newMachineCmd(g),
 		newEventsCmd(g),
 		newLeaseCmd(g),
+		newImageCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

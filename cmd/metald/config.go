@@ -5,10 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/netboot"
 )
 
 // Config is metald serve's configuration, validated before any listener
@@ -31,6 +34,10 @@ type Config struct {
 	LogFormat    string
 	LogLevel     string
 	Shutdown     time.Duration
+
+	MaxImageSize   int64
+	MaxImageBuffer int64
+	ImageFormats   []string
 }
 
 // Validate checks every field and names the flag at fault.
@@ -65,6 +72,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--advertise-url %q: want http://HOST[:PORT] as machines reach metald", c.AdvertiseURL)
 		}
+	}
+	if c.MaxImageSize <= 0 || c.MaxImageBuffer <= 0 {
+		return fmt.Errorf("--max-image-size and --max-image-buffer must be positive")
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -121,3 +131,80 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 }
 
 var stderr io.Writer = os.Stderr
+
+// netbootConfig derives the boot services' configuration; it fails with a
+// message naming the flag at fault.
+func (c *Config) netbootConfig() (netboot.Config, error) {
+	nc := netboot.Config{
+		Mode:      netboot.Mode(c.DHCPMode),
+		Interface: c.Interface,
+		TFTPAddr:  c.TFTP,
+		TFTPRoot:  c.TFTPRoot,
+		Unknown:   netboot.Unknown(c.Unknown),
+		LeaseTime: c.DHCPLease,
+		Domain:    c.DHCPDomain,
+	}
+	if nc.TFTPAddr == "" {
+		nc.TFTPAddr = "off"
+	}
+	nc.AdvertiseURL = c.AdvertiseURL
+	if nc.AdvertiseURL == "" {
+		u, err := c.defaultAdvertiseURL()
+		if err != nil {
+			return nc, err
+		}
+		nc.AdvertiseURL = u
+	}
+	if c.DHCPRange != "" {
+		start, end, err := netboot.ParseRange(c.DHCPRange)
+		if err != nil {
+			return nc, fmt.Errorf("--dhcp-range: %v", err)
+		}
+		nc.RangeStart, nc.RangeEnd = start, end
+	}
+	if c.DHCPRouter != "" {
+		a, err := netip.ParseAddr(c.DHCPRouter)
+		if err != nil || !a.Is4() {
+			return nc, fmt.Errorf("--dhcp-router %q: want an IPv4 address", c.DHCPRouter)
+		}
+		nc.Router = []netip.Addr{a}
+	}
+	for _, d := range c.DHCPDNS {
+		a, err := netip.ParseAddr(strings.TrimSpace(d))
+		if err != nil || !a.Is4() {
+			return nc, fmt.Errorf("--dhcp-dns %q: want IPv4 addresses", d)
+		}
+		nc.DNS = append(nc.DNS, a)
+	}
+	if err := nc.Validate(); err != nil {
+		return nc, err
+	}
+	return nc, nil
+}
+
+// defaultAdvertiseURL is http://HOST:PORT of --http when HOST is a usable
+// address, else the first IPv4 of --interface, else loopback (which only
+// suits --dhcp-mode off).
+func (c *Config) defaultAdvertiseURL() (string, error) {
+	host, port, _ := net.SplitHostPort(c.HTTP)
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return "http://" + net.JoinHostPort(host, port), nil
+	}
+	if c.Interface != "" {
+		ifi, err := net.InterfaceByName(c.Interface)
+		if err != nil {
+			return "", fmt.Errorf("--interface %s: %v", c.Interface, err)
+		}
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return "http://" + net.JoinHostPort(ipn.IP.String(), port), nil
+			}
+		}
+		return "", fmt.Errorf("--interface %s has no IPv4 address: set --advertise-url", c.Interface)
+	}
+	if c.DHCPMode != "off" {
+		return "", fmt.Errorf("--dhcp-mode %s needs --advertise-url or --interface", c.DHCPMode)
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port), nil
+}

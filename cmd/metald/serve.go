@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/images"
+	"github.com/metal-iaas/metal/internal/netboot"
 	"github.com/metal-iaas/metal/internal/server"
 	"github.com/metal-iaas/metal/internal/version"
+	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
@@ -49,6 +53,9 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.StringVar(&cfg.DHCPDomain, "dhcp-domain", "", "domain name handed out (option 15)")
 	f.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.Int64Var(&cfg.MaxImageSize, "max-image-size", imaging.DefaultMaxVirtualSize, "refuse images whose virtual disk is larger (bytes)")
+	f.Int64Var(&cfg.MaxImageBuffer, "max-image-buffer", imaging.DefaultMaxBuffer, "memory an image may need for data that precedes its metadata (bytes)")
+	f.StringSliceVar(&cfg.ImageFormats, "image-formats", nil, "allowed image formats and compressions (default: all), e.g. qcow2,vmdk,ova,gzip")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
 	return cmd
 }
@@ -56,8 +63,9 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 // serve runs every service until ctx ends or one fails.
 func serve(ctx context.Context, cfg Config) error {
 	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	if cfg.DHCPMode != "off" || cfg.TFTP != "" {
-		return fmt.Errorf("%w: --dhcp-mode %s / --tftp: netboot services are not part of this build yet; use --dhcp-mode off and no --tftp", errUsage, cfg.DHCPMode)
+	nbCfg, err := cfg.netbootConfig()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	store, err := inventory.OpenSQLite(ctx, cfg.DataDir)
 	if err != nil {
@@ -67,15 +75,30 @@ func serve(ctx context.Context, cfg Config) error {
 
 	srv := server.New(server.Config{Addr: cfg.HTTP, ShutdownTimeout: cfg.Shutdown}, log)
 	srv.Registry().MustRegister(server.NewMachineStateCollector(store))
-	api.New(store, log).Routes(srv.Router())
+	apiSrv := api.New(store, log)
+	apiSrv.Routes(srv.Router())
+	imgs, err := images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), Imaging: imaging.Options{
+		MaxVirtualSize: cfg.MaxImageSize, MaxBuffer: cfg.MaxImageBuffer, Allowed: cfg.ImageFormats,
+	}}, store, log.With("service", "images"))
+	if err != nil {
+		return err
+	}
+	imgs.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
+	srv.Mount("/images/", imgs)
+	nb, err := netboot.New(nbCfg, netbootInventory{store: store}, srv.Registry(), log.With("service", "netboot"))
+	if err != nil {
+		return err
+	}
+	nb.Routes(srv.Router())
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	log.Info("metald starting", "version", version.Version, "data_dir", cfg.DataDir, "http", srv.Addr().String(),
-		"dhcp_mode", cfg.DHCPMode, "schema", inventory.SchemaVersion())
+		"dhcp_mode", cfg.DHCPMode, "tftp", cfg.TFTP, "advertise_url", nbCfg.AdvertiseURL, "schema", inventory.SchemaVersion())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return nb.Run(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("metald stopped", "reason", context.Cause(ctx))

@@ -38,6 +38,14 @@ func (s *Server) Routes(r gin.IRouter) {
 	v1.GET("/leases", s.listLeases)
 }
 
+// Fail writes err as a JSON error with the status its sentinel implies,
+// for packages that contribute routes.
+func (s *Server) Fail(c *gin.Context, err error) { s.abort(c, err) }
+
+// Auth is the bearer-token middleware, for packages that contribute
+// authenticated routes under /api/v1.
+func (s *Server) Auth() gin.HandlerFunc { return s.auth }
+
 // auth checks the bearer token.
 func (s *Server) auth(c *gin.Context) {
 	h := c.GetHeader("Authorization")

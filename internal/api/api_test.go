@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/metal-iaas/metal/internal/images"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
@@ -36,7 +37,16 @@ func newFixture(t testing.TB) *fixture {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	eng := gin.New()
-	New(store, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes(eng)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := New(store, log)
+	a.Routes(eng)
+	// Routes other packages contribute under /api/v1, so the OpenAPI check
+	// sees them too.
+	imgs, err := images.New(images.Config{Dir: t.TempDir()}, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs.Routes(eng, a.Auth(), a.Fail)
 	srv := httptest.NewServer(eng)
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, token: secret, store: store, eng: eng}

@@ -224,3 +224,54 @@ func (c *Client) FollowEvents(ctx context.Context, q EventQuery, fn func(invento
 	}
 	return errors.New("event stream closed by metald")
 }
+
+// ListImages returns the image library.
+func (c *Client) ListImages(ctx context.Context) ([]inventory.Image, error) {
+	var out []inventory.Image
+	return out, c.do(ctx, http.MethodGet, "/api/v1/images", nil, nil, &out)
+}
+
+// GetImage returns one image.
+func (c *Client) GetImage(ctx context.Context, name string) (inventory.Image, error) {
+	var out inventory.Image
+	return out, c.do(ctx, http.MethodGet, "/api/v1/images/"+url.PathEscape(name), nil, nil, &out)
+}
+
+// DeleteImage removes an image.
+func (c *Client) DeleteImage(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/images/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// UploadImage streams an image to metald, which inspects it before
+// storing it.
+func (c *Client) UploadImage(ctx context.Context, name string, body io.Reader, size int64, replace bool) (inventory.Image, error) {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + "/api/v1/images/" + url.PathEscape(name)
+	if replace {
+		u.RawQuery = "replace=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), body)
+	if err != nil {
+		return inventory.Image{}, err
+	}
+	if size >= 0 {
+		req.ContentLength = size
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return inventory.Image{}, fmt.Errorf("upload to %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		var e api.Error
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return inventory.Image{}, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+		}
+		return inventory.Image{}, &APIError{Status: resp.StatusCode, Message: "upload: " + resp.Status}
+	}
+	var img inventory.Image
+	return img, json.NewDecoder(resp.Body).Decode(&img)
+}

@@ -36,6 +36,7 @@ type Server struct {
 	reqs     *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	ln       net.Listener
+	mounts   []mount
 }
 
 // New builds the server and its registry. Routes are added with Router
@@ -72,7 +73,7 @@ func New(cfg Config, log *slog.Logger) *Server {
 func (s *Server) Router() gin.IRouter { return s.engine }
 
 // Handler is the whole server as an http.Handler (for tests).
-func (s *Server) Handler() http.Handler { return s.engine }
+func (s *Server) Handler() http.Handler { return s }
 
 // Registry is the Prometheus registry behind /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
@@ -104,7 +105,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:           s.engine,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -167,6 +167,22 @@ func (s *SQLite) MachineByMAC(ctx context.Context, mac string) (Machine, error) 
 	return ms[0], nil
 }
 
+// MachineByUUID returns the machine with a system UUID (any letter case).
+func (s *SQLite) MachineByUUID(ctx context.Context, uuid string) (Machine, error) {
+	uuid = strings.ToLower(strings.TrimSpace(uuid))
+	if uuid == "" {
+		return Machine{}, fmt.Errorf("%w: empty uuid", ErrInvalid)
+	}
+	ms, err := s.queryMachines(ctx, `WHERE lower(uuid) = ?`, uuid)
+	if err != nil {
+		return Machine{}, err
+	}
+	if len(ms) == 0 {
+		return Machine{}, fmt.Errorf("%w: no machine has uuid %s", ErrNotFound, uuid)
+	}
+	return ms[0], nil
+}
+
 // ListMachines returns machines ordered by name.
 func (s *SQLite) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error) {
 	var where []string

@@ -31,6 +31,7 @@ type Store interface {
 	CreateMachine(ctx context.Context, m Machine) (Machine, error)
 	GetMachine(ctx context.Context, name string) (Machine, error)
 	MachineByMAC(ctx context.Context, mac string) (Machine, error)
+	MachineByUUID(ctx context.Context, uuid string) (Machine, error)
 	ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error)
 	UpdateMachine(ctx context.Context, name string, p MachinePatch) (Machine, error)
 	DeleteMachine(ctx context.Context, name string) error
