@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -49,7 +48,7 @@ type Policy struct {
 // packet rather than iPXE's ${net0/mac}, so a machine booting from its
 // second NIC still names the NIC it booted from.
 func (p Policy) ScriptURL(mac net.HardwareAddr) string {
-	return strings.TrimRight(p.AdvertiseURL, "/") + "/boot.ipxe?mac=" + url.QueryEscape(mac.String())
+	return strings.TrimRight(p.AdvertiseURL, "/") + "/boot.ipxe?mac=" + mac.String()
 }
 
 // Decide chooses the boot file:

@@ -1,0 +1,66 @@
+package pxe
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/metal-iaas/metal/templates"
+)
+
+func TestRenderScripts(t *testing.T) {
+	r, err := NewRenderer(templates.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, state := range []string{"discovered", "new", "inspecting", "provisioning", "deprovisioning", "ready", "provisioned", "failed", "maintenance"} {
+		var b strings.Builder
+		if err := r.Render(&b, ScriptData{MAC: "52:54:00:12:34:56", Name: "node-1", State: state, URL: "http://10.0.0.1:8080/", Token: "TOKEN"}); err != nil {
+			t.Fatalf("%s: %v", state, err)
+		}
+		if !strings.HasPrefix(b.String(), "#!ipxe\n") {
+			t.Errorf("%s: not an iPXE script", state)
+		}
+		all.WriteString("### " + state + "\n" + b.String())
+	}
+	golden(t, "scripts", all.String())
+
+	if err := r.Render(&strings.Builder{}, ScriptData{State: "exploded"}); !errors.Is(err, ErrUnknownState) {
+		t.Errorf("unknown state: %v", err)
+	}
+	// Inventory data cannot inject iPXE commands or settings expansions.
+	var b strings.Builder
+	r.Render(&b, ScriptData{MAC: "x", Name: "evil\nshell ${root-path} || boot", State: "ready", URL: "http://h"})
+	if strings.Contains(b.String(), "\nshell") || strings.Contains(b.String(), "${root") {
+		t.Errorf("injection got through:\n%s", b.String())
+	}
+}
+
+func TestServeFileHTTP(t *testing.T) {
+	files, _ := NewFiles("", fstest.MapFS{"ipxe.efi": {Data: []byte("0123456789")}})
+	for _, tc := range []struct {
+		name, rng string
+		code       int
+		body       string
+	}{
+		{"ipxe.efi", "", 200, "0123456789"},
+		{"ipxe.efi", "bytes=2-4", 206, "234"},
+		{"nope.efi", "", 404, ""},
+		{"../etc/passwd", "", 400, ""},
+	} {
+		req := httptest.NewRequest("GET", "/ipxe/x", nil)
+		if tc.rng != "" {
+			req.Header.Set("Range", tc.rng)
+		}
+		w := httptest.NewRecorder()
+		files.ServeFile(w, req, tc.name)
+		if w.Code != tc.code || (tc.body != "" && w.Body.String() != tc.body) {
+			t.Errorf("%s %s: %d %q", tc.name, tc.rng, w.Code, w.Body.String())
+		}
+	}
+	_ = http.StatusOK
+}
