@@ -1,0 +1,425 @@
+package imaging
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/metal-iaas/metal/pkg/imaging/ovf"
+)
+
+// ovfErr maps an error of package ovf onto this package's sentinels,
+// keeping both in the chain.
+func ovfErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ovf.ErrRefused):
+		return fmt.Errorf("%w: %w", ErrHostile, err)
+	case errors.Is(err, ovf.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, ovf.ErrUnsupported), errors.Is(err, ovf.ErrNoDisk):
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return fmt.Errorf("%w: %w", ErrCorrupt, err)
+}
+
+// pkgState is what the OVA and OVF-directory readers share: the parsed
+// descriptor, the manifest (when seen), and the digests computed so far.
+type pkgState struct {
+	info    *PackageInfo
+	disk    ovf.Disk
+	man     *ovf.Manifest
+	manRaw  []byte
+	cert    *ovf.Certificate
+	sums    map[string]map[string][]byte // member → algo → digest
+	checked map[string]bool
+}
+
+func newPkgState(env *ovf.Envelope, opts Options) (*pkgState, error) {
+	d, err := env.SelectDisk(opts.Disk)
+	if err != nil {
+		return nil, ovfErr(err)
+	}
+	if err := opts.checkSize("ovf", d.Capacity); err != nil {
+		return nil, err
+	}
+	pi := &PackageInfo{OVFVersion: env.Version, Selected: d.ID, Manifest: "none"}
+	for _, x := range env.Disks {
+		pi.Disks = append(pi.Disks, PackageDisk{ID: x.ID, File: x.Href, Format: x.Format, Capacity: x.Capacity, Compression: x.Compression, ChunkSize: x.ChunkSize})
+	}
+	return &pkgState{info: pi, disk: d, sums: map[string]map[string][]byte{}, checked: map[string]bool{}}, nil
+}
+
+// memberHash hashes one member with the manifest's algorithm when the
+// manifest is known, else with SHA1 and SHA256 (the algorithms OVF 1.x and
+// 2.x manifests use) so a manifest that comes later can still be checked.
+type memberHash struct {
+	name   string
+	hashes map[string]hash.Hash
+	w      io.Writer
+}
+
+func (p *pkgState) newMemberHash(name string) *memberHash {
+	algos := []string{"SHA1", "SHA256"}
+	if p.man != nil {
+		if a, _, ok := p.man.Digest(name); ok {
+			algos = []string{strings.ToUpper(a)}
+		}
+	}
+	m := &memberHash{name: name, hashes: map[string]hash.Hash{}}
+	var ws []io.Writer
+	for _, a := range algos {
+		h, err := ovf.NewHash(a)
+		if err != nil {
+			continue
+		}
+		m.hashes[a] = h
+		ws = append(ws, h)
+	}
+	m.w = io.MultiWriter(ws...)
+	return m
+}
+
+// finish records the member's digests and checks them if the manifest is
+// already known.
+func (p *pkgState) finish(m *memberHash) error {
+	s := map[string][]byte{}
+	for a, h := range m.hashes {
+		s[a] = h.Sum(nil)
+	}
+	p.sums[m.name] = s
+	if p.man != nil {
+		return p.check(m.name)
+	}
+	return nil
+}
+
+func (p *pkgState) check(name string) error {
+	if p.checked[name] {
+		return nil
+	}
+	a, _, ok := p.man.Digest(name)
+	if !ok {
+		p.info.Manifest = "mismatch"
+		return fmt.Errorf("%w: the manifest does not list package member %q", ErrCorrupt, name)
+	}
+	got, ok := p.sums[name][strings.ToUpper(a)]
+	if !ok {
+		p.info.Manifest = "mismatch"
+		return fmt.Errorf("%w: the manifest after member %q uses %s, which was not computed while it streamed past", ErrUnsupported, name, a)
+	}
+	if err := p.man.Check(name, a, got); err != nil {
+		p.info.Manifest = "mismatch"
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	p.checked[name] = true
+	return nil
+}
+
+// setManifest parses a manifest and checks every member seen so far.
+func (p *pkgState) setManifest(raw []byte) error {
+	m, err := ovf.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return ovfErr(err)
+	}
+	p.man, p.manRaw = m, raw
+	p.info.Manifest = "pending"
+	for name := range p.sums {
+		if err := p.check(name); err != nil {
+			return err
+		}
+	}
+	return p.verifyCert()
+}
+
+func (p *pkgState) setCert(r io.Reader) error {
+	c, err := ovf.ParseCertificate(r)
+	if err != nil {
+		return ovfErr(err)
+	}
+	p.cert = c
+	return p.verifyCert()
+}
+
+func (p *pkgState) verifyCert() error {
+	if p.cert == nil || p.man == nil {
+		return nil
+	}
+	if err := p.cert.VerifySignature(p.manRaw); err != nil {
+		p.info.Certificate = "invalid"
+		return fmt.Errorf("%w: the certificate's signature over the manifest: %w", ErrCorrupt, err)
+	}
+	p.info.Certificate = fmt.Sprintf("signature valid, signer %q (not checked against a trust store)", p.cert.Subject)
+	return nil
+}
+
+// ovaStream reads an OVA: the descriptor must be the first member; the
+// selected disk's member(s) are streamed through Open; every member is
+// hashed as it passes and checked against the manifest whether the
+// manifest comes before or after the disk. Members after the disk are read
+// when the disk's stream ends, so a mismatch there (or an unsafe member)
+// makes the final Next return an error wrapping ErrCorrupt (or ErrHostile)
+// instead of io.EOF.
+type ovaStream struct {
+	st      *pkgState
+	tr      *tar.Reader
+	inner   Stream
+	dr      *ovaDiskReader
+	emitted int64
+	err     error
+}
+
+func openOVA(r io.Reader, opts Options) (Stream, error) {
+	tr := tar.NewReader(r)
+	h, err := nextMember(tr)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil || !strings.HasSuffix(strings.ToLower(ovf.MemberName(h)), ".ovf") {
+		return nil, fmt.Errorf("%w: the first member of an OVA must be the .ovf descriptor", ErrCorrupt)
+	}
+	name := ovf.MemberName(h)
+	var descRaw bytes.Buffer
+	if _, err := io.Copy(&descRaw, io.LimitReader(tr, ovf.DefaultMaxDescriptorSize+1)); err != nil {
+		return nil, fmt.Errorf("%w: OVA descriptor: %v", ErrTruncated, err)
+	}
+	env, err := ovf.ParseLimits(bytes.NewReader(descRaw.Bytes()), ovf.Limits{MaxCapacity: opts.MaxVirtualSize})
+	if err != nil {
+		return nil, ovfErr(err)
+	}
+	st, err := newPkgState(env, opts)
+	if err != nil {
+		return nil, err
+	}
+	mh := st.newMemberHash(name)
+	mh.w.Write(descRaw.Bytes())
+	if err := st.finish(mh); err != nil {
+		return nil, err
+	}
+	o := &ovaStream{st: st, tr: tr}
+	// Walk to the disk, reading the manifest, certificate and other
+	// members on the way.
+	first := st.disk.Href
+	if st.disk.ChunkSize > 0 {
+		first = ovf.ChunkName(st.disk.Href, 0)
+	}
+	for {
+		h, err := nextMember(tr)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			return nil, fmt.Errorf("%w: the OVA has no member %q for disk %q", ErrCorrupt, first, st.disk.ID)
+		}
+		n := ovf.MemberName(h)
+		if n == first {
+			o.dr = &ovaDiskReader{o: o, hdr: h}
+			break
+		}
+		if err := o.sideMember(h); err != nil {
+			return nil, err
+		}
+	}
+	var dr io.Reader = o.dr
+	innerOpts := opts
+	innerOpts.Disk = ""
+	if st.disk.Compression == "gzip" {
+		zr, err := gzip.NewReader(dr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: OVA disk %q: gzip: %v", ErrCorrupt, st.disk.Href, err)
+		}
+		dr = zr
+	}
+	inner, err := Open(dr, innerOpts)
+	if err != nil {
+		return nil, fmt.Errorf("OVA disk %q: %w", st.disk.Href, err)
+	}
+	if f := inner.Info().Format; f == "ova" || f == "ovf" {
+		return nil, fmt.Errorf("%w: OVA disk %q is itself a package", ErrHostile, st.disk.Href)
+	}
+	if vs := inner.Info().VirtualSize; vs > st.disk.Capacity {
+		return nil, fmt.Errorf("%w: disk %q holds %d bytes, more than the descriptor's capacity of %d", ErrCorrupt, st.disk.ID, vs, st.disk.Capacity)
+	}
+	o.inner = inner
+	return o, nil
+}
+
+// nextMember returns the next tar member that carries a file, vetted; nil
+// at the end of the archive.
+func nextMember(tr *tar.Reader) (*tar.Header, error) {
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: OVA tar stream: %v", ErrTruncated, err)
+			}
+			return nil, fmt.Errorf("%w: OVA tar stream: %v", ErrCorrupt, err)
+		}
+		if err := ovf.CheckTarHeader(h); err != nil {
+			if errors.Is(err, ovf.ErrSkip) {
+				continue
+			}
+			return nil, ovfErr(err)
+		}
+		return h, nil
+	}
+}
+
+// sideMember consumes a member that is not the selected disk.
+func (o *ovaStream) sideMember(h *tar.Header) error {
+	n := ovf.MemberName(h)
+	lower := strings.ToLower(n)
+	switch {
+	case strings.HasSuffix(lower, ".mf"):
+		raw, err := io.ReadAll(io.LimitReader(o.tr, ovf.DefaultMaxManifestSize+1))
+		if err != nil {
+			return fmt.Errorf("%w: OVA manifest: %v", ErrTruncated, err)
+		}
+		return o.st.setManifest(raw)
+	case strings.HasSuffix(lower, ".cert"):
+		return o.st.setCert(o.tr)
+	}
+	mh := o.st.newMemberHash(n)
+	if _, err := io.Copy(mh.w, o.tr); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: OVA member %q", ErrTruncated, n)
+		}
+		return err
+	}
+	return o.st.finish(mh)
+}
+
+func (o *ovaStream) Info() Info {
+	in := o.inner.Info()
+	outer := []string{"ova"}
+	if o.st.disk.Compression == "gzip" {
+		outer = append(outer, "gzip")
+	}
+	in.Chain = append(outer, in.Chain...)
+	pi := *o.st.info
+	in.Package = &pi
+	return in
+}
+
+func (o *ovaStream) Next() (Extent, error) {
+	if o.err != nil {
+		return Extent{}, o.err
+	}
+	e, err := o.inner.Next()
+	if err == nil {
+		o.emitted = e.Offset + e.Length
+		if o.emitted > o.st.disk.Capacity {
+			o.err = fmt.Errorf("%w: disk %q extends past the descriptor's capacity of %d bytes", ErrCorrupt, o.st.disk.ID, o.st.disk.Capacity)
+			return Extent{}, o.err
+		}
+		return e, nil
+	}
+	if err != io.EOF {
+		o.err = err
+		return Extent{}, err
+	}
+	o.err = o.finish()
+	if o.err == nil {
+		o.err = io.EOF
+	}
+	return Extent{}, o.err
+}
+
+// finish drains the disk, reads the members after it and settles the
+// manifest.
+func (o *ovaStream) finish() error {
+	if _, err := io.Copy(io.Discard, o.dr); err != nil {
+		return err
+	}
+	for h := o.dr.next; ; {
+		if h == nil {
+			var err error
+			if h, err = nextMember(o.tr); err != nil {
+				return err
+			}
+			if h == nil {
+				break
+			}
+		}
+		if err := o.sideMember(h); err != nil {
+			return err
+		}
+		h = nil
+	}
+	if o.st.man == nil {
+		o.st.info.Manifest = "none"
+		return nil
+	}
+	for name := range o.st.sums {
+		if err := o.st.check(name); err != nil {
+			return err
+		}
+	}
+	o.st.info.Manifest = "verified"
+	return nil
+}
+
+// ovaDiskReader reads the selected disk's member, or its chunks one after
+// the other, hashing each member.
+type ovaDiskReader struct {
+	o     *ovaStream
+	hdr   *tar.Header
+	chunk int
+	mh    *memberHash
+	next  *tar.Header // the member after the disk, once seen
+	done  bool
+}
+
+func (d *ovaDiskReader) Read(p []byte) (int, error) {
+	for {
+		if d.done {
+			return 0, io.EOF
+		}
+		if d.mh == nil {
+			d.mh = d.o.st.newMemberHash(ovf.MemberName(d.hdr))
+		}
+		n, err := d.o.tr.Read(p)
+		if n > 0 {
+			d.mh.w.Write(p[:n])
+			return n, nil
+		}
+		if err == nil {
+			continue
+		}
+		if err != io.EOF {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, fmt.Errorf("%w: OVA member %q", ErrTruncated, d.hdr.Name)
+			}
+			return 0, err
+		}
+		if err := d.o.st.finish(d.mh); err != nil {
+			return 0, err
+		}
+		d.mh = nil
+		if d.o.st.disk.ChunkSize <= 0 {
+			d.done = true
+			continue
+		}
+		h, err := nextMember(d.o.tr)
+		if err != nil {
+			return 0, err
+		}
+		d.chunk++
+		if h == nil || ovf.MemberName(h) != ovf.ChunkName(d.o.st.disk.Href, d.chunk) {
+			d.next = h
+			d.done = true
+			continue
+		}
+		d.hdr = h
+	}
+}
