@@ -44,8 +44,8 @@ func TestServeFileHTTP(t *testing.T) {
 	files, _ := NewFiles("", fstest.MapFS{"ipxe.efi": {Data: []byte("0123456789")}})
 	for _, tc := range []struct {
 		name, rng string
-		code       int
-		body       string
+		code      int
+		body      string
 	}{
 		{"ipxe.efi", "", 200, "0123456789"},
 		{"ipxe.efi", "bytes=2-4", 206, "234"},
