@@ -15,11 +15,11 @@ import (
 var vmMu sync.Mutex
 
 type vmSpec struct {
-	name string
-	uefi bool
-	mac  string
-	nic  string // device model, default e1000
-	rom  *string
+	name  string
+	uefi  bool
+	mac   string
+	nic   string // device model, default e1000
+	rom   *string
 	extra []string
 }
 
