@@ -231,3 +231,72 @@ func TestConvertOVARefusesHostileTar(t *testing.T) {
 		})
 	}
 }
+
+// signOVA appends a .cert (openssl signature over the manifest plus a
+// self-signed PEM certificate, as ovftool writes it) and re-packs the OVA.
+// corrupt flips a bit of the signature.
+func signOVA(t *testing.T, dir, name string, members []string, corrupt bool) string {
+	t.Helper()
+	requireTool(t, "openssl", "openssl")
+	run(t, dir, "openssl", "req", "-x509", "-nodes", "-days", "7", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+		"-subj", "/CN=metal ova signer", "-keyout", "key.pem", "-out", "cert.pem")
+	run(t, dir, "openssl", "dgst", "-sha256", "-sign", "key.pem", "-out", "sig.bin", name+".mf")
+	sig, err := os.ReadFile(filepath.Join(dir, "sig.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corrupt {
+		sig[len(sig)/2] ^= 1
+	}
+	pemBytes, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := fmt.Sprintf("SHA256(%s.mf)= %x\n%s", name, sig, pemBytes)
+	if err := os.WriteFile(filepath.Join(dir, name+".cert"), []byte(cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ova := filepath.Join(dir, name+"-signed.ova")
+	run(t, dir, "tar", append([]string{"--format=ustar", "-cf", ova}, append(members, name+".mf", name+".cert")...)...)
+	return ova
+}
+
+func TestInspectSignedOVA(t *testing.T) {
+	requireOVATools(t)
+	dir := t.TempDir()
+	raw := makeRawDisk(t, dir)
+	ref := makeVMDK(t, dir, raw, "disk1.vmdk")
+	buildOVA(t, dir, "vm", []ovaDisk{{"root", "disk1.vmdk", testDiskSize}}, "")
+	members := []string{"vm.ovf", "disk1.vmdk"}
+
+	ova := signOVA(t, dir, "vm", members, false)
+	output := "json"
+	stdout, _, err := execute(t, NewInspectCmd(&output), nil, ova)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Package; p == nil || p.Manifest != "verified" || !strings.Contains(p.Certificate, "signature valid") ||
+		!strings.Contains(p.Certificate, "metal ova signer") || !strings.Contains(p.Certificate, "trust store") {
+		t.Fatalf("package = %+v", rep.Package)
+	}
+	out := filepath.Join(dir, "out.raw")
+	if _, _, err := execute(t, NewConvertCmd(), nil, ova, out); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, ref) {
+		t.Fatal("signed OVA output differs from qemu-img's conversion")
+	}
+	os.Remove(out)
+
+	bad := signOVA(t, dir, "vm", members, true)
+	if _, _, err := execute(t, NewConvertCmd(), nil, bad, out); err == nil || !strings.Contains(err.Error(), "signature") {
+		t.Fatalf("corrupt signature: err = %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatal("corrupt signature: output written")
+	}
+}
