@@ -144,3 +144,26 @@ func TestVMUEFIPXEFullMode(t *testing.T) {
 	}
 	waitBoot(t, h, mac, 90*time.Second)
 }
+
+// TestVMUEFIHTTPBoot boots OVMF with its PXE disabled through fw_cfg
+// (opt/org.tianocore/IPv4PXESupport and IPv6PXESupport = n), so the
+// firmware's first network boot option is UEFI HTTPv4: it must be sent the
+// ipxe.efi URL with option 60 HTTPClient, load it over HTTP, and iPXE then
+// fetches the script.
+func TestVMUEFIHTTPBoot(t *testing.T) {
+	tb := newTestbed(t)
+	tb.startRA()
+	mac := "52:54:00:aa:00:04"
+	h := tb.startHelper(helperSpec{Config: fullConfig(), Machines: []helperMachine{{MAC: mac, Name: "http-1", State: "new"}}})
+	empty := ""
+	tb.startVM(vmSpec{name: "uefi-http", uefi: true, mac: mac, nic: "virtio-net-pci", rom: &empty, extra: []string{
+		"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+		"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n",
+	}})
+	if _, err := h.wait(180*time.Second, func(e Event) bool {
+		return e.Kind == EventDHCPAck && e.MAC == mac && e.Fields["boot"] == "http://"+tbServer+":8080/ipxe/ipxe.efi"
+	}); err != nil {
+		t.Fatalf("no HTTP Boot answer: %v; events: %v", err, kinds(h.all()))
+	}
+	waitBoot(t, h, mac, 120*time.Second)
+}
