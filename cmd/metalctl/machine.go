@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/client"
 )
 
 func newMachineCmd(g *globals) *cobra.Command {
@@ -25,6 +26,7 @@ func newMachineCmd(g *globals) *cobra.Command {
 func machineAddCmd(g *globals) *cobra.Command {
 	var req api.MachineCreate
 	var tags []string
+	var noVerify bool
 	cmd := &cobra.Command{
 		Use:   "add NAME --mac MAC [--mac MAC] [--bmc URL] [--ip IP] [--tag k=v]",
 		Short: "Enrol a machine",
@@ -49,6 +51,9 @@ func machineAddCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if req.BMC != "" && !noVerify {
+				verifyBMC(cmd, g, c, m.Name)
+			}
 			return printMachines(g, []api.Machine{m}, false)
 		},
 	}
@@ -59,7 +64,20 @@ func machineAddCmd(g *globals) *cobra.Command {
 	f.StringVar(&req.UUID, "uuid", "", "system UUID")
 	f.StringVar(&req.Serial, "serial", "", "serial number")
 	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable)")
+	f.BoolVar(&noVerify, "no-verify", false, "don't check that the BMC answers")
 	return cmd
+}
+
+// verifyBMC asks metald to reach the machine's BMC and warns (without
+// failing) when it cannot.
+func verifyBMC(cmd *cobra.Command, g *globals, c *client.Client, name string) {
+	res, err := c.VerifyBMC(cmd.Context(), name)
+	switch {
+	case err != nil:
+		fmt.Fprintf(g.errOut, "warning: could not verify %s's BMC: %v\n", name, err)
+	case !res.OK:
+		fmt.Fprintf(g.errOut, "warning: %s's BMC does not answer: %s (stored anyway; --no-verify skips this check)\n", name, res.Error)
+	}
 }
 
 func machineListCmd(g *globals) *cobra.Command {
@@ -150,6 +168,7 @@ func machineShowCmd(g *globals) *cobra.Command {
 func machineEditCmd(g *globals) *cobra.Command {
 	var macs, tags []string
 	var ip, bmc, uuid, serial, state, reason string
+	var noVerify bool
 	cmd := &cobra.Command{
 		Use:   "edit NAME [--mac MAC]… [--ip IP] [--bmc URL] [--tag k=v|k=]… [--state S]",
 		Short: "Change a machine (only the flags given change)",
@@ -189,6 +208,9 @@ func machineEditCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if p.BMC != nil && *p.BMC != "" && !noVerify {
+				verifyBMC(cmd, g, c, m.Name)
+			}
 			return printMachines(g, []api.Machine{m}, false)
 		},
 	}
@@ -201,6 +223,7 @@ func machineEditCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&tags, "tag", nil, "set tag key=value, or remove it with key= (repeatable)")
 	f.StringVar(&state, "state", "", "move to a lifecycle state (e.g. maintenance, ready)")
 	f.StringVar(&reason, "reason", "", "why, recorded with a state change")
+	f.BoolVar(&noVerify, "no-verify", false, "don't check that a new BMC answers")
 	return cmd
 }
 

@@ -90,6 +90,8 @@ Point it at metald with --server (or METALCTL_SERVER) and authenticate with
 		newEventsCmd(g),
 		newLeaseCmd(g),
 		newImageCmd(g),
+		newPowerCmd(g),
+		newBootdevCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

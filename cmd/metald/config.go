@@ -35,6 +35,10 @@ type Config struct {
 	LogLevel     string
 	Shutdown     time.Duration
 
+	BMCConcurrency int
+	BMCTimeout     time.Duration
+	PowerPoll      time.Duration
+
 	MaxImageSize   int64
 	MaxImageBuffer int64
 	ImageFormats   []string

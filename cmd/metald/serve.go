@@ -12,8 +12,10 @@ import (
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/images"
 	"github.com/metal-iaas/metal/internal/netboot"
+	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/internal/server"
 	"github.com/metal-iaas/metal/internal/version"
+	"github.com/metal-iaas/metal/pkg/bmc"
 	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -56,6 +58,9 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.Int64Var(&cfg.MaxImageSize, "max-image-size", imaging.DefaultMaxVirtualSize, "refuse images whose virtual disk is larger (bytes)")
 	f.Int64Var(&cfg.MaxImageBuffer, "max-image-buffer", imaging.DefaultMaxBuffer, "memory an image may need for data that precedes its metadata (bytes)")
 	f.StringSliceVar(&cfg.ImageFormats, "image-formats", nil, "allowed image formats and compressions (default: all), e.g. qcow2,vmdk,ova,gzip")
+	f.IntVar(&cfg.BMCConcurrency, "bmc-concurrency", bmc.DefaultConcurrency, "BMC operations in flight at once, over all machines")
+	f.DurationVar(&cfg.BMCTimeout, "bmc-timeout", bmc.DefaultTimeout, "time limit of one BMC operation, retries included")
+	f.DurationVar(&cfg.PowerPoll, "power-poll", 5*time.Minute, "how often to poll every machine's power state (jittered; 0 disables)")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
 	return cmd
 }
@@ -85,6 +90,12 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	imgs.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	srv.Mount("/images/", imgs)
+	bmcMgr, err := bmc.NewManager(bmc.Config{Concurrency: cfg.BMCConcurrency, Timeout: cfg.BMCTimeout}, log.With("service", "bmc"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	pw := power.New(store, bmcMgr, cfg.PowerPoll, log.With("service", "power"))
+	pw.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	nb, err := netboot.New(nbCfg, netbootInventory{store: store}, srv.Registry(), log.With("service", "netboot"))
 	if err != nil {
 		return err
@@ -99,6 +110,7 @@ func serve(ctx context.Context, cfg Config) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return nb.Run(gctx) })
+	g.Go(func() error { return pw.Run(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("metald stopped", "reason", context.Cause(ctx))

@@ -80,6 +80,10 @@ func cleanMessage(err error) string {
 // maxBody bounds JSON request bodies.
 const maxBody = 1 << 20
 
+// Decode reads a JSON request body strictly, for packages that contribute
+// routes; see decode.
+func Decode(c *gin.Context, v any) error { return decode(c, v) }
+
 // decode reads a JSON body strictly: unknown fields, trailing data and
 // type mismatches are errors naming the field.
 func decode(c *gin.Context, v any) error {

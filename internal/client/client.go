@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
@@ -274,4 +275,22 @@ func (c *Client) UploadImage(ctx context.Context, name string, body io.Reader, s
 	}
 	var img inventory.Image
 	return img, json.NewDecoder(resp.Body).Decode(&img)
+}
+
+// Power runs a power action on machines selected by name, tag or all.
+func (c *Client) Power(ctx context.Context, req power.PowerRequest) ([]power.Result, error) {
+	var out []power.Result
+	return out, c.do(ctx, http.MethodPost, "/api/v1/power", nil, req, &out)
+}
+
+// BootDevice sets the next boot device of machines.
+func (c *Client) BootDevice(ctx context.Context, req power.BootRequest) ([]power.Result, error) {
+	var out []power.Result
+	return out, c.do(ctx, http.MethodPost, "/api/v1/bootdev", nil, req, &out)
+}
+
+// VerifyBMC asks metald to check a machine's BMC answers.
+func (c *Client) VerifyBMC(ctx context.Context, name string) (power.VerifyResult, error) {
+	var out power.VerifyResult
+	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(name)+"/verify-bmc", nil, struct{}{}, &out)
 }
