@@ -259,3 +259,22 @@ func TestRunMissingFiles(t *testing.T) {
 		t.Errorf("err = %v, want one naming modules.alias", err)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add(aliasText, depText, "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00")
+	f.Add("alias [a-* x\n", "a.ko: b.ko\nb.ko: a.ko\n", "a")
+	f.Fuzz(func(t *testing.T, alias, dep, modalias string) {
+		ix, err := ParseAliases(strings.NewReader(alias))
+		if err == nil {
+			_ = ix.Match(modalias)
+		}
+		d, err := ParseDeps(strings.NewReader(dep))
+		if err == nil {
+			for n := range d {
+				if order, err := d.Order(n); err == nil && (len(order) == 0 || order[len(order)-1] != n) {
+					t.Fatalf("Order(%s) = %v does not end with %s", n, order, n)
+				}
+			}
+		}
+	})
+}

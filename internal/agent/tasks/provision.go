@@ -44,11 +44,13 @@ func (r *Runner) Provision(ctx context.Context, t agentapi.Task, report func(age
 	}
 	defer src.Close()
 	in := imaging.NewCountingReader(src)
-	s, err := imaging.Open(in, imaging.Options{})
+	// Nothing larger than the disk is accepted; a raw image has no
+	// declared size (-1) and is checked by the size it produced.
+	s, err := imaging.Open(in, imaging.Options{MaxVirtualSize: disk.SizeBytes})
 	if err != nil {
 		return res, fmt.Errorf("provision: open image: %w", err)
 	}
-	if vs := s.Info().VirtualSize; vs != img.VirtualSize {
+	if vs := s.Info().VirtualSize; vs >= 0 && vs != img.VirtualSize {
 		return res, fmt.Errorf("provision: image declares virtual size %d, task says %d", vs, img.VirtualSize)
 	}
 	f, err := imaging.OpenTarget(dev)
@@ -70,6 +72,9 @@ func (r *Runner) Provision(ctx context.Context, t agentapi.Task, report func(age
 		return res, fmt.Errorf("provision: close %s: %w", dev, err)
 	}
 	res.SHA256 = wr.SHA256
+	if wr.Size != img.VirtualSize {
+		return res, fmt.Errorf("provision: image produced %d bytes of raw disk, task says %d", wr.Size, img.VirtualSize)
+	}
 	report(progressFrom(agentapi.PhaseVerifying, in.Count(), wr.Size, img.VirtualSize, start))
 	if img.SHA256 != "" && wr.SHA256 != img.SHA256 {
 		return res, fmt.Errorf("provision: raw sha256 %s, task expects %s", wr.SHA256, img.SHA256)
