@@ -52,7 +52,7 @@ func (s *Service) ServeDHCP(ctx context.Context, req *dhcp.Request) (*dhcpv4.DHC
 		boot, bootErr = s.policy.Decide(c)
 		if bootErr != nil {
 			s.counters.WithLabelValues("unsupported_arch").Inc()
-			s.log.Info("netboot: no boot file for client", "mac", p.ClientHWAddr, "arch", c.Arch, "vendor", c.VendorClass, "err", bootErr)
+			s.log.Info("netboot: no boot file for client", "mac", p.ClientHWAddr.String(), "arch", c.Arch, "vendor", c.VendorClass, "err", bootErr)
 		}
 	}
 	switch s.cfg.Mode {

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		os.Exit(runHelper(spec))
 	}
+	if target := os.Getenv(floodEnv); target != "" {
+		os.Exit(runFlood(target))
+	}
 	os.Exit(m.Run())
 }
 
@@ -309,12 +312,6 @@ func (p *printingInventory) print(e Event) {
 	p.enc.Encode(e)
 }
 
-func macString(m net.HardwareAddr) string {
-	if m == nil {
-		return ""
-	}
-	return m.String()
-}
 
 func runHelper(specJSON string) int {
 	var spec helperSpec

@@ -80,7 +80,7 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "netboot: unknown machine", http.StatusNotFound)
 		return
 	case err != nil:
-		s.log.Error("netboot: script lookup", "mac", mac, "err", err)
+		s.log.Error("netboot: script lookup", "mac", macString(mac), "err", err)
 		http.Error(w, "netboot: inventory error", http.StatusInternalServerError)
 		return
 	}
@@ -93,7 +93,7 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if err := s.render.Render(&buf, pxe.ScriptData{MAC: m.MAC.String(), Name: m.Name, State: m.State, URL: s.cfg.AdvertiseURL, Token: token}); err != nil {
-		s.log.Error("netboot: render script", "mac", mac, "state", m.State, "err", err)
+		s.log.Error("netboot: render script", "mac", macString(mac), "state", m.State, "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

@@ -165,7 +165,7 @@ func (s *Service) rememberIP(ip net.IP, mac net.HardwareAddr) {
 
 func (s *Service) event(ctx context.Context, mac net.HardwareAddr, name, kind string, fields map[string]any) {
 	if err := s.inv.RecordEvent(ctx, mac, name, kind, fields); err != nil {
-		s.log.Warn("netboot: record event", "kind", kind, "mac", mac, "err", err)
+		s.log.Warn("netboot: record event", "kind", kind, "mac", macString(mac), "err", err)
 	}
 }
 
@@ -181,4 +181,11 @@ func (r reservations) Reservation(ctx context.Context, mac net.HardwareAddr) (dh
 		return dhcp.Reservation{}, false, err
 	}
 	return dhcp.Reservation{IP: m.IP, Hostname: m.Hostname}, true, nil
+}
+
+func macString(m net.HardwareAddr) string {
+	if m == nil {
+		return ""
+	}
+	return m.String()
 }

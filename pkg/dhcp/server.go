@@ -214,7 +214,7 @@ func (s *Server) handle(ctx context.Context, d datagram) {
 	resp, err := s.cfg.Handler.ServeDHCP(ctx, &Request{Packet: p, Peer: d.peer, LocalPort: d.port, Interface: s.cfg.Interface})
 	if err != nil {
 		s.m.errors.Inc()
-		s.log.Warn("dhcp: handler failed", "mac", p.ClientHWAddr, "type", p.MessageType(), "err", err)
+		s.log.Warn("dhcp: handler failed", "mac", p.ClientHWAddr.String(), "type", p.MessageType(), "err", err)
 		return
 	}
 	if resp == nil {
@@ -231,9 +231,9 @@ func (s *Server) handle(ctx context.Context, d datagram) {
 	}
 	if _, err := d.conn.WriteTo(resp.ToBytes(), dst); err != nil {
 		s.m.errors.Inc()
-		s.log.Warn("dhcp: send reply", "mac", p.ClientHWAddr, "dst", dst, "err", err)
+		s.log.Warn("dhcp: send reply", "mac", p.ClientHWAddr.String(), "dst", dst, "err", err)
 		return
 	}
 	s.m.replies.WithLabelValues(resp.MessageType().String()).Inc()
-	s.log.Debug("dhcp: replied", "mac", p.ClientHWAddr, "type", resp.MessageType(), "yiaddr", resp.YourIPAddr, "dst", dst)
+	s.log.Debug("dhcp: replied", "mac", p.ClientHWAddr.String(), "type", resp.MessageType(), "yiaddr", resp.YourIPAddr, "dst", dst)
 }
