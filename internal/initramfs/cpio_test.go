@@ -138,7 +138,7 @@ func TestBuild(t *testing.T) {
 		"modules.dep": "kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko\n" +
 			"kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\nkernel/net/core/failover.ko:\n" +
 			"kernel/sound/snd.ko:\nkernel/drivers/block/virtio_blk.ko:\n",
-		"modules.alias": "alias virtio:d00000001v* virtio_net\nalias virtio:d00000002v* virtio_blk\nalias pci:v1* snd\n",
+		"modules.alias":                      "alias virtio:d00000001v* virtio_net\nalias virtio:d00000002v* virtio_blk\nalias pci:v1* snd\n",
 		"kernel/drivers/net/virtio_net.ko":   "VNET",
 		"kernel/drivers/net/net_failover.ko": "NF",
 		"kernel/net/core/failover.ko":        "FO",

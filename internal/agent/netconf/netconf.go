@@ -190,4 +190,3 @@ func apply(l netlink.Link, nl *nclient4.Lease, o Options, log *slog.Logger) (*Le
 	log.Info("network configured", "interface", lease.Interface, "address", lease.Address.String(), "router", lease.Router, "server", lease.Server)
 	return lease, nil
 }
-
