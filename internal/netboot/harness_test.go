@@ -312,7 +312,6 @@ func (p *printingInventory) print(e Event) {
 	p.enc.Encode(e)
 }
 
-
 func runHelper(specJSON string) int {
 	var spec helperSpec
 	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
