@@ -92,6 +92,10 @@ Point it at metald with --server (or METALCTL_SERVER) and authenticate with
 		newImageCmd(g),
 		newPowerCmd(g),
 		newBootdevCmd(g),
+		newProvisionCmd(g),
+		newSimpleJobCmd(g, "inspect", "Boot machines into the agent to collect their hardware inventory (→ ready)"),
+		newSimpleJobCmd(g, "deprovision", "Wipe machines' disks through the agent (→ ready)"),
+		newJobsCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

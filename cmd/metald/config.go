@@ -39,6 +39,11 @@ type Config struct {
 	BMCTimeout     time.Duration
 	PowerPoll      time.Duration
 
+	AgentDir        string
+	BootTimeout     time.Duration
+	ProgressTimeout time.Duration
+	BootEFI         bool
+
 	MaxImageSize   int64
 	MaxImageBuffer int64
 	ImageFormats   []string

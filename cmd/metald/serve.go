@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/images"
+	"github.com/metal-iaas/metal/internal/jobs"
+	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/internal/netboot"
 	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/internal/server"
@@ -61,6 +65,10 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.IntVar(&cfg.BMCConcurrency, "bmc-concurrency", bmc.DefaultConcurrency, "BMC operations in flight at once, over all machines")
 	f.DurationVar(&cfg.BMCTimeout, "bmc-timeout", bmc.DefaultTimeout, "time limit of one BMC operation, retries included")
 	f.DurationVar(&cfg.PowerPoll, "power-poll", 5*time.Minute, "how often to poll every machine's power state (jittered; 0 disables)")
+	f.StringVar(&cfg.AgentDir, "agent-dir", "", "directory with the stage-2 agent's vmlinuz and initrd (default <data-dir>/agent)")
+	f.DurationVar(&cfg.BootTimeout, "boot-timeout", 15*time.Minute, "how long a job waits for the agent to register after the power cycle")
+	f.DurationVar(&cfg.ProgressTimeout, "progress-timeout", 5*time.Minute, "how long a job tolerates silence from a working agent")
+	f.BoolVar(&cfg.BootEFI, "boot-efi", false, "ask BMCs for UEFI boot with boot-device changes")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
 	return cmd
 }
@@ -96,6 +104,28 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	pw := power.New(store, bmcMgr, cfg.PowerPoll, log.With("service", "power"))
 	pw.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
+	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AdvertiseURL, DiscoverUnknown: cfg.Unknown == "discover",
+		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI}, store, pw, log.With("service", "jobs"))
+	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
+	js.AgentRoutes(srv.Router())
+	metadata.New(store, log.With("service", "metadata")).Routes(srv.Router())
+	agentDir := cfg.AgentDir
+	if agentDir == "" {
+		agentDir = filepath.Join(cfg.DataDir, "agent")
+	}
+	for _, f := range []string{"vmlinuz", "initrd"} {
+		path := filepath.Join(agentDir, f)
+		if _, err := os.Stat(path); err != nil {
+			log.Warn("stage-2 agent file missing: machines cannot boot the agent until it exists (make agent)", "file", path)
+		}
+		srv.Mount("/agent/"+f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/agent/"+f {
+				http.NotFound(w, r)
+				return
+			}
+			http.ServeFile(w, r, path)
+		}))
+	}
 	nb, err := netboot.New(nbCfg, netbootInventory{store: store}, srv.Registry(), log.With("service", "netboot"))
 	if err != nil {
 		return err
@@ -111,6 +141,7 @@ func serve(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return nb.Run(gctx) })
 	g.Go(func() error { return pw.Run(gctx) })
+	g.Go(func() error { return js.Run(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("metald stopped", "reason", context.Cause(ctx))

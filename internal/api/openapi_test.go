@@ -13,6 +13,7 @@ import (
 
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/images"
+	"github.com/metal-iaas/metal/internal/jobs"
 	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/pkg/bmc"
 	"github.com/metal-iaas/metal/pkg/inventory"
@@ -41,7 +42,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	power.New(store, mgr, 0, log).Routes(eng, a.Auth(), a.Fail)
+	pw := power.New(store, mgr, 0, log)
+	pw.Routes(eng, a.Auth(), a.Fail)
+	jobs.New(jobs.Config{}, store, pw, log).Routes(eng, a.Auth(), a.Fail)
 
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/jobs"
 	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -293,4 +294,35 @@ func (c *Client) BootDevice(ctx context.Context, req power.BootRequest) ([]power
 func (c *Client) VerifyBMC(ctx context.Context, name string) (power.VerifyResult, error) {
 	var out power.VerifyResult
 	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(name)+"/verify-bmc", nil, struct{}{}, &out)
+}
+
+// Provision starts provisioning a machine.
+func (c *Client) Provision(ctx context.Context, machine string, req jobs.ProvisionRequest) (inventory.Job, error) {
+	var out inventory.Job
+	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(machine)+"/provision", nil, req, &out)
+}
+
+// StartJob starts an inspect or deprovision job.
+func (c *Client) StartJob(ctx context.Context, machine, kind string) (inventory.Job, error) {
+	var out inventory.Job
+	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(machine)+"/"+kind, nil, struct{}{}, &out)
+}
+
+// GetJob returns a job.
+func (c *Client) GetJob(ctx context.Context, id int64) (inventory.Job, error) {
+	var out inventory.Job
+	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+strconv.FormatInt(id, 10), nil, nil, &out)
+}
+
+// ListJobs lists jobs, newest first.
+func (c *Client) ListJobs(ctx context.Context, machine string, active bool) ([]inventory.Job, error) {
+	q := url.Values{}
+	if machine != "" {
+		q.Set("machine", machine)
+	}
+	if active {
+		q.Set("active", "true")
+	}
+	var out []inventory.Job
+	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs", q, nil, &out)
 }

@@ -269,3 +269,28 @@ func (s *Service) pollOnce(ctx context.Context) {
 	}
 	s.log.Info("power poll", "machines", len(results), "failed", failed)
 }
+
+// Machine runs one action on one machine and returns its error, for
+// callers (jobs, Redfish) that act on a single machine.
+func (s *Service) Machine(ctx context.Context, name, action string) error {
+	res, err := s.Power(ctx, Selector{Machines: []string{name}}, action)
+	return firstErr(res, err)
+}
+
+// MachineBoot sets one machine's next boot device.
+func (s *Service) MachineBoot(ctx context.Context, name, device string, persistent, efi bool) error {
+	res, err := s.BootDevice(ctx, Selector{Machines: []string{name}}, device, persistent, efi)
+	return firstErr(res, err)
+}
+
+func firstErr(res []Result, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if !r.OK {
+			return fmt.Errorf("%s %s: %s", r.Machine, r.Action, r.Error)
+		}
+	}
+	return nil
+}

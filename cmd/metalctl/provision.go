@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/metal-iaas/metal/internal/client"
+	"github.com/metal-iaas/metal/internal/jobs"
+	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+func newProvisionCmd(g *globals) *cobra.Command {
+	var req jobs.ProvisionRequest
+	var disk, serial, wwn, userData string
+	var minSize int64
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "provision NAME… --image IMG [--disk HINT] [--user-data FILE] [--wait]",
+		Short: "Write an image to machines' disks and boot them into it",
+		Long: `Starts a provision job per machine: one-time PXE boot and a power cycle
+through the BMC (or a manual power-on for machines without one), the agent
+streams the image straight onto the chosen disk and verifies its SHA-256,
+then the machine reboots from disk into the installed OS.
+
+Without hints the agent picks the smallest disk the image fits on.
+With --wait, metalctl shows a progress line per machine and exits 0 only
+when every machine is provisioned.`,
+		Example: `  metalctl provision rack1-07 rack1-08 --image ubuntu-24.04 --wait
+  metalctl provision rack1-09 --image debian --disk /dev/nvme0n1 --user-data cloud.yaml`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if req.Image == "" {
+				return usageError{fmt.Errorf("--image is required")}
+			}
+			if disk != "" || serial != "" || wwn != "" || minSize > 0 {
+				req.Hints = &agentapi.RootDeviceHints{Name: disk, Serial: serial, WWN: wwn, MinSizeBytes: minSize}
+			}
+			if userData != "" {
+				b, err := os.ReadFile(userData)
+				if err != nil {
+					return usageError{fmt.Errorf("--user-data: %w", err)}
+				}
+				req.UserData = string(b)
+			}
+			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (inventory.Job, error) {
+				return c.Provision(cmd.Context(), name, req)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Image, "image", "", "name of an uploaded image (metalctl image list)")
+	f.StringVar(&disk, "disk", "", "target disk name, e.g. /dev/sda or nvme0n1")
+	f.StringVar(&serial, "disk-serial", "", "target disk serial number")
+	f.StringVar(&wwn, "disk-wwn", "", "target disk WWN")
+	f.Int64Var(&minSize, "disk-min-size", 0, "target disk minimum size in bytes")
+	f.StringVar(&userData, "user-data", "", "cloud-init user-data file served to the installed OS")
+	f.BoolVar(&wait, "wait", false, "wait and show progress until every machine is done")
+	f.DurationVar(&timeout, "timeout", 2*time.Hour, "with --wait, give up waiting after this long")
+	return cmd
+}
+
+// newSimpleJobCmd builds inspect and deprovision.
+func newSimpleJobCmd(g *globals, kind, short string) *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   kind + " NAME…",
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (inventory.Job, error) {
+				return c.StartJob(cmd.Context(), name, kind)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait and show progress until every machine is done")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Hour, "with --wait, give up waiting after this long")
+	return cmd
+}
+
+// startJobs starts one job per machine and optionally follows them.
+func startJobs(cmd *cobra.Command, g *globals, names []string, wait bool, timeout time.Duration,
+	start func(*client.Client, string) (inventory.Job, error)) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	var started []inventory.Job
+	failed := 0
+	for _, n := range names {
+		j, err := start(c, n)
+		if err != nil {
+			fmt.Fprintf(g.errOut, "metalctl: %s: %v\n", n, err)
+			failed++
+			continue
+		}
+		started = append(started, j)
+		if !wait && g.output == "table" {
+			fmt.Fprintf(g.out, "%s: %s job %d started (follow with: metalctl jobs %s, metalctl events --follow --machine %s)\n",
+				n, j.Kind, j.ID, n, n)
+		}
+	}
+	if !wait {
+		if g.output != "table" {
+			if err := render(g.out, g.output, started, nil); err != nil {
+				return err
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d machines not started", failed, len(names))
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	final := follow(ctx, g, c, started)
+	for _, j := range final {
+		if j.State != inventory.JobSucceeded {
+			failed++
+		}
+	}
+	if g.output != "table" {
+		if err := render(g.out, g.output, final, nil); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d machines did not succeed", failed, len(names))
+	}
+	return nil
+}
+
+// follow polls jobs until they end, drawing a live line per machine on a
+// terminal and a plain line per change otherwise.
+func follow(ctx context.Context, g *globals, c *client.Client, js []inventory.Job) []inventory.Job {
+	tty := false
+	if f, ok := g.errOut.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	last := map[int64]string{}
+	drawn := 0
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		running := 0
+		for i, j := range js {
+			if j.State == inventory.JobRunning {
+				if nj, err := c.GetJob(ctx, j.ID); err == nil {
+					js[i] = nj
+				}
+			}
+			if js[i].State == inventory.JobRunning {
+				running++
+			}
+		}
+		if tty {
+			if drawn > 0 {
+				fmt.Fprintf(g.errOut, "\x1b[%dA", drawn)
+			}
+			for _, j := range js {
+				fmt.Fprintf(g.errOut, "\x1b[2K%s\n", jobLine(j, true))
+			}
+			drawn = len(js)
+		} else {
+			for _, j := range js {
+				line := jobLine(j, false)
+				if line != last[j.ID] {
+					fmt.Fprintln(g.errOut, line)
+					last[j.ID] = line
+				}
+			}
+		}
+		if running == 0 {
+			return js
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(g.errOut, "metalctl: stopped waiting:", ctx.Err())
+			return js
+		case <-tick.C:
+		}
+	}
+}
+
+// jobLine renders a job: machine, phase, a bar with percentage, rate and
+// ETA while writing. The non-terminal form rounds to 10% steps so that a
+// log gets a line per step, not per second.
+func jobLine(j inventory.Job, tty bool) string {
+	var p agentapi.Progress
+	_ = json.Unmarshal(j.Progress, &p)
+	status := j.Phase
+	switch j.State {
+	case inventory.JobSucceeded:
+		status = "done"
+	case inventory.JobFailed:
+		return fmt.Sprintf("%-16s FAILED  %s", j.Machine, j.Error)
+	}
+	line := fmt.Sprintf("%-16s %-10s", j.Machine, status)
+	if p.Total > 0 && (j.Phase == jobs.PhaseWriting || j.State != inventory.JobRunning) {
+		pct := float64(p.BytesWritten) / float64(p.Total) * 100
+		if j.State == inventory.JobSucceeded {
+			pct = 100
+		}
+		if !tty {
+			return fmt.Sprintf("%s %3.0f%%", line, float64(int(pct/10))*10)
+		}
+		const width = 30
+		filled := int(pct / 100 * width)
+		bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+		line += fmt.Sprintf(" %s %5.1f%% %9s/s", bar, pct, humanBytes(int64(p.RateBytesPerSec)))
+		if p.ETASeconds >= 0 && j.State == inventory.JobRunning {
+			line += " ETA " + (time.Duration(p.ETASeconds) * time.Second).String()
+		}
+	}
+	return line
+}
+
+func newJobsCmd(g *globals) *cobra.Command {
+	var active bool
+	cmd := &cobra.Command{
+		Use:   "jobs [NAME]",
+		Short: "List provision, inspect and deprovision jobs (newest first)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			machine := ""
+			if len(args) == 1 {
+				machine = args[0]
+			}
+			js, err := c.ListJobs(cmd.Context(), machine, active)
+			if err != nil {
+				return err
+			}
+			return render(g.out, g.output, js, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tMACHINE\tKIND\tSTATE\tPHASE\tAGE\tERROR")
+				for _, j := range js {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Machine, j.Kind, j.State, orDash(j.Phase), fmtAge(j.CreatedAt), orDash(j.Error))
+				}
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&active, "active", false, "only running jobs")
+	return cmd
+}

@@ -1,0 +1,314 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// pollSeconds is how often an idle agent asks for work.
+const pollSeconds = 3
+
+// AgentRoutes contributes /agent/v1. Register and task polls identify the
+// machine by MAC; progress and result need the task's bearer token, which
+// is bound to one job of one machine and dies with it.
+func (s *Service) AgentRoutes(r gin.IRouter) {
+	g := r.Group(agentapi.PathPrefix)
+	g.POST("/register", s.register)
+	g.GET("/task", s.poll)
+	g.POST("/progress", s.progress)
+	g.POST("/result", s.result)
+}
+
+func agentError(c *gin.Context, status int, err error) {
+	c.AbortWithStatusJSON(status, agentapi.Error{Error: err.Error()})
+}
+
+func statusFor(err error) int {
+	switch {
+	case errors.Is(err, agentapi.ErrInvalid), errors.Is(err, inventory.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, inventory.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, inventory.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, inventory.ErrConflict):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func decodeAgent(c *gin.Context, v interface{ Validate() error }) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<20))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", agentapi.ErrInvalid, err)
+	}
+	return v.Validate()
+}
+
+func (s *Service) register(c *gin.Context) {
+	ctx := c.Request.Context()
+	var req agentapi.RegisterRequest
+	if err := decodeAgent(c, &req); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	mac, _ := agentapi.NormalizeMAC(req.MAC)
+	m, err := s.store.MachineByMAC(ctx, mac)
+	if errors.Is(err, inventory.ErrNotFound) && s.cfg.DiscoverUnknown {
+		m, err = s.store.CreateMachine(ctx, inventory.Machine{Name: "discovered-" + strings.ReplaceAll(mac, ":", ""),
+			MACs: []string{mac}, State: inventory.StateDiscovered, Tags: map[string]string{"discovered-by": "agent"}})
+	}
+	if err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	hw, err := json.Marshal(req.Inventory)
+	if err != nil {
+		agentError(c, http.StatusBadRequest, err)
+		return
+	}
+	patch := inventory.MachinePatch{Hardware: hw}
+	if m.UUID == "" && req.Inventory.DMI.SystemUUID != "" {
+		u := strings.ToLower(req.Inventory.DMI.SystemUUID)
+		patch.UUID = &u
+	}
+	if m.Serial == "" && req.Inventory.DMI.SystemSerial != "" {
+		sn := req.Inventory.DMI.SystemSerial
+		patch.Serial = &sn
+	}
+	if _, err := s.store.UpdateMachine(ctx, m.Name, patch); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	s.event(ctx, m.Name, "agent.registered", fmt.Sprintf("agent %s registered from %s", req.AgentVersion, c.ClientIP()),
+		map[string]any{"mac": mac, "disks": len(req.Inventory.Disks), "nics": len(req.Inventory.NICs)})
+	s.assign(c, m.Name)
+}
+
+func (s *Service) poll(c *gin.Context) {
+	mac, err := agentapi.NormalizeMAC(c.Query(agentapi.QueryMAC))
+	if err != nil {
+		agentError(c, http.StatusBadRequest, err)
+		return
+	}
+	m, err := s.store.MachineByMAC(c.Request.Context(), mac)
+	if err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	s.assign(c, m.Name)
+}
+
+// assign answers with the machine's task, moving a job that waited for
+// the agent into its task phase. Asking again returns the same task.
+func (s *Service) assign(c *gin.Context, machine string) {
+	ctx := c.Request.Context()
+	out := agentapi.Assignment{Version: agentapi.Version, Machine: machine, PollIntervalSeconds: pollSeconds}
+	j, err := s.store.ActiveJob(ctx, machine)
+	if errors.Is(err, inventory.ErrNotFound) {
+		c.JSON(http.StatusOK, out)
+		return
+	} else if err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	switch j.Phase {
+	case PhasePower, PhaseBooting:
+		phase := taskPhase(j.Kind)
+		if err := s.setPhase(ctx, j, phase, s.cfg.ProgressTimeout, "agent is up; task handed out"); err != nil {
+			agentError(c, statusFor(err), err)
+			return
+		}
+	case PhaseFinishing:
+		c.JSON(http.StatusOK, out) // done; metald is rebooting it
+		return
+	}
+	task, err := s.task(ctx, j)
+	if err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	out.Task = task
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Service) task(ctx context.Context, j inventory.Job) (*agentapi.Task, error) {
+	p, err := params(j)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.store.JobToken(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	t := &agentapi.Task{ID: strconv.FormatInt(j.ID, 10), Token: tok, RootDeviceHints: p.Hints}
+	switch j.Kind {
+	case inventory.JobProvision:
+		t.Kind = agentapi.TaskProvision
+		t.Image = &agentapi.Image{URL: p.ImageURL, SHA256: p.RawSHA256, VirtualSize: p.VirtualSize}
+	case inventory.JobDeprovision:
+		t.Kind = agentapi.TaskWipe
+	default:
+		t.Kind = agentapi.TaskInspect
+	}
+	return t, nil
+}
+
+// jobFor authenticates a task token and checks it names this task.
+func (s *Service) jobFor(c *gin.Context, taskID string) (inventory.Job, bool) {
+	tok, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	j, err := s.store.JobByToken(c.Request.Context(), strings.TrimSpace(tok))
+	if err != nil {
+		agentError(c, http.StatusUnauthorized, errors.New("task token missing, unknown or spent"))
+		return j, false
+	}
+	if strconv.FormatInt(j.ID, 10) != taskID {
+		agentError(c, http.StatusForbidden, fmt.Errorf("token is for task %d, not %s", j.ID, taskID))
+		return j, false
+	}
+	return j, true
+}
+
+func (s *Service) progress(c *gin.Context) {
+	var p agentapi.Progress
+	if err := decodeAgent(c, &p); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	j, ok := s.jobFor(c, p.TaskID)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	logs := p.Log
+	p.Log = nil
+	raw, _ := json.Marshal(p)
+	if err := s.store.UpdateJob(ctx, j.ID, j.Phase, raw, s.now().Add(s.cfg.ProgressTimeout), nil); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	for _, line := range logs {
+		s.event(ctx, j.Machine, "agent.log", line, map[string]any{"job": j.ID})
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Service) result(c *gin.Context) {
+	var r agentapi.Result
+	if err := decodeAgent(c, &r); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	j, ok := s.jobFor(c, r.TaskID)
+	if !ok {
+		return
+	}
+	ctx := context.WithoutCancel(c.Request.Context())
+	p, err := params(j)
+	if err != nil {
+		agentError(c, http.StatusInternalServerError, err)
+		return
+	}
+	if r.Success && j.Kind == inventory.JobProvision && p.RawSHA256 != "" && r.SHA256 != p.RawSHA256 {
+		r.Success, r.Error = false, fmt.Sprintf("disk SHA-256 %s does not match the image's %s", r.SHA256, p.RawSHA256)
+	}
+	data := map[string]any{"job": j.ID, "disk": r.Disk, "sha256": r.SHA256, "bytes": r.BytesWritten, "seconds": r.Seconds}
+	if !r.Success {
+		s.event(ctx, j.Machine, "agent.failed", r.Error, data)
+		s.fail(ctx, j, fmt.Sprintf("%s failed in phase %s: %s", j.Kind, j.Phase, r.Error))
+		c.JSON(http.StatusOK, agentapi.ResultResponse{After: agentapi.AfterWait})
+		return
+	}
+	s.event(ctx, j.Machine, "agent.succeeded", fmt.Sprintf("%s done on %s", j.Kind, orNone(r.Disk)), data)
+	if err := s.setPhase(ctx, j, PhaseFinishing, s.cfg.FinishTimeout, "agent done; finishing"); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	reason := j.Kind + " succeeded"
+	if j.Kind == inventory.JobProvision {
+		reason = fmt.Sprintf("image %s written to %s and verified", p.Image, orNone(r.Disk))
+	}
+	after := agentapi.AfterWait
+	if !p.HasBMC {
+		// Nobody else can reboot it: the agent does, into the installed
+		// OS (the boot script for a provisioned machine boots the disk).
+		after = agentapi.AfterReboot
+		if j.Kind != inventory.JobProvision {
+			after = agentapi.AfterPowerOff
+		}
+	}
+	c.JSON(http.StatusOK, agentapi.ResultResponse{After: after})
+	s.async(func() { s.finishStep(ctx, j, p, reason) })
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// Run resumes jobs a previous metald left in the power or finishing phase
+// and fails jobs whose phase deadline passes.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.resume(ctx); err != nil {
+		s.log.Warn("resume jobs", "err", err)
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		s.expire(ctx)
+	}
+}
+
+func (s *Service) resume(ctx context.Context) error {
+	jobs, err := s.store.ListJobs(ctx, "", true, 0)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		s.log.Info("resuming job", "job", j.ID, "machine", j.Machine, "kind", j.Kind, "phase", j.Phase)
+		switch j.Phase {
+		case PhasePower:
+			s.async(func() { s.powerStep(ctx, j) })
+		case PhaseFinishing:
+			p, err := params(j)
+			if err != nil {
+				s.fail(ctx, j, err.Error())
+				continue
+			}
+			s.async(func() { s.finishStep(ctx, j, p, j.Kind+" succeeded (finished after a metald restart)") })
+		}
+	}
+	return nil
+}
+
+func (s *Service) expire(ctx context.Context) {
+	jobs, err := s.store.ListJobs(ctx, "", true, 0)
+	if err != nil {
+		s.log.Warn("list jobs", "err", err)
+		return
+	}
+	now := s.now()
+	for _, j := range jobs {
+		if !j.Deadline.IsZero() && now.After(j.Deadline) {
+			s.fail(ctx, j, fmt.Sprintf("timed out in phase %s (deadline %s)", j.Phase, j.Deadline.Format(time.RFC3339)))
+		}
+	}
+}
