@@ -190,4 +190,3 @@ func (s *Service) ec2UserData(c *gin.Context) {
 	}
 	c.String(http.StatusOK, "%s", userData(s.lastProvision(c.Request.Context(), m.Name)))
 }
-
