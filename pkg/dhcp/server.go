@@ -111,6 +111,8 @@ func (s *Server) Listen() ([]net.PacketConn, error) {
 			}
 			return nil, fmt.Errorf("dhcp: listen on %q port %d: %w", s.cfg.Interface, p, err)
 		}
+		// Absorb bursts (a rack powering on) while workers are busy.
+		c.SetReadBuffer(4 << 20)
 		conns = append(conns, c)
 	}
 	return conns, nil
