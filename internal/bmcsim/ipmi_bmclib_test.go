@@ -127,4 +127,3 @@ func TestIPMIQEMU(t *testing.T) {
 		}
 	}
 }
-
