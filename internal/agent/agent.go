@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/metal-iaas/metal/pkg/agentapi"
@@ -132,7 +135,7 @@ func (a *Agent) handle(ctx context.Context, log *slog.Logger, t agentapi.Task) {
 	if !res.Success && res.Error == "" {
 		res.Error = "task failed without an error text"
 	}
-	log.Info("task finished", "success", res.Success, "error", res.Error, "disk", res.Disk, "sha256", res.SHA256)
+	log.Info("task finished", "success", res.Success, "error", res.Error, "disk", res.Disk, "sha256", res.SHA256, "peak_rss_kib", peakRSSKiB())
 	rr, err := a.Client.Result(ctx, t.Token, res)
 	if err != nil {
 		log.Error("result not delivered", "err", err)
@@ -218,4 +221,22 @@ func (a *Agent) after(log *slog.Logger, after agentapi.After) {
 	if err != nil {
 		log.Error("after action failed", "after", after, "err", err)
 	}
+}
+
+// peakRSSKiB is the process's peak resident set (VmHWM), 0 when unknown.
+func peakRSSKiB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }

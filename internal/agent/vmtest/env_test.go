@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,7 +166,7 @@ func (n *netns) qemu(t *testing.T, dir, kernel, initrd, cmdline, mac, disk strin
 	ctx, cancel := context.WithCancel(context.Background())
 	serial := filepath.Join(dir, "serial.log")
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.name, "qemu-system-x86_64",
-		"-accel", "tcg", "-cpu", "max", "-m", "384", "-smp", "1",
+		"-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(vmMemMiB), "-smp", "1",
 		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
 		"-nographic", "-monitor", "none", "-serial", "file:"+serial, "-no-reboot",
 		"-nic", "none",

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,8 +26,13 @@ import (
 
 const (
 	vmMAC    = "52:54:00:6d:61:01"
-	diskSize = 64 << 20
-	imgSize  = 24 << 20
+	vmMemMiB   = 256
+	diskSize   = 400 << 20
+	garbageLen = 64 << 20 // the disk starts with this much 0xa5, then holes
+	imgSize    = 24 << 20
+	// bigSize is more raw disk than the VM has RAM: provisioning it proves
+	// the agent streams (SPEC: memory independent of image size).
+	bigSize = 320 << 20
 )
 
 // TestAgentInQEMU boots the initramfs built from Debian's kernel and the
@@ -80,10 +87,14 @@ func TestAgentInQEMU(t *testing.T) {
 
 	// VM disk: garbage everywhere, so that a skipped write shows.
 	disk := filepath.Join(dir, "disk.raw")
-	garbage := bytes.Repeat([]byte{0xa5}, diskSize)
+	garbage := bytes.Repeat([]byte{0xa5}, garbageLen)
 	if err := os.WriteFile(disk, garbage, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Truncate(disk, diskSize); err != nil {
+		t.Fatal(err)
+	}
+	bigQcow, bigSHA := makeBigImage(t, dir)
 
 	ns := newNetns(t, "mtagent")
 	ns.dnsmasq(t, dir)
@@ -112,6 +123,9 @@ func TestAgentInQEMU(t *testing.T) {
 			return
 		}
 		http.ServeContent(w, r, "image.qcow2", time.Unix(1700000000, 0), bytes.NewReader(b))
+	})
+	mux.HandleFunc("/images/big.qcow2", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, bigQcow)
 	})
 	ln := ns.listen(t, net.JoinHostPort(ns.addr.String(), "0"))
 	hs := &http.Server{Handler: mux}
@@ -153,7 +167,7 @@ func TestAgentInQEMU(t *testing.T) {
 	if nic == nil || nic.Driver != "virtio_net" || !nic.Link {
 		t.Errorf("inventory nics %+v: want %s with driver virtio_net and link", inv.NICs, vmMAC)
 	}
-	if inv.MemoryBytes < 300<<20 || inv.MemoryBytes > 384<<20 || inv.CPU.Threads != 1 || inv.CPU.Arch != "x86_64" {
+	if inv.MemoryBytes < (vmMemMiB-64)<<20 || inv.MemoryBytes > vmMemMiB<<20 || inv.CPU.Threads != 1 || inv.CPU.Arch != "x86_64" {
 		t.Errorf("inventory memory %d, cpu %+v", inv.MemoryBytes, inv.CPU)
 	}
 	if inv.DMI.SystemVendor != "QEMU" || len(inv.PCI) == 0 || !strings.HasPrefix(inv.Kernel, "6.") {
@@ -192,21 +206,16 @@ func TestAgentInQEMU(t *testing.T) {
 	if !bytes.Equal(got[:imgSize], rawBytes) {
 		t.Fatalf("disk differs from the raw image in the first %d bytes", imgSize)
 	}
-	if !bytes.Equal(got[imgSize:], garbage[imgSize:]) {
+	if !bytes.Equal(got[imgSize:garbageLen], garbage[imgSize:]) {
 		t.Errorf("provision wrote past the image's virtual size")
 	}
 
-	// 3. Wipe, then power off.
-	srv.Queue(agentapi.Task{ID: "wipe-1", Kind: agentapi.TaskWipe, Token: "tok-wipe-1", After: agentapi.AfterPowerOff})
+	// 3. Wipe.
+	srv.Queue(agentapi.Task{ID: "wipe-1", Kind: agentapi.TaskWipe, Token: "tok-wipe-1"})
 	waitFor(ctx, t, srv, v, "wipe result", func() bool { return len(srv.Results()) >= 2 })
 	res = srv.Results()[1]
 	if !res.Success || res.Disk != "/dev/vda" {
 		t.Fatalf("wipe result %+v", res)
-	}
-	select {
-	case <-v.exited:
-	case <-ctx.Done():
-		t.Fatal("VM did not power off after the wipe task asked for it")
 	}
 	got, _ = os.ReadFile(disk)
 	zero := make([]byte, 1<<20)
@@ -219,7 +228,78 @@ func TestAgentInQEMU(t *testing.T) {
 	if !bytes.Equal(got[dataOff:dataOff+dataLen], rawBytes[dataOff:dataOff+dataLen]) {
 		t.Errorf("wipe destroyed data at %d that it should not touch", dataOff)
 	}
+	got = nil
+	t.Logf("wiped after %.1f s", time.Since(start).Seconds())
+
+	// 4. An image with more raw data than the VM has RAM, then power off.
+	srv.Queue(agentapi.Task{
+		ID: "prov-big", Kind: agentapi.TaskProvision, Token: "tok-prov-big", After: agentapi.AfterPowerOff,
+		Image: &agentapi.Image{URL: base + "/images/big.qcow2", SHA256: bigSHA, VirtualSize: bigSize},
+	})
+	waitFor(ctx, t, srv, v, "big provision result", func() bool { return len(srv.Results()) >= 3 })
+	res = srv.Results()[2]
+	t.Logf("big provision result after %.1f s: %+v", time.Since(start).Seconds(), res)
+	if !res.Success || res.SHA256 != bigSHA {
+		t.Fatalf("big provision result %+v, want sha256 %s", res, bigSHA)
+	}
+	select {
+	case <-v.exited:
+	case <-ctx.Done():
+		t.Fatal("VM did not power off after the task asked for it")
+	}
+	// The agent's peak RSS after writing more than the VM's RAM.
+	serial, _ := os.ReadFile(v.serial)
+	m := regexp.MustCompile(`task=prov-big kind=provision success=true .*peak_rss_kib=(\d+)`).FindSubmatch(serial)
+	if m == nil {
+		t.Errorf("no prov-big completion with peak_rss_kib on the console")
+	} else if kib, _ := strconv.Atoi(string(m[1])); kib <= 0 || kib > 128<<10 {
+		t.Errorf("agent peak RSS %d KiB while writing %d MiB, want ≤ 128 MiB", kib, bigSize>>20)
+	} else {
+		t.Logf("agent peak RSS %d KiB while writing %d MiB", kib, bigSize>>20)
+	}
+	df, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer df.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(h, df, bigSize); err != nil {
+		t.Fatal(err)
+	}
+	if s := hex.EncodeToString(h.Sum(nil)); s != bigSHA {
+		t.Errorf("disk's first %d bytes hash to %s, want %s", int64(bigSize), s, bigSHA)
+	}
 	t.Logf("done after %.1f s", time.Since(start).Seconds())
+}
+
+// makeBigImage writes bigSize bytes of non-zero, compressible raw disk
+// (every 64 KiB cluster a different 16-byte pattern) and converts it to a
+// compressed qcow2; it returns the qcow2 path and the raw SHA-256.
+func makeBigImage(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	raw := filepath.Join(dir, "big.raw")
+	f, err := os.Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
+	pat := make([]byte, 16)
+	for c := 0; c < bigSize/(64<<10); c++ {
+		for i := range pat {
+			pat[i] = byte(c>>(8*(i%3))) ^ byte(i*37+1)
+		}
+		if _, err := w.Write(bytes.Repeat(pat, (64<<10)/16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q := filepath.Join(dir, "big.qcow2")
+	run(t, "qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, q)
+	os.Remove(raw)
+	return q, hex.EncodeToString(h.Sum(nil))
 }
 
 // Partition layout of the test image (bytes).
