@@ -23,13 +23,18 @@ func need(t *testing.T, ok bool, what, fix string) {
 	t.Skipf("SKIP: missing %s: %s", what, fix)
 }
 
-// TestListenChild is the half of TestListenHearsLLDPD that runs inside the
-// network namespace (the whole process, so every thread is in it).
-func TestListenChild(t *testing.T) {
-	iface := os.Getenv("METAL_LLDP_CHILD")
-	if iface == "" {
-		t.Skip("helper process for TestListenHearsLLDPD")
+// TestMain runs the listening half of TestListenHearsLLDPD instead of the
+// tests when the test binary is re-executed inside the network namespace
+// (the whole process, so every thread is in it).
+func TestMain(m *testing.M) {
+	if iface := os.Getenv("METAL_LLDP_CHILD"); iface != "" {
+		listenChild(iface)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+func listenChild(iface string) {
 	got := Listen(context.Background(), []string{iface, "nonexistent0"}, 15*time.Second, nil)
 	_ = json.NewEncoder(os.Stdout).Encode(got)
 }
@@ -73,7 +78,7 @@ func TestListenHearsLLDPD(t *testing.T) {
 	}
 	// The listener first, so that lldpd's first frame (sent at start) is
 	// heard.
-	child := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestListenChild$", "-test.count=1")
+	child := exec.Command("ip", "netns", "exec", ns, os.Args[0])
 	child.Env = append(os.Environ(), "METAL_LLDP_CHILD=srv0")
 	var out strings.Builder
 	child.Stdout, child.Stderr = &out, &out

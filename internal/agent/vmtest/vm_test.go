@@ -25,7 +25,7 @@ import (
 )
 
 const (
-	vmMAC    = "52:54:00:6d:61:01"
+	vmMAC      = "52:54:00:6d:61:01"
 	vmMemMiB   = 256
 	diskSize   = 400 << 20
 	garbageLen = 64 << 20 // the disk starts with this much 0xa5, then holes
