@@ -284,6 +284,13 @@ func (h *helper) metrics() map[string]float64 {
 	if err != nil {
 		h.t.Fatalf("no metrics from helper: %v", err)
 	}
+	// Let the process exit (and free its ports) before the test goes on.
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("helper did not exit after SIGTERM")
+	}
+	h.cmd.Wait()
 	out := map[string]float64{}
 	for k, v := range e.Fields {
 		if f, ok := v.(float64); ok {

@@ -122,11 +122,11 @@ func hostname(req *dhcpv4.DHCPv4, res Reservation) string {
 }
 
 func (a *Allocator) nak(req *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, error) {
-	return dhcpv4.NewReplyFromRequest(req,
+	return NewReply(req,
 		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(a.cfg.ServerIP.AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptMessage(why)),
-	)
+	), nil
 }
 
 // reply builds an OFFER or ACK carrying options 1, 3, 6, 15, 28 and 54,
@@ -163,5 +163,5 @@ func (a *Allocator) reply(req *dhcpv4.DHCPv4, t dhcpv4.MessageType, yiaddr net.I
 			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(host)))
 		}
 	}
-	return dhcpv4.NewReplyFromRequest(req, mods...)
+	return NewReply(req, mods...), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a Server. Validate runs before any socket opens.
@@ -111,8 +112,9 @@ func (s *Server) Listen() ([]net.PacketConn, error) {
 			}
 			return nil, fmt.Errorf("dhcp: listen on %q port %d: %w", s.cfg.Interface, p, err)
 		}
-		// Absorb bursts (a rack powering on) while workers are busy.
-		c.SetReadBuffer(4 << 20)
+		// Absorb bursts (a rack powering on) while workers are busy;
+		// as root, beyond net.core.rmem_max.
+		setRecvBuffer(c, 4<<20)
 		conns = append(conns, c)
 	}
 	return conns, nil
@@ -238,4 +240,15 @@ func (s *Server) handle(ctx context.Context, d datagram) {
 	}
 	s.m.replies.WithLabelValues(resp.MessageType().String()).Inc()
 	s.log.Debug("dhcp: replied", "mac", p.ClientHWAddr.String(), "type", resp.MessageType(), "yiaddr", resp.YourIPAddr, "dst", dst)
+}
+
+func setRecvBuffer(c *net.UDPConn, n int) {
+	if rc, err := c.SyscallConn(); err == nil {
+		var serr error
+		rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) })
+		if serr == nil {
+			return
+		}
+	}
+	c.SetReadBuffer(n)
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/metal-iaas/metal/pkg/dhcp"
 )
 
 // ErrUnsupportedArch means no boot file exists for the client's
@@ -131,10 +133,7 @@ func ProxyReply(req *dhcpv4.DHCPv4, port int, serverIP net.IP, c Client, b Boot)
 	if len(c.UUID) > 0 {
 		mods = append(mods, dhcpv4.WithGeneric(dhcpv4.OptionClientMachineIdentifier, c.UUID))
 	}
-	resp, err := dhcpv4.NewReplyFromRequest(req, mods...)
-	if err != nil {
-		return nil, fmt.Errorf("pxe: proxy reply: %w", err)
-	}
+	resp := dhcp.NewReply(req, mods...)
 	Apply(resp, b, serverIP)
 	return resp, nil
 }
