@@ -74,12 +74,14 @@ func program() int {
 	return 0
 }
 
+// newLogger logs text to stderr (the console as PID 1) and keeps a tail
+// of recent lines for progress reports.
 func newLogger(debug bool) *slog.Logger {
 	lvl := slog.LevelInfo
 	if debug {
 		lvl = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(agent.NewLogTail(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}), 20))
 }
 
 func build(log *slog.Logger, url, mac, root, devDir string, lldpWait time.Duration, power agent.Power) *agent.Agent {
@@ -109,7 +111,13 @@ func build(log *slog.Logger, url, mac, root, devDir string, lldpWait time.Durati
 		},
 		Power: power,
 		Log:   log,
+		Tail:  tailOf(log),
 	}
+}
+
+func tailOf(log *slog.Logger) *agent.LogTail {
+	t, _ := log.Handler().(*agent.LogTail)
+	return t
 }
 
 // pid1 never returns: PID 1 exiting panics the kernel.

@@ -47,6 +47,9 @@ type Agent struct {
 	Tasks     TaskRunner
 	Power     Power // nil: After actions are logged only
 	Log       *slog.Logger
+	// Tail, when set, supplies the log lines attached to progress
+	// reports (wrap Log's handler with NewLogTail).
+	Tail *LogTail
 }
 
 // Run registers the machine and then handles assignments until ctx ends
@@ -170,6 +173,7 @@ func (a *Agent) runWithProgress(ctx context.Context, log *slog.Logger, t agentap
 			p := *pending
 			pending = nil
 			p.TaskID = t.ID
+			p.Log = append(p.Log, a.Tail.Drain()...)
 			if err := a.Client.Progress(ctx, t.Token, p); err != nil {
 				log.Debug("progress not delivered", "err", err)
 			}
@@ -197,6 +201,7 @@ func (a *Agent) runWithProgress(ctx context.Context, log *slog.Logger, t agentap
 		}
 		latest <- p
 	}
+	a.Tail.Drain() // only lines logged while this task runs
 	res := a.Tasks.RunTask(ctx, t, report)
 	close(latest)
 	<-done

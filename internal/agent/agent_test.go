@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -183,4 +185,38 @@ func TestServerDoubleAuth(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("poll with bad mac: %v %v", resp.Status, err)
 	}
+}
+
+func TestProgressCarriesLogLines(t *testing.T) {
+	srv := agenttest.New("m")
+	srv.PollIntervalSeconds = 0
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	srv.Queue(agentapi.Task{ID: "p1", Kind: agentapi.TaskProvision, Token: "tok", Image: &agentapi.Image{URL: "http://x/i", VirtualSize: 30}})
+	tail := NewLogTail(slog.NewTextHandler(io.Discard, nil), 10)
+	a, _, _, _ := newAgent(hs.URL)
+	a.Log, a.Tail, a.Config.Once = slog.New(tail), tail, true
+	a.Log.Info("before the task") // not part of the task's lines
+	a.Tasks = taskFunc(func(ctx context.Context, t agentapi.Task, report func(agentapi.Progress)) agentapi.Result {
+		a.Log.With("task", t.ID).Warn("image connection dropped, resuming", "offset", 42)
+		a.Log.Debug("not kept")
+		report(agentapi.Progress{Phase: agentapi.PhaseWriting})
+		return agentapi.Result{Success: true}
+	})
+	if err := a.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range srv.ProgressReports() {
+		lines = append(lines, p.Log...)
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "WARN image connection dropped, resuming task=p1 offset=42") {
+		t.Fatalf("progress log lines %q", lines)
+	}
+}
+
+type taskFunc func(context.Context, agentapi.Task, func(agentapi.Progress)) agentapi.Result
+
+func (f taskFunc) RunTask(ctx context.Context, t agentapi.Task, r func(agentapi.Progress)) agentapi.Result {
+	return f(ctx, t, r)
 }
