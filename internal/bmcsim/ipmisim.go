@@ -29,6 +29,12 @@ type IPMIConfig struct {
 	// control runs on power-on, to which "-boot n|c|d -daemonize -pidfile
 	// FILE" is appended (nil: no VM, power is a state file). See DefaultVM.
 	VM []string
+	// Prefix, when set, is put before the ipmi_sim and ipmitool command
+	// lines, e.g. {"ip", "netns", "exec", NS} to run the BMC (and so the
+	// VM its chassis control starts) inside a network namespace; ipmitool
+	// then reaches it on that namespace's loopback. It must exec the
+	// command (keep its pid), as ip netns exec does.
+	Prefix []string
 }
 
 // DefaultVM is a small diskless QEMU machine (TCG, no network).
@@ -82,7 +88,7 @@ func StartIPMISim(ctx context.Context, cfg IPMIConfig) (*IPMISim, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	s.cmd = exec.Command("ipmi_sim", "-c", s.path("lan.conf"), "-f", s.path("sim.emu"), "-s", stateDir, "-n")
+	s.cmd = s.command(context.Background(), "ipmi_sim", "-c", s.path("lan.conf"), "-f", s.path("sim.emu"), "-s", stateDir, "-n")
 	s.cmd.Dir = cfg.Dir
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -120,6 +126,15 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
+// command is name args, behind cfg.Prefix when set.
+func (s *IPMISim) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if len(s.cfg.Prefix) > 0 {
+		args = append(append(append([]string{}, s.cfg.Prefix[1:]...), name), args...)
+		name = s.cfg.Prefix[0]
+	}
+	return exec.CommandContext(ctx, name, args...)
+}
+
 func (s *IPMISim) path(name string) string { return filepath.Join(s.cfg.Dir, name) }
 
 // Port is the UDP port ipmi_sim listens on (127.0.0.1).
@@ -135,7 +150,7 @@ func (s *IPMISim) Ipmitool(ctx context.Context, args ...string) (string, error) 
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	a := append([]string{"-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p", strconv.Itoa(s.port), "-U", s.cfg.User, "-E", "-N", "1", "-R", "2"}, args...)
-	cmd := exec.CommandContext(ctx, "ipmitool", a...)
+	cmd := s.command(ctx, "ipmitool", a...)
 	cmd.Env = []string{"IPMITOOL_PASSWORD=" + s.cfg.Password}
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Config configures one emulated Redfish BMC.
@@ -25,6 +26,9 @@ type Config struct {
 	PoweredOn bool
 	// Hook, when set, is called on every power transition.
 	Hook PowerHook
+	// Latency is added to every response, to model a real BMC (whose
+	// Redfish answers take tens to hundreds of milliseconds).
+	Latency time.Duration
 }
 
 // BMC is an emulated Redfish BMC: an http.Handler serving /redfish/v1
@@ -148,6 +152,15 @@ func newToken() string {
 // ServeHTTP serves the Redfish tree.
 func (b *BMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.requests.Add(1)
+	if b.cfg.Latency > 0 {
+		t := time.NewTimer(b.cfg.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
 		r.URL.Path = strings.TrimRight(p, "/")
 	}

@@ -2,6 +2,7 @@ package bmc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,7 @@ type Manager struct {
 	log       *slog.Logger
 	sem       chan struct{}
 	newDriver newDriverFunc
+	tlsCache  tls.ClientSessionCache
 
 	mu    sync.Mutex
 	hosts map[string]*hostLock
@@ -103,13 +105,17 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
-	return &Manager{
-		cfg:       cfg,
-		log:       log,
-		sem:       make(chan struct{}, cfg.Concurrency),
-		newDriver: newBMCLibDriver,
-		hosts:     map[string]*hostLock{},
-	}, nil
+	m := &Manager{
+		cfg:      cfg,
+		log:      log,
+		sem:      make(chan struct{}, cfg.Concurrency),
+		hosts:    map[string]*hostLock{},
+		tlsCache: tls.NewLRUClientSessionCache(4096),
+	}
+	m.newDriver = func(ep Endpoint, timeout time.Duration) (driver, error) {
+		return newBMCLibDriver(ep, timeout, m.tlsCache)
+	}
+	return m, nil
 }
 
 // Config returns the effective configuration (defaults filled in).

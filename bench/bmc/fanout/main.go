@@ -1,0 +1,116 @@
+// Command fanout measures pkg/bmc's Manager fan-out against a fleet of
+// emulated Redfish BMCs (internal/bmcsim) in one process: PowerStatus and
+// PowerOn for every BMC, with metal's default concurrency and with one
+// operation at a time (the anchor: Tinkerbell's BMC controller default).
+// It prints a markdown table.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/metal-iaas/metal/internal/bmcsim"
+	"github.com/metal-iaas/metal/pkg/bmc"
+)
+
+func main() {
+	n := flag.Int("n", 200, "number of emulated BMCs")
+	concurrency := flag.Int("concurrency", bmc.DefaultConcurrency, "metal's Manager concurrency")
+	runs := flag.Int("runs", 3, "runs per metal cell (best is reported); the anchor runs once when latency > 0")
+	latency := flag.Duration("latency", 50*time.Millisecond, "per-request latency of the emulated BMCs in the latency rows")
+	flag.Parse()
+	if err := run(*n, *concurrency, *runs, *latency); err != nil {
+		fmt.Fprintln(os.Stderr, "fanout:", err)
+		os.Exit(1)
+	}
+}
+
+type cell struct {
+	best     time.Duration
+	failures int
+}
+
+func run(n, concurrency, runs int, latency time.Duration) error {
+	fmt.Printf("| operation | transport | BMC latency | BMCs | metal (concurrency %d) | anchor: one at a time | ratio metal ÷ anchor | metal ops/s |\n", concurrency)
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, cfg := range []struct {
+		useTLS  bool
+		latency time.Duration
+	}{{true, latency}, {true, 0}, {false, 0}} {
+		useTLS := cfg.useTLS
+		fleet, err := bmcsim.NewFleet(n, bmcsim.Config{User: "admin", Password: "bench-pw", Latency: cfg.latency}, useTLS)
+		if err != nil {
+			return err
+		}
+		var targets []bmc.Target
+		for i, u := range fleet.URLs() {
+			ep, err := bmc.ParseURL(u)
+			if err != nil {
+				return err
+			}
+			targets = append(targets, bmc.Target{Name: fmt.Sprintf("m%03d", i), Endpoint: ep})
+		}
+		transport := map[bool]string{true: "Redfish HTTPS", false: "Redfish HTTP"}[useTLS]
+		for _, op := range []struct {
+			name string
+			op   bmc.Op
+		}{{"PowerStatus", bmc.OpPowerStatus()}, {"PowerOn", bmc.OpPowerOn()}} {
+			metal, err := measure(fleet, targets, op.op, concurrency, runs)
+			if err != nil {
+				return err
+			}
+			anchorRuns := runs
+			if cfg.latency > 0 {
+				anchorRuns = 1
+			}
+			anchor, err := measure(fleet, targets, op.op, 1, anchorRuns)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %s | %s | %v | %d | %.2f s (%d failed) | %.2f s (%d failed) | %.3f | %.0f |\n",
+				op.name, transport, cfg.latency, n, metal.best.Seconds(), metal.failures, anchor.best.Seconds(), anchor.failures,
+				metal.best.Seconds()/anchor.best.Seconds(), float64(n)/metal.best.Seconds())
+		}
+		fleet.Close()
+	}
+	return nil
+}
+
+// measure runs op over all targets runs times and keeps the best time.
+// Power is switched off in the emulators before each run so PowerOn does
+// real work every time.
+func measure(fleet *bmcsim.Fleet, targets []bmc.Target, op bmc.Op, concurrency, runs int) (cell, error) {
+	m, err := bmc.NewManager(bmc.Config{Concurrency: concurrency, Timeout: 30 * time.Second}, nil)
+	if err != nil {
+		return cell{}, err
+	}
+	c := cell{best: time.Duration(1<<63 - 1)}
+	for r := 0; r < runs; r++ {
+		for _, s := range fleet.Servers {
+			s.SetPower(false)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		start := time.Now()
+		res := m.Each(ctx, targets, op)
+		d := time.Since(start)
+		cancel()
+		failed := 0
+		for _, x := range res {
+			if x.Err != nil {
+				failed++
+				if failed == 1 {
+					fmt.Fprintln(os.Stderr, "first failure:", x.Err)
+				}
+			}
+		}
+		if op.Name == "power on" && fleet.PoweredOn() != len(targets)-failed {
+			return c, fmt.Errorf("power on: %d BMCs on, want %d", fleet.PoweredOn(), len(targets)-failed)
+		}
+		c.failures = max(c.failures, failed)
+		c.best = min(c.best, d)
+	}
+	return c, nil
+}
