@@ -39,6 +39,7 @@ type BMC struct {
 	st       state
 	mux      *http.ServeMux
 	requests atomic.Int64
+	resumed  atomic.Int64
 
 	smu      sync.Mutex
 	sessions map[string]string // id -> token
@@ -89,6 +90,10 @@ func (b *BMC) AppliedBoots() []Boot {
 
 // Requests is the number of HTTP requests served.
 func (b *BMC) Requests() int64 { return b.requests.Load() }
+
+// TLSResumed is the number of requests that arrived on a resumed TLS
+// session.
+func (b *BMC) TLSResumed() int64 { return b.resumed.Load() }
 
 // Sessions is the number of open sessions.
 func (b *BMC) Sessions() int { b.smu.Lock(); defer b.smu.Unlock(); return len(b.sessions) }
@@ -152,6 +157,9 @@ func newToken() string {
 // ServeHTTP serves the Redfish tree.
 func (b *BMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.requests.Add(1)
+	if r.TLS != nil && r.TLS.DidResume {
+		b.resumed.Add(1)
+	}
 	if b.cfg.Latency > 0 {
 		t := time.NewTimer(b.cfg.Latency)
 		select {

@@ -123,6 +123,9 @@ func TestRedfishThroughBMCLib(t *testing.T) {
 			if md := srv.Media(); md.Inserted {
 				t.Fatalf("media still inserted: %+v", md)
 			}
+			if useTLS && srv.TLSResumed() < srv.Requests()/2 {
+				t.Errorf("only %d of %d requests resumed a TLS session", srv.TLSResumed(), srv.Requests())
+			}
 			if n := srv.Sessions(); n != 0 {
 				t.Errorf("%d redfish sessions left open (logout missing)", n)
 			}
