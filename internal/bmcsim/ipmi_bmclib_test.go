@@ -117,6 +117,17 @@ func TestIPMIQEMU(t *testing.T) {
 	if sim.VMPID() != 0 {
 		t.Fatal("VM runs after soft off")
 	}
+	// Cycling a machine that is off powers it on; cycling it when on
+	// leaves it on.
+	if err := m.PowerCycle(ctx, ep); err != nil || sim.VMPID() == 0 {
+		t.Fatalf("cycle when off: %v, vm pid %d", err, sim.VMPID())
+	}
+	if err := m.PowerCycle(ctx, ep); err != nil {
+		t.Fatalf("cycle when on: %v", err)
+	}
+	if err := m.PowerOff(ctx, ep); err != nil || sim.VMPID() != 0 {
+		t.Fatalf("off: %v, vm pid %d", err, sim.VMPID())
+	}
 	if err := m.VirtualMediaInsert(ctx, ep, "http://127.0.0.1/x.iso"); !errors.Is(err, bmc.ErrUnsupported) {
 		t.Fatalf("virtual media over IPMI: %v, want ErrUnsupported", err)
 	}

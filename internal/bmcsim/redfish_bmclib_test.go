@@ -89,8 +89,9 @@ func TestRedfishThroughBMCLib(t *testing.T) {
 			if srv.Power() {
 				t.Fatal("still on after soft off")
 			}
-			if err := m.PowerOn(ctx, ep); err != nil {
-				t.Fatal(err)
+			// Cycling a machine that is off powers it on.
+			if err := m.PowerCycle(ctx, ep); err != nil || !srv.Power() {
+				t.Fatalf("cycle when off: %v, power %v", err, srv.Power())
 			}
 			if err := m.PowerOff(ctx, ep); err != nil {
 				t.Fatal(err)
@@ -129,7 +130,7 @@ func TestRedfishThroughBMCLib(t *testing.T) {
 			if n := srv.Sessions(); n != 0 {
 				t.Errorf("%d redfish sessions left open (logout missing)", n)
 			}
-			want := []string{"on:Pxe", "off", "on:Pxe", "off", "on:Pxe", "off", "on:Pxe", "off"}
+			want := []string{"on:Pxe", "off", "on:Pxe", "off", "on:Pxe", "off", "on:Pxe", "off"} // the last on is the cycle from off
 			if !slices.Equal(hookCalls, want) {
 				t.Errorf("hook calls = %v, want %v", hookCalls, want)
 			}

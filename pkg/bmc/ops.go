@@ -96,11 +96,28 @@ func OpPowerOff() Op { return powerOp("power off", "off", PowerOff) }
 // OpPowerSoft asks the operating system to shut down (ACPI).
 func OpPowerSoft() Op { return powerOp("power soft", "soft", PowerUnknown) }
 
-// OpPowerCycle turns power off and on again.
-func OpPowerCycle() Op { return powerOp("power cycle", "cycle", PowerOn) }
+// OpPowerCycle turns power off and on again; a machine that is off is
+// powered on (BMCs differ on cycling an off machine: some refuse).
+func OpPowerCycle() Op { return restartOp("power cycle", "cycle") }
 
-// OpPowerReset resets the machine (warm reset).
-func OpPowerReset() Op { return powerOp("power reset", "reset", PowerOn) }
+// OpPowerReset resets the machine (warm reset); a machine that is off is
+// powered on.
+func OpPowerReset() Op { return restartOp("power reset", "reset") }
+
+func restartOp(name, state string) Op {
+	inner := powerOp(name, state, PowerOn)
+	on := powerOp(name, "on", PowerOn)
+	return Op{Name: name, run: func(ctx context.Context, d driver) (PowerState, error) {
+		raw, err := d.PowerStateGet(ctx)
+		if err != nil {
+			return PowerUnknown, err
+		}
+		if NormalizePowerState(raw) == PowerOff {
+			return on.run(ctx, d)
+		}
+		return inner.run(ctx, d)
+	}}
+}
 
 // OpSetBootDevice sets the next boot device; persistent keeps it for all
 // later boots, efi selects UEFI boot.
