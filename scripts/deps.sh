@@ -29,7 +29,7 @@ if ((${#missing[@]})); then
     trap 'rm -f "$policy"' EXIT
   fi
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! command -v go >/dev/null; then
