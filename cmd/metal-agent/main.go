@@ -152,15 +152,25 @@ func pid1() {
 	log.Info("modules loaded", "modules", loaded, "seconds", time.Since(t0).Seconds())
 
 	for attempt := 1; ; attempt++ {
-		lease, err := netconf.Configure(ctx, netconf.Options{MAC: cl.MAC, Timeout: 60 * time.Second, ResolvConf: "/etc/resolv.conf", Log: log})
+		// With metal.mac, odd attempts use that NIC only and even ones
+		// every NIC: a wrong or renamed MAC must not strand the machine.
+		mac := cl.MAC
+		if attempt%2 == 0 {
+			mac = ""
+		}
+		lease, err := netconf.Configure(ctx, netconf.Options{MAC: mac, Timeout: 60 * time.Second, ResolvConf: "/etc/resolv.conf", Log: log})
 		if err == nil {
 			if cl.MAC == "" {
 				cl.MAC = lease.MAC
 			}
 			break
 		}
-		log.Error("network configuration failed, retrying", "attempt", attempt, "err", err)
+		log.Error("network configuration failed, retrying", "attempt", attempt, "mac", mac, "err", err)
 		time.Sleep(5 * time.Second)
+	}
+	// LLDP reaches only interfaces that are up.
+	if _, err := netconf.LinksUp(); err != nil {
+		log.Warn("bringing links up for LLDP", "err", err)
 	}
 	a := build(log, cl.URL, cl.MAC, "/", "/dev", 5*time.Second, agent.SysPower{})
 	for {

@@ -190,6 +190,17 @@ func TestBuild(t *testing.T) {
 	if d := read(base + "modules.dep"); !strings.Contains(d, "kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko\n") || strings.Contains(d, "snd") {
 		t.Errorf("modules.dep = %q", d)
 	}
+	// Reproducible: the same inputs give the same bytes.
+	var a, b bytes.Buffer
+	if _, err := Build(&a, Options{Agent: agent, ModulesDir: mods}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(&b, Options{Agent: agent, ModulesDir: mods}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("two builds from the same inputs differ")
+	}
 	if _, err := Build(io.Discard, Options{Agent: agent, ModulesDir: dir}); err == nil || !strings.Contains(err.Error(), "depmod") {
 		t.Errorf("missing modules.dep: %v", err)
 	}

@@ -190,3 +190,26 @@ func apply(l netlink.Link, nl *nclient4.Lease, o Options, log *slog.Logger) (*Le
 	log.Info("network configured", "interface", lease.Interface, "address", lease.Address.String(), "router", lease.Router, "server", lease.Server)
 	return lease, nil
 }
+
+// LinksUp sets every non-loopback Ethernet interface up (so that LLDP
+// frames reach them) and returns their names.
+func LinksUp() ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("netconf: list links: %w", err)
+	}
+	var names []string
+	var errs []error
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Flags&net.FlagLoopback != 0 || len(a.HardwareAddr) != 6 {
+			continue
+		}
+		if err := netlink.LinkSetUp(l); err != nil {
+			errs = append(errs, fmt.Errorf("%s up: %w", a.Name, err))
+			continue
+		}
+		names = append(names, a.Name)
+	}
+	return names, errors.Join(errs...)
+}

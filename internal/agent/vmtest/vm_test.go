@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/internal/agent/agenttest"
-	"github.com/metal-iaas/metal/internal/initramfs"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 )
 
@@ -49,32 +48,9 @@ func TestAgentInQEMU(t *testing.T) {
 	}
 	_, err := os.Stat("/dev/net/tun")
 	need(t, err == nil, "/dev/net/tun", "load the tun module")
-	root := repoRoot(t)
 	dir := t.TempDir()
 
-	// Kernel (cached across runs) and initramfs with the real agent.
-	kdir := filepath.Join(root, ".cache/kernel")
-	run(t, filepath.Join(root, "scripts/fetch-kernel.sh"), kdir)
-	agentBin := filepath.Join(dir, "metal-agent")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", agentBin, "./cmd/metal-agent")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build agent: %v\n%s", err, out)
-	}
-	mdir, err := initramfs.ModulesDir(kdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(dir, "initrd")
-	f, err := os.Create(initrd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := initramfs.Build(f, initramfs.Options{Agent: agentBin, ModulesDir: mdir}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	kdir, initrd := artifacts(t)
 
 	// The image: a partitioned raw disk with data in both partitions and
 	// holes between, converted to qcow2.
