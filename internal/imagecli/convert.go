@@ -66,6 +66,9 @@ type target struct {
 }
 
 func openTarget(out, in string, force bool) (*target, error) {
+	if out == "-" {
+		return nil, fmt.Errorf("OUT must be a file or block device: a raw disk is written with holes, not to stdout")
+	}
 	path := out
 	if r, err := filepath.EvalSymlinks(out); err == nil {
 		path = r

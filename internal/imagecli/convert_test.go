@@ -223,6 +223,7 @@ func TestConvertFlags(t *testing.T) {
 		{[]string{"--max-buffer", "0", img, out}, "positive"},
 		{[]string{"--input-format", "qcow9", img, out}, "--input-format"},
 		{[]string{filepath.Join(dir, "missing"), out}, "no such file"},
+		{[]string{img, "-"}, "not to stdout"},
 	} {
 		_, _, err := execute(t, NewConvertCmd(), nil, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.msg) {
