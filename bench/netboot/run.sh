@@ -28,25 +28,28 @@ inC() { ip netns exec "$C" "$@"; }
 start() { inS "$@" >"$W/server.log" 2>&1 & PIDS+=($!); sleep 1; }
 stop() { kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; sleep 0.5; }
 
+# UDP receive-buffer overflows in a namespace (who dropped: server or client).
+rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/{n++} n==2&&/^Udp:/{print $6; exit}' /proc/net/snmp; }
 PERIOD=${PERIOD:-5}
 RATES=${RATES:-"500 1000 2000 3000 4000 5000 6000 8000"}
-# ladder NAME: perfdhcp -R 1000 at increasing -r after a 2 s warm-up;
+# ladder NAME: perfdhcp -R 1000 at every -r in RATES after a 2 s warm-up;
 # prints the highest rate whose DISCOVER-OFFER and REQUEST-ACK drops are
 # both at most 0.1 % of what was sent, and the completed DORA/s there.
+# Per-step details (and whose socket overflowed) go to stderr.
 ladder() {
 	local name=$1 best=0 bestack=0
 	inC timeout 20 perfdhcp -4 -l c0 -r 200 -R 1000 -p 2 >/dev/null 2>&1 || true
 	for r in $RATES; do
+		local es ec
+		es=$(rcvbuf_errors "$S"); ec=$(rcvbuf_errors "$C")
 		out=$(inC timeout $((PERIOD + 20)) perfdhcp -4 -l c0 -r "$r" -R 1000 -p "$PERIOD" 2>&1 || true)
 		sent=$(echo "$out" | awk '/REQUEST-ACK/{f=1} f&&/sent packets/{print $3; exit}')
 		acks=$(echo "$out" | awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}')
 		d1=$(echo "$out" | awk '/DISCOVER-OFFER/{f=1} f&&/^drops:/{print $2; exit}')
 		d2=$(echo "$out" | awk '/REQUEST-ACK/{f=1} f&&/^drops:/{print $2; exit}')
-		echo "  $name -r $r: REQUEST sent ${sent:-?} ACK ${acks:-?} drops ${d1:-?}/${d2:-?}" >&2
+		echo "  $name -r $r: REQUEST sent ${sent:-?} ACK ${acks:-?} drops ${d1:-?}/${d2:-?}; UDP RcvbufErrors server +$(($(rcvbuf_errors "$S") - es)) perfdhcp +$(($(rcvbuf_errors "$C") - ec)); load $(cut -d' ' -f1 /proc/loadavg)" >&2
 		if [ -n "$acks" ] && awk -v a="${d1:-x}" -v b="${d2:-x}" -v s="$sent" 'BEGIN{exit !(a!="x" && b!="x" && a<=s/1000 && b<=s/1000)}'; then
 			best=$r; bestack=$((acks / PERIOD))
-		else
-			break
 		fi
 	done
 	echo "| $name | $best | $bestack |"

@@ -26,9 +26,15 @@ func fullConfig() Config {
 // dhclient runs ISC dhclient once in the client namespace and returns the
 // script's record ("reason ip hostname" lines) and whether it got a lease.
 func (tb *testbed) dhclient(timeout int) (string, bool) {
+	return tb.dhclientIn(tb.t.TempDir(), timeout)
+}
+
+// dhclientIn runs dhclient with its files in dir; a lease file left there
+// by an earlier run makes it start in INIT-REBOOT.
+func (tb *testbed) dhclientIn(dir string, timeout int) (string, bool) {
 	t := tb.t
 	bin := requireTool(t, "dhclient", "isc-dhcp-client")
-	dir := t.TempDir()
+	os.Remove(filepath.Join(dir, "record"))
 	rec := filepath.Join(dir, "record")
 	script := filepath.Join(dir, "script.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\necho \"$reason $new_ip_address $new_host_name $new_domain_name $new_routers\" >> "+rec+"\n"), 0o755)
@@ -37,13 +43,7 @@ func (tb *testbed) dhclient(timeout int) (string, bool) {
 	pidf := filepath.Join(dir, "pid")
 	cmd := exec.Command("ip", "netns", "exec", tb.cli, bin, "-1", "-v", "-cf", conf, "-sf", script, "-pf", pidf, "-lf", filepath.Join(dir, "leases"), "c0")
 	out, err := cmd.CombinedOutput()
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(pidf); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-				syscall.Kill(pid, syscall.SIGTERM)
-			}
-		}
-	})
+	t.Cleanup(func() { tb.stopDhclient(dir) })
 	b, _ := os.ReadFile(rec)
 	if err != nil {
 		t.Logf("dhclient: %v\n%s", err, tail(string(out), 2000))
@@ -56,12 +56,20 @@ func TestDHClientFullModeReservation(t *testing.T) {
 	h := tb.startHelper(helperSpec{Config: fullConfig(), Machines: []helperMachine{
 		{MAC: "02:00:00:00:00:c0", Name: "node-a", State: "ready", IP: "10.99.0.50", Hostname: "node-a"},
 	}})
-	rec, ok := tb.dhclient(20)
+	dir := t.TempDir()
+	rec, ok := tb.dhclientIn(dir, 20)
 	if !ok {
 		t.Fatalf("dhclient got no lease; record:\n%s", rec)
 	}
 	if !strings.Contains(rec, "BOUND 10.99.0.50 node-a metal.test 10.99.0.1") {
 		t.Fatalf("dhclient did not bind the reservation with options; record:\n%s", rec)
+	}
+	// Second start with the lease file: INIT-REBOOT (REQUEST without
+	// server id) must be ACKed for the same address.
+	tb.stopDhclient(dir)
+	rec, ok = tb.dhclientIn(dir, 20)
+	if !ok || !strings.Contains(rec, "REBOOT 10.99.0.50 ") {
+		t.Fatalf("INIT-REBOOT not ACKed; record:\n%s", rec)
 	}
 	for _, kind := range []string{EventDHCPOffer, EventDHCPAck} {
 		e, err := h.wait(5*time.Second, func(e Event) bool { return e.Kind == kind && e.MAC == "02:00:00:00:00:c0" })
@@ -109,4 +117,20 @@ func TestDHClientUnknownIgnoredAndDiscoverPool(t *testing.T) {
 	if _, err := h2.wait(5*time.Second, func(e Event) bool { return e.Kind == EventDHCPAck && e.Fields["ip"] == "10.99.0.100" }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// stopDhclient stops the dhclient whose pid file is in dir (it daemonises
+// after a lease).
+func (tb *testbed) stopDhclient(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+		syscall.Kill(pid, syscall.SIGTERM)
+		for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	os.Remove(filepath.Join(dir, "pid"))
 }

@@ -16,6 +16,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -215,5 +216,32 @@ func TestTFTPSurvivesRandomDatagrams(t *testing.T) {
 	}
 	if got := counter(fx.srv.m.malformed); got < 1000 {
 		t.Errorf("malformed counter = %v, want ≥ 1000", got)
+	}
+}
+
+// TestTFTPNegotiatesOptions checks the OACK with pin/tftp's own client:
+// tsize carries the file size, and the transfer with a requested 1468-byte
+// blksize (which the client enforces once OACKed) is byte-identical.
+func TestTFTPNegotiatesOptions(t *testing.T) {
+	fx := startTFTP(t, 1024)
+	c, err := tftp.NewClient("127.0.0.1:" + fx.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetBlockSize(1468)
+	c.RequestTSize(true)
+	wt, err := c.Receive("undionly.kpxe", "octet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := wt.(tftp.IncomingTransfer).Size(); !ok || n != 74213 {
+		t.Errorf("tsize = %d, %v; want 74213", n, ok)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), fx.want(t, "undionly.kpxe")) {
+		t.Fatal("content differs")
 	}
 }
