@@ -198,3 +198,6 @@ func TestAllocatorConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
