@@ -95,3 +95,32 @@ func TestWireNames(t *testing.T) {
 		}
 	}
 }
+
+// metald decodes these from untrusted agents: decoding plus Validate must
+// never panic, and what validates must be consistent.
+func FuzzDecodeValidate(f *testing.F) {
+	f.Add([]byte(`{"version":1,"mac":"52:54:00:aa:bb:01","inventory":{"cpu":{"model":"x"},"disks":[{"name":"vda","size_bytes":1}]}}`))
+	f.Add([]byte(`{"version":1,"task_id":"t","success":false,"error":"boom"}`))
+	f.Add([]byte(`{"version":1,"task_id":"t","phase":"writing","bytes_read":-5}`))
+	f.Add([]byte(`{"id":"t","kind":"provision","token":"x","image":{"url":"http://h/i","virtual_size":1}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var reg RegisterRequest
+		if json.Unmarshal(b, &reg) == nil && reg.Validate() == nil {
+			if _, err := NormalizeMAC(reg.MAC); err != nil {
+				t.Fatalf("validated register with bad mac %q", reg.MAC)
+			}
+		}
+		var res Result
+		if json.Unmarshal(b, &res) == nil && res.Validate() == nil && !res.Success && res.Error == "" {
+			t.Fatal("validated failed result without error")
+		}
+		var p Progress
+		if json.Unmarshal(b, &p) == nil && p.Validate() == nil && (p.BytesRead < 0 || p.BytesWritten < 0) {
+			t.Fatal("validated negative progress")
+		}
+		var task Task
+		if json.Unmarshal(b, &task) == nil && task.Validate() == nil && task.Kind == TaskProvision && (task.Image == nil || task.Image.VirtualSize <= 0) {
+			t.Fatal("validated provision without image size")
+		}
+	})
+}

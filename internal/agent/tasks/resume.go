@@ -134,7 +134,8 @@ func (r *ResumingReader) connect() error {
 	return nil
 }
 
-// parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*").
+// parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*"):
+// START ≤ END, and END < TOTAL when TOTAL is given.
 func parseContentRange(s string) (start, total int64, ok bool) {
 	s, found := strings.CutPrefix(s, "bytes ")
 	if !found {
@@ -144,21 +145,24 @@ func parseContentRange(s string) (start, total int64, ok bool) {
 	if !found {
 		return 0, 0, false
 	}
-	a, _, found := strings.Cut(rng, "-")
+	a, b, found := strings.Cut(rng, "-")
 	if !found {
 		return 0, 0, false
 	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 {
+	st, err1 := strconv.ParseUint(a, 10, 63)
+	end, err2 := strconv.ParseUint(b, 10, 63)
+	if err1 != nil || err2 != nil || end < st {
 		return 0, 0, false
 	}
 	total = -1
 	if tot != "*" {
-		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+		t, err := strconv.ParseUint(tot, 10, 63)
+		if err != nil || t <= end {
 			return 0, 0, false
 		}
+		total = int64(t)
 	}
-	return start, total, true
+	return int64(st), total, true
 }
 
 func (r *ResumingReader) drop() {

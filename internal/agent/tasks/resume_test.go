@@ -191,9 +191,22 @@ func TestOpenURLErrors(t *testing.T) {
 	if _, err := OpenURL(context.Background(), srv.URL+"/nope", fastOpts()); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("err = %v, want 404", err)
 	}
-	for in, ok := range map[string]bool{"bytes 10-99/100": true, "bytes 10-99/*": true, "bytes x-1/2": false, "10-99/100": false} {
+	for in, ok := range map[string]bool{"bytes 10-99/100": true, "bytes 10-99/*": true, "bytes x-1/2": false, "10-99/100": false,
+		"bytes 0-/-2": false, "bytes 10-9/100": false, "bytes 0-99/99": false, "bytes +1-2/3": false} {
 		if _, _, got := parseContentRange(in); got != ok {
 			t.Errorf("parseContentRange(%q) ok = %v", in, got)
 		}
 	}
+}
+
+func FuzzParseContentRange(f *testing.F) {
+	for _, s := range []string{"bytes 0-99/100", "bytes 10-99/*", "bytes -1-2/3", "bytes 9223372036854775807-1/2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		start, total, ok := parseContentRange(s)
+		if ok && (start < 0 || total < -1 || (total >= 0 && start >= total)) {
+			t.Fatalf("parseContentRange(%q) = %d, %d", s, start, total)
+		}
+	})
 }
