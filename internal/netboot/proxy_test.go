@@ -41,7 +41,32 @@ func TestVMBIOSProxyBesideDnsmasq(t *testing.T) {
 			t.Errorf("proxy mode handed out an address: %+v", e)
 		}
 	}
+	t.Logf("events: %s", kinds(h.all()))
 	if _, err := h.wait(time.Second, func(e Event) bool { return e.Kind == EventDHCPOffer && e.MAC == mac }); err != nil {
 		t.Errorf("no proxy offer recorded: %v", err)
+	}
+}
+
+// TestVMUEFIPXEProxyBesideDnsmasq: OVMF's own PXE (no iPXE ROM) takes its
+// address from dnsmasq and snponly.efi from metald's proxy answers.
+func TestVMUEFIPXEProxyBesideDnsmasq(t *testing.T) {
+	tb := newTestbed(t)
+	tb.startRA()
+	tb.startDnsmasq()
+	mac := "52:54:00:aa:00:05"
+	h := tb.startHelper(helperSpec{Config: proxyConfig(), Machines: []helperMachine{{MAC: mac, Name: "proxy-uefi", State: "provisioning"}}})
+	empty := ""
+	tb.startVM(vmSpec{name: "uefi-proxy", uefi: true, mac: mac, nic: "virtio-net-pci", rom: &empty})
+	if _, err := h.wait(180*time.Second, func(e Event) bool {
+		return e.Kind == EventTFTPSent && e.Fields["file"] == "snponly.efi"
+	}); err != nil {
+		t.Fatalf("snponly.efi not sent: %v; events: %v", err, kinds(h.all()))
+	}
+	waitBoot(t, h, mac, 90*time.Second)
+	t.Logf("events: %s", kinds(h.all()))
+	for _, e := range h.all() {
+		if (e.Kind == EventDHCPOffer || e.Kind == EventDHCPAck) && e.Fields["ip"] != "0.0.0.0" {
+			t.Errorf("proxy mode handed out an address: %+v", e)
+		}
 	}
 }
