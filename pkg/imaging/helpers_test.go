@@ -42,11 +42,13 @@ func testDisk(t testing.TB, path string, size int64) {
 	b := make([]byte, size)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	fillRand := func(off, n int64) {
+		off = max(off, 0)
 		for i := off; i < off+n && i < size; i++ {
 			b[i] = byte(rnd.Uint32())
 		}
 	}
 	fillText := func(off, n int64) {
+		off = max(off, 0)
 		s := []byte("metal bare-metal provisioning test pattern 0123456789\n")
 		for i := off; i < off+n && i < size; i++ {
 			b[i] = s[(i-off)%int64(len(s))]

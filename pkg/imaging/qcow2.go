@@ -134,7 +134,7 @@ func openQcow2(r io.Reader, opts Options) (Stream, error) {
 		var e [8]byte
 		n, err := sr.readAtMost(off, e[:], true)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("qcow2 header extensions: %w", err)
 		}
 		if n < 8 {
 			return nil, fmt.Errorf("%w: qcow2 header extensions", ErrTruncated)
@@ -163,7 +163,7 @@ func openQcow2(r io.Reader, opts Options) (Stream, error) {
 	if l1Size < need {
 		return nil, fmt.Errorf("%w: qcow2 L1 table has %d entries, the virtual size needs %d", ErrCorrupt, l1Size, need)
 	}
-	if need*8 > qcowMaxL1Bytes {
+	if need*8 > qcowMaxL1Bytes || need*8 > opts.MaxBuffer {
 		return nil, fmt.Errorf("%w: qcow2 L1 table of %d entries", ErrTooLarge, need)
 	}
 	if l1Off%q.cs != 0 || (need > 0 && l1Off < q.cs) {
@@ -173,7 +173,7 @@ func openQcow2(r io.Reader, opts Options) (Stream, error) {
 	sr.classify = q.classify
 	// The refcount table tells which clusters are refcount blocks, so
 	// they need not be kept when skipped; only worth it before the L1.
-	if rtOff > 0 && rtOff%q.cs == 0 && rtOff < l1Off && rtClusters > 0 && rtClusters*q.cs <= 8<<20 {
+	if rtOff > 0 && rtOff%q.cs == 0 && rtOff < l1Off && rtClusters > 0 && rtClusters*q.cs <= min(8<<20, opts.MaxBuffer) {
 		rt := make([]byte, rtClusters*q.cs)
 		if err := sr.readAt(rtOff, rt); err != nil {
 			return nil, fmt.Errorf("qcow2 refcount table: %w", err)

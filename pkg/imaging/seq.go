@@ -62,7 +62,7 @@ func (s *seqReader) skipTo(off int64) error {
 			for n > 0 {
 				c := min(n, int64(len(s.scratch)))
 				if err := readFull(s.r, s.scratch[:c]); err != nil {
-					return err
+					return s.skipErr(err, off)
 				}
 				n -= c
 				s.pos += c
@@ -76,7 +76,7 @@ func (s *seqReader) skipTo(off int64) error {
 			}
 			b := make([]byte, c)
 			if err := readFull(s.r, b); err != nil {
-				return err
+				return s.skipErr(err, off)
 			}
 			s.pieces = append(s.pieces, piece{off: s.pos, data: b})
 			s.buffered += c
@@ -85,6 +85,13 @@ func (s *seqReader) skipTo(off int64) error {
 		}
 	}
 	return nil
+}
+
+func (s *seqReader) skipErr(err error, to int64) error {
+	if errors.Is(err, ErrTruncated) {
+		return fmt.Errorf("%w: input ends before offset %d (read up to %d)", ErrTruncated, to, s.pos)
+	}
+	return err
 }
 
 // readAt fills b with the image bytes at off.

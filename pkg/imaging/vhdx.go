@@ -189,8 +189,8 @@ func openVHDX(r io.Reader, opts Options) (Stream, error) {
 			}
 			continue
 		}
-		if rg.len > vhdxMaxBATBytes {
-			return nil, fmt.Errorf("%w: VHDX BAT region of %d bytes", ErrTooLarge, rg.len)
+		if rg.len > vhdxMaxBATBytes || rg.len > opts.MaxBuffer {
+			return nil, fmt.Errorf("%w: VHDX BAT region of %d bytes (limit %d)", ErrTooLarge, rg.len, min(vhdxMaxBATBytes, opts.MaxBuffer))
 		}
 		batRaw = make([]byte, rg.len)
 		if err := sr.readAt(rg.off, batRaw); err != nil {

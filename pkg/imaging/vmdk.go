@@ -72,6 +72,11 @@ func parseVMDKHeader(b []byte) (vmdkHeader, error) {
 	if h.gtes < 1 || h.gtes > 1<<16 {
 		return h, fmt.Errorf("%w: VMDK %d entries per grain table", ErrCorrupt, h.gtes)
 	}
+	const maxSector = 1 << 44 // 8 PiB: keeps sector*512 far from overflow
+	if h.descOff < 0 || h.descOff > maxSector || h.descSize < 0 || h.descSize > maxSector ||
+		h.overhead < 0 || h.overhead > maxSector || h.rgdOff < 0 || (h.gdOff != vmdkGDAtEnd && h.gdOff > maxSector) {
+		return h, fmt.Errorf("%w: VMDK header offsets out of range", ErrCorrupt)
+	}
 	if h.capacity < 0 || h.capacity > 1<<50 {
 		return h, fmt.Errorf("%w: VMDK capacity of %d sectors", ErrTooLarge, h.capacity)
 	}
@@ -95,7 +100,7 @@ func openVMDK(r io.Reader, opts Options) (Stream, error) {
 	if err := opts.checkSize("vmdk", size); err != nil {
 		return nil, err
 	}
-	if h.descOff == 0 || h.descSize <= 0 || h.descSize*512 > vmdkMaxDescriptor {
+	if h.descOff == 0 || h.descSize <= 0 || h.descSize > vmdkMaxDescriptor/512 {
 		return nil, fmt.Errorf("%w: VMDK without an embedded descriptor (descriptor offset %d, %d sectors)", ErrHostile, h.descOff, h.descSize)
 	}
 	db := make([]byte, h.descSize*512)
