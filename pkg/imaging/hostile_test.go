@@ -7,8 +7,8 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
