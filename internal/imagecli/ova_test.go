@@ -145,6 +145,25 @@ func TestConvertOVA(t *testing.T) {
 		})
 	}
 
+	// The same package in the other tar dialects GNU tar writes (pax
+	// headers, GNU long names) and with a "./" prefix on member names.
+	for _, args := range [][]string{
+		{"--format=pax", "vm.ovf", "disk1.vmdk", "disk2.vmdk", "vm.mf"},
+		{"--format=gnu", "vm.ovf", "disk1.vmdk", "disk2.vmdk", "vm.mf"},
+		{"--format=ustar", "./vm.ovf", "./disk1.vmdk", "./disk2.vmdk", "./vm.mf"},
+	} {
+		alt := filepath.Join(dir, "alt.ova")
+		run(t, dir, "tar", append([]string{args[0], "-cf", alt}, args[1:]...)...)
+		out := filepath.Join(dir, "alt.raw")
+		if _, _, err := execute(t, NewConvertCmd(), nil, alt, out); err != nil {
+			t.Fatalf("tar %v: %v", args, err)
+		}
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, ref1) {
+			t.Fatalf("tar %v: output differs", args)
+		}
+		os.Remove(out)
+	}
+
 	_, _, err := execute(t, NewConvertCmd(), nil, "--disk", "nope", ova, filepath.Join(dir, "x.raw"))
 	if err == nil || !strings.Contains(err.Error(), "root") || !strings.Contains(err.Error(), "data") {
 		t.Fatalf("unknown disk: error should list the disks: %v", err)
