@@ -151,6 +151,9 @@ func TestAgentRetriesWhileMetaldDown(t *testing.T) {
 	if r := srv.Results(); len(r) != 1 || !r[0].Success {
 		t.Fatalf("results %+v", r)
 	}
+	if srv.Refused(agentapi.PathRegister) == 0 || srv.Refused(agentapi.PathResult) == 0 {
+		t.Errorf("refused register %d, result %d: the outage did not hit both", srv.Refused(agentapi.PathRegister), srv.Refused(agentapi.PathResult))
+	}
 }
 
 // The double refuses what real metald must refuse; the client surfaces it

@@ -31,11 +31,12 @@ type Server struct {
 	changed  chan struct{}
 	// Unavailable makes every request fail with 503 (metald restarting).
 	unavailable bool
+	refused     map[string]int // path → requests answered 503
 }
 
 // New returns an empty server.
 func New(machine string) *Server {
-	return &Server{Machine: machine, PollIntervalSeconds: 1, used: map[string]bool{}, changed: make(chan struct{})}
+	return &Server{Machine: machine, PollIntervalSeconds: 1, used: map[string]bool{}, refused: map[string]int{}, changed: make(chan struct{})}
 }
 
 // Changed returns a channel closed at the next recorded request.
@@ -84,10 +85,22 @@ func (s *Server) Results() []agentapi.Result {
 	return append([]agentapi.Result(nil), s.results...)
 }
 
+// Refused returns how many requests for path were answered 503 while the
+// server was unavailable.
+func (s *Server) Refused(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused[path]
+}
+
 // ServeHTTP routes the agent API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	down := s.unavailable
+	if down {
+		s.refused[r.URL.Path]++
+		s.notify()
+	}
 	s.mu.Unlock()
 	if down {
 		fail(w, http.StatusServiceUnavailable, "metald restarting")

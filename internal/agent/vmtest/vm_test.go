@@ -212,6 +212,21 @@ func TestAgentInQEMU(t *testing.T) {
 		ID: "prov-big", Kind: agentapi.TaskProvision, Token: "tok-prov-big", After: agentapi.AfterPowerOff,
 		Image: &agentapi.Image{URL: base + "/images/big.qcow2", SHA256: bigSHA, VirtualSize: bigSize},
 	})
+	// metald "restarts" (answers 503) once the big write is under way and
+	// stays down until the agent has tried to deliver the result: progress
+	// is lost meanwhile, the result must arrive once metald is back.
+	waitFor(ctx, t, srv, v, "big provision progress", func() bool {
+		for _, p := range srv.ProgressReports() {
+			if p.TaskID == "prov-big" && p.Phase == agentapi.PhaseWriting {
+				return true
+			}
+		}
+		return false
+	})
+	srv.SetUnavailable(true)
+	waitFor(ctx, t, srv, v, "a refused result", func() bool { return srv.Refused(agentapi.PathResult) > 0 })
+	time.Sleep(time.Second)
+	srv.SetUnavailable(false)
 	waitFor(ctx, t, srv, v, "big provision result", func() bool { return len(srv.Results()) >= 3 })
 	res = srv.Results()[2]
 	t.Logf("big provision result after %.1f s: %+v", time.Since(start).Seconds(), res)
