@@ -158,3 +158,50 @@ func TestRawUnknownSizeFromPipe(t *testing.T) {
 		t.Fatalf("over MaxVirtualSize: %v", err)
 	}
 }
+
+// TestWrittenOutOfOrder uses qemu-io to write guest regions in an order
+// other than the guest order (so data precedes the tables mapping it and
+// the file order differs from the disk order) and to make explicit zero
+// clusters and zeroed grains.
+func TestWrittenOutOfOrder(t *testing.T) {
+	requireTool(t, "qemu-img", "qemu-utils")
+	requireTool(t, "qemu-io", "qemu-utils")
+	dir := t.TempDir()
+	writes := []string{"-c", "write -P 0xaa 6M 64k", "-c", "write -P 0xbb 0 64k", "-c", "write -P 0xcc 3M 8k", "-c", "write -z 1M 64k", "-c", "write -P 0xdd 7M 1M"}
+	for _, c := range []struct {
+		name, format string
+		opts         []string
+	}{
+		{"qcow2-v3-4k", "qcow2", []string{"-o", "cluster_size=4096"}},
+		{"qcow2-v2", "qcow2", []string{"-o", "compat=0.10"}},
+		{"vmdk-zeroed-grain", "vmdk", []string{"-o", "zeroed_grain=on"}},
+		{"vpc", "vpc", nil},
+		{"vhdx", "vhdx", []string{"-o", "block_size=1M"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(dir, c.name)
+			run(t, "qemu-img", append(append([]string{"create", "-f", c.format}, c.opts...), img, "8M")...)
+			run(t, "qemu-io", append([]string{"-f", c.format}, append(writes, img)...)...)
+			ref := c.format
+			want, size := qemuRef(t, img, ref)
+			for _, pipe := range []bool{false, true} {
+				res, err := convertOurs(t, img, pipe, Options{})
+				if err != nil {
+					t.Fatalf("pipe=%v: %v", pipe, err)
+				}
+				if res.SHA256 != want || res.Size != size {
+					t.Fatalf("pipe=%v: %s, qemu-img %s", pipe, res.SHA256, want)
+				}
+			}
+			if c.format == "qcow2" {
+				// The data of guest 6M precedes everything of guest 0:
+				// with a tiny buffer the bound is hit and named.
+				_, err := convertOurs(t, img, true, Options{MaxBuffer: 16 << 10})
+				if !errors.Is(err, ErrBufferLimit) || !strings.Contains(err.Error(), "16384") {
+					t.Fatalf("MaxBuffer 16 KiB: %v, want ErrBufferLimit naming the bound", err)
+				}
+				t.Logf("tiny buffer: %v", err)
+			}
+		})
+	}
+}

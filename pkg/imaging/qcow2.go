@@ -44,10 +44,11 @@ type qcow2Stream struct {
 	csizeMask   uint64
 	coffMask    uint64
 
-	l1        []uint64
-	pendingL2 map[int64]bool // L2 tables not yet read
-	refBlocks map[int64]bool // refcount blocks: never needed
-	refs      []rng          // file ranges the current L2 table maps, sorted
+	rtOff, rtEnd int64 // refcount table
+	l1           []uint64
+	pendingL2    map[int64]bool // L2 tables not yet read
+	refBlocks    map[int64]bool // refcount blocks: never needed
+	refs         []rng          // file ranges the current L2 table maps, sorted
 
 	l1i   int64 // next L1 index to load
 	l2    []uint64
@@ -170,10 +171,13 @@ func openQcow2(r io.Reader, opts Options) (Stream, error) {
 		return nil, fmt.Errorf("%w: qcow2 L1 table offset %d", ErrCorrupt, l1Off)
 	}
 	q.refBlocks = map[int64]bool{}
+	if rtOff > 0 && rtOff%q.cs == 0 && rtClusters > 0 {
+		q.rtOff, q.rtEnd = rtOff, rtOff+rtClusters*q.cs
+	}
 	sr.classify = q.classify
 	// The refcount table tells which clusters are refcount blocks, so
 	// they need not be kept when skipped; only worth it before the L1.
-	if rtOff > 0 && rtOff%q.cs == 0 && rtOff < l1Off && rtClusters > 0 && rtClusters*q.cs <= min(8<<20, opts.MaxBuffer) {
+	if rtOff > 0 && rtOff%q.cs == 0 && rtOff < l1Off && rtClusters > 0 && rtClusters*q.cs <= 8<<20 {
 		rt := make([]byte, rtClusters*q.cs)
 		if err := sr.readAt(rtOff, rt); err != nil {
 			return nil, fmt.Errorf("qcow2 refcount table: %w", err)
@@ -216,7 +220,8 @@ func (q *qcow2Stream) classify(off int64) (bool, int64) {
 	if q.pendingL2[c] {
 		return true, cend
 	}
-	if q.refBlocks[c] {
+	if q.refBlocks[c] || c == 0 || (c >= q.rtOff && c < q.rtEnd) {
+		// Header, refcount table and blocks: never needed again.
 		return false, cend
 	}
 	i := sort.Search(len(q.refs), func(i int) bool { return q.refs[i].end > off })
