@@ -1,0 +1,7 @@
+// Package e2e holds metal's end-to-end tests: the real metald (full DHCP
+// in a private network namespace), ipmi_sim BMCs driving QEMU VMs with
+// blank disks, metalctl, the netbooted agent and a bootable test OS image
+// (internal/lab). They need root, QEMU, OpenIPMI, syslinux and mtools;
+// under METAL_REQUIRE_ALL=1 a missing prerequisite fails instead of
+// skipping.
+package e2e
