@@ -76,7 +76,7 @@ func newHTTPClient(ep Endpoint, timeout time.Duration, cache tls.ClientSessionCa
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		DialContext:           dialer.DialContext,
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: ep.Insecure, MinVersion: tls.VersionTLS12, ClientSessionCache: cache}, //nolint:gosec // operator opted in with ?insecure=1
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: ep.Insecure, MinVersion: tls.VersionTLS12, ClientSessionCache: addrCache{cache, ep.Address()}}, //nolint:gosec // operator opted in with ?insecure=1
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
 		MaxIdleConnsPerHost:   2,
@@ -88,3 +88,25 @@ func newHTTPClient(ep Endpoint, timeout time.Duration, cache tls.ClientSessionCa
 
 // errNotOK is returned when a provider reports ok=false without an error.
 var errNotOK = errors.New("provider returned failure without detail")
+
+// addrCache keys TLS sessions by BMC address (host:port). crypto/tls keys
+// them by server name, which is the bare host: BMCs that share an IP
+// address on different ports would otherwise overwrite each other's
+// tickets and never resume.
+type addrCache struct {
+	tls.ClientSessionCache
+	addr string
+}
+
+func (c addrCache) Get(key string) (*tls.ClientSessionState, bool) {
+	if c.ClientSessionCache == nil {
+		return nil, false
+	}
+	return c.ClientSessionCache.Get(c.addr + "|" + key)
+}
+
+func (c addrCache) Put(key string, cs *tls.ClientSessionState) {
+	if c.ClientSessionCache != nil {
+		c.ClientSessionCache.Put(c.addr+"|"+key, cs)
+	}
+}

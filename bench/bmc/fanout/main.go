@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/metal-iaas/metal/internal/bmcsim"
@@ -21,8 +22,21 @@ func main() {
 	concurrency := flag.Int("concurrency", bmc.DefaultConcurrency, "metal's Manager concurrency")
 	runs := flag.Int("runs", 3, "runs per metal cell (best is reported); the anchor runs once when latency > 0")
 	latency := flag.Duration("latency", 50*time.Millisecond, "per-request latency of the emulated BMCs in the latency rows")
+	only := flag.String("only", "", "run only rows whose transport/latency matches: https-latency, https, http")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fanout:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	onlyRow = *only
 	if err := run(*n, *concurrency, *runs, *latency); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "fanout:", err)
 		os.Exit(1)
 	}
@@ -33,6 +47,8 @@ type cell struct {
 	failures int
 }
 
+var onlyRow string
+
 func run(n, concurrency, runs int, latency time.Duration) error {
 	fmt.Printf("| operation | transport | BMC latency | BMCs | metal (concurrency %d) | anchor: one at a time | ratio metal ÷ anchor | metal ops/s |\n", concurrency)
 	fmt.Println("|---|---|---|---|---|---|---|---|")
@@ -41,6 +57,13 @@ func run(n, concurrency, runs int, latency time.Duration) error {
 		latency time.Duration
 	}{{true, latency}, {true, 0}, {false, 0}} {
 		useTLS := cfg.useTLS
+		row := map[bool]string{true: "https", false: "http"}[useTLS]
+		if cfg.latency > 0 {
+			row += "-latency"
+		}
+		if onlyRow != "" && onlyRow != row {
+			continue
+		}
 		fleet, err := bmcsim.NewFleet(n, bmcsim.Config{User: "admin", Password: "bench-pw", Latency: cfg.latency}, useTLS)
 		if err != nil {
 			return err
@@ -92,11 +115,22 @@ func measure(fleet *bmcsim.Fleet, targets []bmc.Target, op bmc.Op, concurrency, 
 		for _, s := range fleet.Servers {
 			s.SetPower(false)
 		}
+		var req0, res0 int64
+		for _, s := range fleet.Servers {
+			req0 += s.Requests()
+			res0 += s.TLSResumed()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		start := time.Now()
 		res := m.Each(ctx, targets, op)
 		d := time.Since(start)
 		cancel()
+		var req1, res1 int64
+		for _, s := range fleet.Servers {
+			req1 += s.Requests()
+			res1 += s.TLSResumed()
+		}
+		fmt.Fprintf(os.Stderr, "%s concurrency %d: %.2fs, %d requests, %d on resumed TLS sessions\n", op.Name, concurrency, d.Seconds(), req1-req0, res1-res0)
 		failed := 0
 		for _, x := range res {
 			if x.Err != nil {
