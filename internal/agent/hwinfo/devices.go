@@ -44,8 +44,8 @@ func Disks(root string) []agentapi.Disk {
 			Name:       n,
 			SizeBytes:  sectors * 512,
 			Model:      first(r("device/model"), r("device/name")),
-			Serial:     first(r("serial"), r("device/serial"), r("device/vpd_pg80")),
-			WWN:        first(r("wwid"), r("device/wwid"), r("device/wwn")),
+			Serial:     first(r("serial"), r("device/serial"), vpdSerial(filepath.Join(dir, "device/vpd_pg80"))),
+			WWN:        strings.Join(strings.Fields(first(r("wwid"), r("device/wwid"), r("device/wwn"))), " "),
 			Rotational: r("queue/rotational") == "1",
 			Removable:  r("removable") == "1",
 			ByPath:     byPath(dir),
@@ -54,6 +54,21 @@ func Disks(root string) []agentapi.Disk {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// vpdSerial reads the unit serial number from a SCSI VPD page 0x80 as
+// sysfs exposes it: a 4-byte header (qualifier, page code 0x80, 16-bit
+// length) then the serial, space padded.
+func vpdSerial(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil || len(b) < 4 || b[1] != 0x80 {
+		return ""
+	}
+	n := int(b[2])<<8 | int(b[3])
+	if n > len(b)-4 {
+		n = len(b) - 4
+	}
+	return strings.TrimSpace(string(b[4 : 4+n]))
 }
 
 func first(vals ...string) string {

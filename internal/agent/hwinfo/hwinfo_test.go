@@ -96,7 +96,8 @@ func fakeRoot(t *testing.T) string {
 	w(sda+"/block/sda/size", "4194304\n")
 	w(sda+"/block/sda/queue/rotational", "1\n")
 	w(sda+"/model", "QEMU HARDDISK   \n")
-	w(sda+"/wwid", "naa.5000c500a1b2c3d4\n")
+	w(sda+"/wwid", "t10.ATA     QEMU HARDDISK    \n")
+	w(sda+"/vpd_pg80", "\x00\x80\x00\x14SATA-SERIAL-02      ")
 	ln("../../../0:0:0:0", sda+"/block/sda/device")
 	ln("../devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda", "sys/block/sda")
 
@@ -124,7 +125,7 @@ func TestCollect(t *testing.T) {
 	}
 	wantDisks := []agentapi.Disk{
 		{Name: "nvme0n1", SizeBytes: 1 << 30, Model: "QEMU NVMe Ctrl", Serial: "deadbeef", WWN: "eui.0123456789abcdef", ByPath: "pci-0000:00:05.0-nvme-1"},
-		{Name: "sda", SizeBytes: 2 << 30, Model: "QEMU HARDDISK", WWN: "naa.5000c500a1b2c3d4", Rotational: true, ByPath: "pci-0000:00:1f.2-scsi-0:0:0:0"},
+		{Name: "sda", SizeBytes: 2 << 30, Model: "QEMU HARDDISK", Serial: "SATA-SERIAL-02", WWN: "t10.ATA QEMU HARDDISK", Rotational: true, ByPath: "pci-0000:00:1f.2-scsi-0:0:0:0"},
 		{Name: "vda", SizeBytes: 64 << 20, Serial: "disk-serial-1", Rotational: true, ByPath: "pci-0000:00:04.0"},
 	}
 	if !reflect.DeepEqual(inv.Disks, wantDisks) {

@@ -160,19 +160,28 @@ type vm struct {
 	serial string
 }
 
-// qemu boots kernel+initrd in the namespace.
-func (n *netns) qemu(t *testing.T, dir, kernel, initrd, cmdline, mac, disk string) *vm {
+// virtioMachine is the NIC (on the namespace's tap) and disk arguments of
+// a virtio VM.
+func (n *netns) virtioMachine(mac, disk string) []string {
+	return []string{
+		"-netdev", "tap,id=n0,ifname=" + n.tap + ",script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac,
+		"-drive", "file=" + disk + ",if=virtio,format=raw,cache=unsafe",
+	}
+}
+
+// qemu boots kernel+initrd in the namespace with the given machine
+// arguments (NICs, disks).
+func (n *netns) qemu(t *testing.T, dir, kernel, initrd, cmdline string, machine ...string) *vm {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	serial := filepath.Join(dir, "serial.log")
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.name, "qemu-system-x86_64",
+	args := append([]string{"netns", "exec", n.name, "qemu-system-x86_64",
 		"-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(vmMemMiB), "-smp", "1",
 		"-kernel", kernel, "-initrd", initrd, "-append", cmdline,
-		"-nographic", "-monitor", "none", "-serial", "file:"+serial, "-no-reboot",
-		"-nic", "none",
-		"-netdev", "tap,id=n0,ifname="+n.tap+",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac="+mac,
-		"-drive", "file="+disk+",if=virtio,format=raw,cache=unsafe")
+		"-nographic", "-monitor", "none", "-serial", "file:" + serial, "-no-reboot",
+		"-nic", "none"}, machine...)
+	cmd := exec.CommandContext(ctx, "ip", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
