@@ -109,8 +109,8 @@ func (s *Service) notAllowed(w http.ResponseWriter, allow []string) {
 	writeError(w, http.StatusMethodNotAllowed, msgOperationNotAllowed, "The HTTP method is not allowed on this resource.", "Use one of: "+strings.Join(allow, ", "))
 }
 
-// authenticate accepts a session token, a metal API token as X-Auth-Token,
-// or HTTP Basic credentials.
+// authenticate accepts a session token, a metal API token as X-Auth-Token
+// or as "Authorization: Bearer", or HTTP Basic credentials.
 func (s *Service) authenticate(r *http.Request) bool {
 	ctx := r.Context()
 	if tok := r.Header.Get("X-Auth-Token"); tok != "" {
@@ -118,6 +118,9 @@ func (s *Service) authenticate(r *http.Request) bool {
 			return true
 		}
 		return s.auth != nil && s.auth.ValidToken(ctx, tok)
+	}
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		return s.auth != nil && s.auth.ValidToken(ctx, strings.TrimSpace(h[7:]))
 	}
 	if u, p, ok := r.BasicAuth(); ok && s.auth != nil {
 		return s.auth.ValidPassword(ctx, u, p)

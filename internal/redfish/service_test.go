@@ -72,6 +72,8 @@ func TestStatusCodes(t *testing.T) {
 		{"wrong password", "GET", "/Systems", "", basic("admin", "nope"), 401, msgNoValidSession},
 		{"api token as X-Auth-Token", "GET", "/Systems", "", map[string]string{"X-Auth-Token": "api-token"}, 200, ""},
 		{"bad token", "GET", "/Systems", "", map[string]string{"X-Auth-Token": "bogus"}, 401, msgNoValidSession},
+		{"api token as bearer", "GET", "/Systems", "", map[string]string{"Authorization": "Bearer api-token"}, 200, ""},
+		{"bad bearer", "GET", "/Systems", "", map[string]string{"Authorization": "Bearer nope"}, 401, msgNoValidSession},
 		{"system", "GET", "/Systems/rack1-07", "", auth, 200, ""},
 		{"escaped name", "GET", "/Systems/node%202", "", auth, 200, ""},
 		{"unknown system", "GET", "/Systems/nope", "", auth, 404, msgResourceNotFound},
