@@ -20,9 +20,10 @@ func NewConvertCmd() *cobra.Command {
 	var of openFlags
 	var force, noProgress bool
 	cmd := &cobra.Command{
-		Use:   "convert FILE|- OUT",
+		Use:   "convert FILE|DIR|- OUT",
 		Short: "Convert a disk image to a raw disk offline (file or block device)",
-		Long: `Convert streams a disk image (a file, or stdin for "-") into the raw disk it
+		Long: `Convert streams a disk image (a file, stdin for "-", or an unpacked OVF
+package given as its directory or .ovf descriptor) into the raw disk it
 describes, exactly as metal-agent writes it, and prints the raw disk's size
 and SHA-256 (equal to sha256sum of ` + "`qemu-img convert -O raw`" + `).
 
@@ -149,11 +150,6 @@ func (t *target) commit() error {
 }
 
 func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imaging.Options, force, progress bool) error {
-	src, done, err := openInput(cmd, in)
-	if err != nil {
-		return fmt.Errorf("convert: %w", err)
-	}
-	defer done()
 	t, err := openTarget(out, in, force)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
@@ -165,12 +161,13 @@ func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imagi
 		}
 		return fmt.Errorf("convert %s: %w; nothing written to %s", in, err, out)
 	}
-	cr := imaging.NewCountingReader(src)
-	s, err := imaging.Open(cr, opts)
+	src, err := openImage(cmd, in, opts)
 	if err != nil {
 		return fail(err)
 	}
-	wo := imaging.WriteOptions{Input: cr}
+	defer src.close()
+	s := src.s
+	wo := imaging.WriteOptions{Input: src.count}
 	var bar *progressBar
 	if progress {
 		bar = newProgressBar(cmd.ErrOrStderr(), s.Info().VirtualSize)

@@ -18,7 +18,7 @@ type Report struct {
 	Chain       []string `json:"chain"`
 	VirtualSize int64    `json:"virtual_size"`
 	// InputBytes is how much of the input was read: the whole image, or
-	// only its headers with --quick.
+	// only its headers with --quick; -1 for an unpacked OVF directory.
 	InputBytes int64 `json:"input_bytes"`
 	// Allocation is absent with --quick: it needs the whole stream.
 	Allocation *Allocation          `json:"allocation,omitempty"`
@@ -43,9 +43,10 @@ func NewInspectCmd(output *string) *cobra.Command {
 	var of openFlags
 	var quick bool
 	cmd := &cobra.Command{
-		Use:   "inspect FILE|-",
+		Use:   "inspect FILE|DIR|-",
 		Short: "Describe a disk image offline: format chain, virtual size, allocation, OVA disks",
-		Long: `Inspect reads a disk image (a file, or stdin for "-") front to back, the
+		Long: `Inspect reads a disk image (a file, stdin for "-", or an unpacked OVF
+package given as its directory or .ovf descriptor) front to back, the
 way metal-agent will, and reports its format chain (compression layers
 outermost first), virtual size and how much of it is data, zeros and holes.
 For an OVA it lists the package's disks and the manifest and certificate
@@ -74,16 +75,12 @@ status. The whole image is read to count allocation and verify manifests;
 }
 
 func inspect(cmd *cobra.Command, name string, opts imaging.Options, quick bool) (*Report, error) {
-	in, done, err := openInput(cmd, name)
-	if err != nil {
-		return nil, fmt.Errorf("inspect: %w", err)
-	}
-	defer done()
-	cr := imaging.NewCountingReader(in)
-	s, err := imaging.Open(cr, opts)
+	src, err := openImage(cmd, name, opts)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", name, err)
 	}
+	defer src.close()
+	s := src.s
 	rep := &Report{File: name}
 	if !quick {
 		a, err := allocation(s)
@@ -95,7 +92,7 @@ func inspect(cmd *cobra.Command, name string, opts imaging.Options, quick bool) 
 	info := s.Info() // after the stream: manifest status and sizes are final
 	rep.Format, rep.Subformat, rep.Chain = info.Format, info.Subformat, info.Chain
 	rep.VirtualSize, rep.Package = info.VirtualSize, info.Package
-	rep.InputBytes = cr.Count()
+	rep.InputBytes = src.inputBytes()
 	if a := rep.Allocation; a != nil {
 		if rep.VirtualSize < 0 {
 			rep.VirtualSize = a.DataBytes + a.ZeroBytes + a.HoleBytes

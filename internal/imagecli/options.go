@@ -6,9 +6,9 @@ package imagecli
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -82,25 +82,58 @@ func parseSize(s, flag string) (int64, error) {
 	return int64(n << sh), nil
 }
 
-// openInput opens FILE, or stdin for "-".
-func openInput(cmd *cobra.Command, name string) (io.Reader, func(), error) {
+// source is an opened image: the stream and, unless it is an unpacked OVF
+// directory, the counter of bytes read from the input.
+type source struct {
+	s     imaging.Stream
+	count *imaging.CountingReader
+	close func()
+}
+
+// openImage opens FILE (any image or OVA), stdin for "-", or an unpacked
+// OVF package given as its directory or its .ovf descriptor.
+func openImage(cmd *cobra.Command, name string, opts imaging.Options) (*source, error) {
 	if name == "-" {
-		return cmd.InOrStdin(), func() {}, nil
+		cr := imaging.NewCountingReader(cmd.InOrStdin())
+		s, err := imaging.Open(cr, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &source{s: s, count: cr, close: func() {}}, nil
+	}
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() || st.Mode().IsRegular() && strings.EqualFold(filepath.Ext(name), ".ovf") {
+		dir := name
+		if !st.IsDir() {
+			dir = filepath.Dir(name)
+		}
+		s, err := imaging.OpenOVFDir(dir, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &source{s: s, close: func() {}}, nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	st, err := f.Stat()
+	cr := imaging.NewCountingReader(f)
+	s, err := imaging.Open(cr, opts)
 	if err != nil {
 		f.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	if st.IsDir() {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s is a directory", name)
+	return &source{s: s, count: cr, close: func() { f.Close() }}, nil
+}
+
+func (s *source) inputBytes() int64 {
+	if s.count == nil {
+		return -1
 	}
-	return f, func() { f.Close() }, nil
+	return s.count.Count()
 }
 
 // human renders a byte count as "2.0 GiB".

@@ -164,14 +164,37 @@ func TestConvertOVA(t *testing.T) {
 		os.Remove(out)
 	}
 
-	_, _, err := execute(t, NewConvertCmd(), nil, "--disk", "nope", ova, filepath.Join(dir, "x.raw"))
+	// The unpacked package: its directory or its descriptor.
+	for _, in := range []string{dir, filepath.Join(dir, "vm.ovf")} {
+		out := filepath.Join(dir, "unpacked.raw")
+		if _, _, err := execute(t, NewConvertCmd(), nil, "--disk", "1", in, out); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, ref2) {
+			t.Fatalf("%s: output differs", in)
+		}
+		os.Remove(out)
+	}
+	output := "json"
+	stdout, _, err := execute(t, NewInspectCmd(&output), nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirRep Report
+	if err := json.Unmarshal([]byte(stdout), &dirRep); err != nil {
+		t.Fatal(err)
+	}
+	if dirRep.Package == nil || dirRep.Package.Manifest != "verified" || dirRep.InputBytes != -1 {
+		t.Fatalf("unpacked package report %+v", dirRep)
+	}
+
+	_, _, err = execute(t, NewConvertCmd(), nil, "--disk", "nope", ova, filepath.Join(dir, "x.raw"))
 	if err == nil || !strings.Contains(err.Error(), "root") || !strings.Contains(err.Error(), "data") {
 		t.Fatalf("unknown disk: error should list the disks: %v", err)
 	}
 
 	// inspect lists the disks and verifies the manifest.
-	output := "json"
-	stdout, _, err := execute(t, NewInspectCmd(&output), nil, ova)
+	stdout, _, err = execute(t, NewInspectCmd(&output), nil, ova)
 	if err != nil {
 		t.Fatal(err)
 	}

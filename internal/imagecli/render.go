@@ -86,7 +86,9 @@ func renderReport(w io.Writer, format string, r *Report) error {
 		} else {
 			fmt.Fprintf(tw, "Allocation:\tnot counted (--quick)\n")
 		}
-		fmt.Fprintf(tw, "Input read:\t%s (%d bytes)\n", human(r.InputBytes), r.InputBytes)
+		if r.InputBytes >= 0 {
+			fmt.Fprintf(tw, "Input read:\t%s (%d bytes)\n", human(r.InputBytes), r.InputBytes)
+		}
 		p := r.Package
 		if p == nil {
 			return
