@@ -125,7 +125,12 @@ func TestAgentRetriesWhileMetaldDown(t *testing.T) {
 	a.Config.Once = true
 	done := make(chan error, 1)
 	go func() { done <- a.Run(context.Background()) }()
-	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); srv.Refused(agentapi.PathRegister) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not retry registering")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if len(srv.Registrations()) != 0 {
 		t.Fatal("registered while unavailable")
 	}
@@ -135,7 +140,12 @@ func TestAgentRetriesWhileMetaldDown(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	srv.SetUnavailable(true)
-	time.Sleep(150 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); srv.Refused(agentapi.PathResult) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not try to deliver the result")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if len(srv.Results()) != 0 {
 		t.Fatal("result accepted while unavailable")
 	}
