@@ -42,6 +42,7 @@ var (
 type opError struct {
 	msg   string
 	class error
+	also  error // a second class, e.g. ErrNoSession refined to ErrAuth
 	ctx   error
 }
 
@@ -49,6 +50,9 @@ func (e *opError) Error() string { return e.msg }
 
 func (e *opError) Unwrap() []error {
 	errs := []error{e.class}
+	if e.also != nil {
+		errs = append(errs, e.also)
+	}
 	if e.ctx != nil {
 		errs = append(errs, e.ctx)
 	}
@@ -157,4 +161,18 @@ func scrub(ep Endpoint, s string) string {
 		return s
 	}
 	return strings.NewReplacer(repl...).Replace(s)
+}
+
+// refineIPMI turns an ambiguous IPMI session failure into ErrAuth (the BMC
+// answers, so it rejected the credentials) or ErrUnreachable (nothing
+// answers). The result still matches ErrNoSession.
+func refineIPMI(ctx context.Context, ep Endpoint, err error) error {
+	var oe *opError
+	if ep.Protocol != ProtocolIPMI || !errors.Is(err, ErrNoSession) || !errors.As(err, &oe) {
+		return err
+	}
+	if ipmiAnswers(ctx, ep.Address()) {
+		return &opError{msg: oe.msg + " (the bmc answers: wrong user, password or cipher suite)", class: ErrAuth, also: ErrNoSession}
+	}
+	return &opError{msg: oe.msg + " (nothing answers at " + ep.Address() + ")", class: ErrUnreachable, also: ErrNoSession}
 }

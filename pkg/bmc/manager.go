@@ -185,6 +185,13 @@ func (m *Manager) do(ctx context.Context, ep Endpoint, op Op) (PowerState, int, 
 			return st, attempt, nil
 		}
 		err := wrapErr(ep, op.Name, rawErr)
+		if errors.Is(err, ErrNoSession) {
+			// Not retried either way: a rejected password must not be
+			// retried, and ipmitool has already retransmitted.
+			err = refineIPMI(opCtx, ep, err)
+			m.log.Warn("bmc operation failed", "bmc", ep, "op", op.Name, "attempts", attempt, "elapsed", time.Since(start), "err", err)
+			return PowerUnknown, attempt, err
+		}
 		if !transient(err) || attempt > m.cfg.Retries {
 			m.log.Warn("bmc operation failed", "bmc", ep, "op", op.Name, "attempts", attempt, "elapsed", time.Since(start), "err", err)
 			return PowerUnknown, attempt, err
