@@ -153,6 +153,51 @@ func (n *netns) dnsmasq(t *testing.T, dir string) {
 	})
 }
 
+// lldpd runs Debian's lldpd on a veth whose peer is a port of the bridge,
+// announcing system name sysName and port portID every second; the bridge
+// is told to forward LLDP's link-local group address (group_fwd_mask bit
+// 14), so the frames reach the VM's tap.
+func (n *netns) lldpd(t *testing.T, sysName, portID string) {
+	t.Helper()
+	for _, c := range [][]string{
+		{"link", "set", n.bridge, "type", "bridge", "group_fwd_mask", "16384"},
+		{"link", "add", "lldp0", "type", "veth", "peer", "name", "lldp1"},
+		{"link", "set", "lldp1", "master", n.bridge},
+		{"link", "set", "lldp1", "up"},
+		{"link", "set", "lldp0", "up"},
+	} {
+		run(t, "ip", append([]string{"-n", n.name}, c...)...)
+	}
+	// lldpd drops privileges; its control socket and config must be
+	// reachable for _lldpd, so not in a 0700 t.TempDir().
+	dir, err := os.MkdirTemp("/run", "mtlldp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "lldpd.conf")
+	cfg := "configure system hostname " + sysName + "\nconfigure lldp tx-interval 1\nconfigure lldp portidsubtype local " + portID + "\n"
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", n.name, "lldpd", "-d", "-I", "lldp0", "-C", "lldp0", "-u", filepath.Join(dir, "ctl.sock"), "-O", conf)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("lldpd:\n%s", tail(out.String(), 4000))
+		}
+	})
+}
+
 // vm is a running QEMU; exited is closed when it ends.
 type vm struct {
 	exited chan struct{}

@@ -22,12 +22,13 @@ import (
 // disk and a SATA disk on the ICH9 AHCI controller (sd_mod must be loaded
 // for the SCSI device that only appears once ahci is loaded). The
 // inventory must name both disks with their serials and by-path names, and
-// a provision task whose hints give the NVMe serial must write the NVMe
+// LLDP from Debian's lldpd on the bridge must show up as the NIC's
+// neighbour, and a provision task whose hints give the NVMe serial must write the NVMe
 // disk, not the smaller SATA one that the default policy would pick.
 func TestAgentOnQ35WithNVMeAndSATA(t *testing.T) {
 	need(t, os.Geteuid() == 0, "root", "run the VM test as root (network namespaces, tap)")
-	for _, tool := range []string{"qemu-system-x86_64", "dnsmasq", "ip", "apt-get", "dpkg", "depmod"} {
-		need(t, have(tool), tool, "apt-get install -y qemu-system-x86 dnsmasq-base iproute2 kmod")
+	for _, tool := range []string{"qemu-system-x86_64", "dnsmasq", "ip", "apt-get", "dpkg", "depmod", "lldpd"} {
+		need(t, have(tool), tool, "apt-get install -y qemu-system-x86 dnsmasq-base iproute2 kmod lldpd")
 	}
 	_, err := os.Stat("/dev/net/tun")
 	need(t, err == nil, "/dev/net/tun", "load the tun module")
@@ -48,6 +49,7 @@ func TestAgentOnQ35WithNVMeAndSATA(t *testing.T) {
 
 	ns := newNetns(t, "mtq35")
 	ns.dnsmasq(t, dir)
+	ns.lldpd(t, "leaf1.test", "swp7")
 	srv := agenttest.New("q35")
 	mux := http.NewServeMux()
 	mux.Handle(agentapi.PathPrefix+"/", srv)
@@ -90,6 +92,10 @@ func TestAgentOnQ35WithNVMeAndSATA(t *testing.T) {
 	}
 	if nic == nil || nic.Driver != "e1000e" || !nic.Link || nic.SpeedMbps != 1000 {
 		t.Errorf("nics %+v: want %s on e1000e at 1000 Mb/s with link", inv.NICs, mac)
+	}
+	// lldpd's announcements reached the agent through the bridge.
+	if len(inv.LLDP) != 1 || inv.LLDP[0].SystemName != "leaf1.test" || inv.LLDP[0].PortID != "swp7" || nic == nil || inv.LLDP[0].Interface != nic.Name {
+		t.Errorf("lldp neighbours %+v, want leaf1.test port swp7 on the e1000e NIC", inv.LLDP)
 	}
 	if t.Failed() {
 		return
