@@ -172,7 +172,7 @@ func pid1() {
 	if _, err := netconf.LinksUp(); err != nil {
 		log.Warn("bringing links up for LLDP", "err", err)
 	}
-	a := build(log, cl.URL, cl.MAC, "/", "/dev", 5*time.Second, agent.SysPower{})
+	a := build(log, cl.URL, cl.MAC, "/", "/dev", cl.LLDP, agent.SysPower{})
 	for {
 		err := a.Run(ctx)
 		log.Error("agent loop ended, restarting", "err", err)

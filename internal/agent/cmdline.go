@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/metal-iaas/metal/pkg/agentapi"
 )
@@ -22,12 +23,19 @@ type Cmdline struct {
 	MAC   string // metal.mac, normalised; may be empty (then: all NICs with link)
 	URL   string // metal.url, metald's base URL, no trailing slash
 	Debug bool   // metal.debug (bare, =1, =true, =yes)
+	// LLDP is how long to listen for LLDP on every NIC before each
+	// registration (metal.lldp=30s; 0 disables). Switches send every 30 s
+	// by default, so the 5 s default catches a neighbour only sometimes.
+	LLDP time.Duration
 }
+
+// DefaultLLDP is the LLDP listening time without metal.lldp.
+const DefaultLLDP = 5 * time.Second
 
 // ParseCmdline parses /proc/cmdline content. Words are split on white
 // space; double quotes group a value with spaces as the kernel does.
 func ParseCmdline(s string) (Cmdline, error) {
-	var c Cmdline
+	c := Cmdline{LLDP: DefaultLLDP}
 	for _, w := range splitCmdline(s) {
 		k, v, _ := strings.Cut(w, "=")
 		switch k {
@@ -46,6 +54,15 @@ func ParseCmdline(s string) (Cmdline, error) {
 				return c, fmt.Errorf("%w: metal.url=%q is not an http(s) URL", ErrCmdline, v)
 			}
 			c.URL = strings.TrimRight(v, "/")
+		case "metal.lldp":
+			d, err := time.ParseDuration(v)
+			if v == "0" {
+				d, err = 0, nil
+			}
+			if err != nil || d < 0 || d > 5*time.Minute {
+				return c, fmt.Errorf("%w: metal.lldp=%q is not a duration between 0 and 5m", ErrCmdline, v)
+			}
+			c.LLDP = d
 		case "metal.debug":
 			switch strings.ToLower(v) {
 			case "", "1", "true", "yes", "on":

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -13,11 +14,14 @@ func TestParseCmdline(t *testing.T) {
 		err  string
 	}{
 		{"BOOT_IMAGE=/vmlinuz metal.mac=52:54:00:AB:CD:EF metal.url=http://10.0.0.1:8080/ console=ttyS0\n",
-			Cmdline{MAC: "52:54:00:ab:cd:ef", URL: "http://10.0.0.1:8080"}, ""},
-		{"metal.url=https://metal.example/base metal.debug", Cmdline{URL: "https://metal.example/base", Debug: true}, ""},
-		{"metal.url=http://h metal.debug=0", Cmdline{URL: "http://h"}, ""},
-		{`quiet "metal.url=http://h:1" metal.debug=yes`, Cmdline{URL: "http://h:1", Debug: true}, ""},
-		{"metal.mac= metal.url=http://h", Cmdline{URL: "http://h"}, ""},
+			Cmdline{MAC: "52:54:00:ab:cd:ef", URL: "http://10.0.0.1:8080", LLDP: DefaultLLDP}, ""},
+		{"metal.url=https://metal.example/base metal.debug", Cmdline{URL: "https://metal.example/base", Debug: true, LLDP: DefaultLLDP}, ""},
+		{"metal.url=http://h metal.debug=0 metal.lldp=30s", Cmdline{URL: "http://h", LLDP: 30 * time.Second}, ""},
+		{"metal.url=http://h metal.lldp=0", Cmdline{URL: "http://h"}, ""},
+		{`quiet "metal.url=http://h:1" metal.debug=yes`, Cmdline{URL: "http://h:1", Debug: true, LLDP: DefaultLLDP}, ""},
+		{"metal.mac= metal.url=http://h", Cmdline{URL: "http://h", LLDP: DefaultLLDP}, ""},
+		{"metal.url=http://h metal.lldp=forever", Cmdline{}, "metal.lldp"},
+		{"metal.url=http://h metal.lldp=-1s", Cmdline{}, "metal.lldp"},
 		{"console=ttyS0", Cmdline{}, "metal.url missing"},
 		{"metal.url=ftp://h", Cmdline{}, `metal.url="ftp://h"`},
 		{"metal.url=http://", Cmdline{}, "not an http(s) URL"},

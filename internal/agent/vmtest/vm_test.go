@@ -113,7 +113,7 @@ func TestAgentInQEMU(t *testing.T) {
 	// decompression that costs seconds under TCG.
 	kernel := filepath.Join(kdir, "vmlinux")
 	start := time.Now()
-	v := ns.qemu(t, dir, kernel, initrd, "metal.mac="+vmMAC+" metal.url="+base+" quiet console=ttyS0", ns.virtioMachine(vmMAC, disk)...)
+	v := ns.qemu(t, dir, kernel, initrd, "metal.mac="+vmMAC+" metal.url="+base+" metal.lldp=0 quiet console=ttyS0", ns.virtioMachine(vmMAC, disk)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
