@@ -73,7 +73,7 @@ func BuildImage(ctx context.Context, cfg ImageConfig) (*Image, error) {
 		appendLine += " metal.metadata=" + cfg.MetadataURL
 	}
 	appendLine += " console=ttyS0"
-	sysCfg := "DEFAULT metal\nPROMPT 0\nTIMEOUT 1\nLABEL metal\n  KERNEL vmlinuz\n  APPEND " + appendLine + "\n"
+	sysCfg := "SERIAL 0 115200\nDEFAULT metal\nPROMPT 0\nTIMEOUT 1\nLABEL metal\n  KERNEL vmlinuz\n  APPEND " + appendLine + "\n"
 	if err := os.WriteFile(p("syslinux.cfg"), []byte(sysCfg), 0o644); err != nil {
 		return nil, err
 	}
