@@ -2,13 +2,12 @@ package imaging
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -27,6 +26,11 @@ type WriteOptions struct {
 	// Input, if set, is the counter around the image reader; its count
 	// goes into Progress.BytesRead.
 	Input *CountingReader
+	// SkipHash leaves Result.SHA256 empty. Hashing runs on its own core
+	// at ~1.6 GB/s here and is the floor of Write's speed for uncompressed
+	// images read from a warm page cache; it is hidden behind any network
+	// or disk slower than that.
+	SkipHash bool
 }
 
 // Result summarises a completed Write.
@@ -73,72 +77,79 @@ const stageSize = 8 << 20
 func Write(ctx context.Context, s Stream, dst *os.File, opts WriteOptions) (Result, error) {
 	start := time.Now()
 	info := s.Info()
-	w := &writer{
-		f:    dst,
-		h:    sha256.New(),
-		size: info.VirtualSize,
-		opts: opts,
-	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
+	w := &writer{f: dst, size: info.VirtualSize, opts: opts}
 	w.prog = progressTicker{fn: opts.Progress, interval: opts.Interval, start: start, last: start, in: opts.Input}
 	if err := w.prepare(); err != nil {
 		return Result{}, err
 	}
+	p := newWritePipe(w)
+	fail := func(err error) (Result, error) {
+		p.close()
+		return w.result(info, start), err
+	}
+	var pos int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return w.result(info, start), err
+			return fail(err)
+		}
+		if err := p.err(); err != nil {
+			return fail(err)
 		}
 		e, err := s.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return w.result(info, start), err
+			return fail(err)
 		}
-		if e.Offset < w.pos {
-			return w.result(info, start), fmt.Errorf("%w: extent at %d overlaps or precedes offset %d", ErrCorrupt, e.Offset, w.pos)
+		if e.Offset < pos || e.Length <= 0 {
+			return fail(fmt.Errorf("%w: extent [%d,+%d) overlaps or precedes offset %d", ErrCorrupt, e.Offset, e.Length, pos))
 		}
-		if e.Offset > w.pos {
-			if err := w.zeros(e.Offset-w.pos, KindHole); err != nil {
-				return w.result(info, start), err
-			}
+		if w.block && e.Offset+e.Length > w.devSize {
+			return fail(fmt.Errorf("%w: the image extends past %d bytes, the size of %s", ErrTargetTooSmall, w.devSize, w.f.Name()))
+		}
+		if e.Offset > pos {
+			p.zeros(pos, e.Offset-pos, KindHole)
 		}
 		if e.Kind == KindData {
 			if int64(len(e.Data)) != e.Length {
-				return w.result(info, start), fmt.Errorf("imaging: data extent at %d has %d bytes for length %d", e.Offset, len(e.Data), e.Length)
+				return fail(fmt.Errorf("imaging: data extent at %d has %d bytes for length %d", e.Offset, len(e.Data), e.Length))
 			}
-			err = w.data(e.Data)
+			p.data(e.Offset, e.Data)
 		} else {
-			err = w.zeros(e.Length, e.Kind)
+			p.zeros(e.Offset, e.Length, e.Kind)
 		}
-		if err != nil {
-			return w.result(info, start), err
-		}
-		w.tick(false)
+		pos = e.Offset + e.Length
+		w.tick(pos, false)
 	}
 	end := w.size
 	if end < 0 {
-		end = w.pos
+		end = pos
 	}
-	if w.pos < end {
-		if err := w.zeros(end-w.pos, KindHole); err != nil {
-			return w.result(info, start), err
-		}
+	if pos < end {
+		p.zeros(pos, end-pos, KindHole)
+		pos = end
 	}
-	if err := w.finish(); err != nil {
+	sum, err := p.wait()
+	if err != nil {
+		return w.result(info, start), err
+	}
+	if err := w.finish(pos); err != nil {
 		return w.result(info, start), err
 	}
 	res := w.result(info, start)
-	res.SHA256 = hex.EncodeToString(w.h.Sum(nil))
-	w.tick(true)
+	if sum != nil {
+		res.SHA256 = hex.EncodeToString(sum)
+	}
+	w.tick(pos, true)
 	return res, nil
 }
 
 type writer struct {
 	f       *os.File
-	h       hash.Hash
 	size    int64 // virtual size, -1 unknown
 	devSize int64
 	sector  int
@@ -149,7 +160,8 @@ type writer struct {
 
 	pos                     int64
 	dataBytes, zeroB, holeB int64
-	stage                   []byte // aligned staging buffer (block devices)
+	written, zeroed         atomic.Int64 // for progress, read by the caller's goroutine
+	stage                   []byte       // aligned staging buffer (block devices)
 	stageOff                int64
 	stageLen                int
 	zeroAligned             []byte
@@ -209,7 +221,6 @@ func (w *writer) data(b []byte) error {
 	if err := w.checkRoom(n); err != nil {
 		return err
 	}
-	w.h.Write(b)
 	if !w.block {
 		if isZero(b) {
 			w.holeB += n
@@ -218,11 +229,13 @@ func (w *writer) data(b []byte) error {
 				return fmt.Errorf("imaging: writing target at %d: %w", w.pos, err)
 			}
 			w.dataBytes += n
+			w.written.Add(n)
 		}
 		w.pos += n
 		return nil
 	}
 	w.dataBytes += n
+	w.written.Add(n)
 	for len(b) > 0 {
 		if err := w.stageRoom(); err != nil {
 			return err
@@ -274,17 +287,13 @@ func (w *writer) zeros(n int64, k Kind) error {
 	if err := w.checkRoom(n); err != nil {
 		return err
 	}
-	for rem := n; rem > 0; {
-		c := min(rem, int64(len(zeroBlock)))
-		w.h.Write(zeroBlock[:c])
-		rem -= c
-	}
 	if !w.block || w.opts.SkipHoles {
 		w.holeB += n
 		w.pos += n
 		return nil
 	}
 	w.zeroB += n
+	w.zeroed.Add(n)
 	// Short runs join the staging buffer; long ones are offloaded.
 	if n <= 64<<10 {
 		for n > 0 {
@@ -336,12 +345,12 @@ func (w *writer) writeZeros(off, end int64) error {
 	return nil
 }
 
-func (w *writer) finish() error {
+func (w *writer) finish(size int64) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
 	if !w.block && w.size < 0 {
-		if err := w.f.Truncate(w.pos); err != nil {
+		if err := w.f.Truncate(size); err != nil {
 			return fmt.Errorf("imaging: sizing target: %w", err)
 		}
 	}
@@ -356,11 +365,14 @@ func (w *writer) finish() error {
 	return nil
 }
 
-func (w *writer) tick(done bool) {
+func (w *writer) tick(pos int64, done bool) {
+	if w.prog.fn == nil {
+		return
+	}
 	w.prog.report(Progress{
-		Position:     w.pos,
-		BytesWritten: w.dataBytes,
-		ZeroBytes:    w.zeroB,
+		Position:     pos,
+		BytesWritten: w.written.Load(),
+		ZeroBytes:    w.zeroed.Load(),
 		Total:        w.size,
 		Done:         done,
 	}, done)

@@ -1,0 +1,165 @@
+package imaging
+
+import (
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+)
+
+// writePipe runs Write in three stages: the caller's goroutine pulls
+// extents (decoding, decompression workers behind it) and copies data into
+// batches; one goroutine hashes, another writes. Batches are a fixed set
+// of buffers, so memory stays bounded whatever the image size.
+type writePipe struct {
+	w       *writer
+	hashC   chan wop
+	writeC  chan wop
+	free    chan *batch
+	cur     *batch
+	wg      sync.WaitGroup
+	werr    atomic.Pointer[error]
+	sum     []byte
+	closed  bool
+	hashing bool
+}
+
+const (
+	batchSize  = 4 << 20
+	batchCount = 6
+)
+
+type batch struct {
+	b    []byte
+	off  int64 // disk offset of b[0]
+	n    int
+	refs atomic.Int32
+}
+
+// wop is one operation: data (a batch) or a zero/hole run.
+type wop struct {
+	bt   *batch
+	off  int64
+	n    int64
+	kind Kind
+}
+
+func newWritePipe(w *writer) *writePipe {
+	p := &writePipe{w: w, hashC: make(chan wop, 64), writeC: make(chan wop, 64), free: make(chan *batch, batchCount)}
+	for range batchCount {
+		p.free <- &batch{b: alignedBuf(batchSize)}
+	}
+	p.hashing = !w.opts.SkipHash
+	if p.hashing {
+		p.wg.Add(1)
+		go p.hasher()
+	}
+	p.wg.Add(1)
+	go p.writer()
+	return p
+}
+
+func (p *writePipe) release(b *batch) {
+	if b != nil && b.refs.Add(-1) == 0 {
+		p.free <- b
+	}
+}
+
+func (p *writePipe) hasher() {
+	defer p.wg.Done()
+	h := sha256.New()
+	for o := range p.hashC {
+		if o.bt != nil {
+			h.Write(o.bt.b[:o.bt.n])
+			p.release(o.bt)
+			continue
+		}
+		for rem := o.n; rem > 0; {
+			c := min(rem, int64(len(zeroBlock)))
+			h.Write(zeroBlock[:c])
+			rem -= c
+		}
+	}
+	p.sum = h.Sum(nil)
+}
+
+func (p *writePipe) writer() {
+	defer p.wg.Done()
+	for o := range p.writeC {
+		if p.werr.Load() == nil {
+			var err error
+			p.w.pos = o.off
+			if o.bt != nil {
+				err = p.w.data(o.bt.b[:o.bt.n])
+			} else {
+				err = p.w.zeros(o.n, o.kind)
+			}
+			if err != nil {
+				p.werr.Store(&err)
+			}
+		}
+		p.release(o.bt)
+	}
+}
+
+func (p *writePipe) err() error {
+	if e := p.werr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// data copies b (valid only until the next Stream.Next) into batches.
+func (p *writePipe) data(off int64, b []byte) {
+	for len(b) > 0 {
+		if p.cur != nil && (p.cur.off+int64(p.cur.n) != off || p.cur.n == len(p.cur.b)) {
+			p.flush()
+		}
+		if p.cur == nil {
+			p.cur = <-p.free
+			p.cur.off, p.cur.n = off, 0
+		}
+		c := copy(p.cur.b[p.cur.n:], b)
+		p.cur.n += c
+		off += int64(c)
+		b = b[c:]
+	}
+}
+
+func (p *writePipe) flush() {
+	if p.cur == nil {
+		return
+	}
+	if p.hashing {
+		p.cur.refs.Store(2)
+		p.hashC <- wop{bt: p.cur}
+	} else {
+		p.cur.refs.Store(1)
+	}
+	p.writeC <- wop{bt: p.cur, off: p.cur.off}
+	p.cur = nil
+}
+
+func (p *writePipe) zeros(off, n int64, k Kind) {
+	p.flush()
+	if p.hashing {
+		p.hashC <- wop{off: off, n: n, kind: k}
+	}
+	p.writeC <- wop{off: off, n: n, kind: k}
+}
+
+// wait finishes both stages and returns the digest.
+func (p *writePipe) wait() ([]byte, error) {
+	p.flush()
+	p.close()
+	return p.sum, p.err()
+}
+
+func (p *writePipe) close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.hashC)
+	close(p.writeC)
+	p.wg.Wait()
+}
