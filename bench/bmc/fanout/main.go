@@ -22,6 +22,7 @@ func main() {
 	concurrency := flag.Int("concurrency", bmc.DefaultConcurrency, "metal's Manager concurrency")
 	runs := flag.Int("runs", 3, "runs per metal cell (best is reported); the anchor runs once when latency > 0")
 	latency := flag.Duration("latency", 50*time.Millisecond, "per-request latency of the emulated BMCs in the latency rows")
+	noAnchor := flag.Bool("noanchor", false, "skip the anchor (for profiling)")
 	only := flag.String("only", "", "run only rows whose transport/latency matches: https-latency, https, http")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
@@ -34,7 +35,7 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	onlyRow = *only
+	onlyRow, skipAnchor = *only, *noAnchor
 	if err := run(*n, *concurrency, *runs, *latency); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "fanout:", err)
@@ -47,7 +48,10 @@ type cell struct {
 	failures int
 }
 
-var onlyRow string
+var (
+	onlyRow    string
+	skipAnchor bool
+)
 
 func run(n, concurrency, runs int, latency time.Duration) error {
 	fmt.Printf("| operation | transport | BMC latency | BMCs | metal (concurrency %d) | anchor: one at a time | ratio metal ÷ anchor | metal ops/s |\n", concurrency)
@@ -88,6 +92,9 @@ func run(n, concurrency, runs int, latency time.Duration) error {
 			anchorRuns := runs
 			if cfg.latency > 0 {
 				anchorRuns = 1
+			}
+			if skipAnchor {
+				anchorRuns = 0
 			}
 			anchor, err := measure(fleet, targets, op.op, 1, anchorRuns)
 			if err != nil {
@@ -131,6 +138,12 @@ func measure(fleet *bmcsim.Fleet, targets []bmc.Target, op bmc.Op, concurrency, 
 			res1 += s.TLSResumed()
 		}
 		fmt.Fprintf(os.Stderr, "%s concurrency %d: %.2fs, %d requests, %d on resumed TLS sessions\n", op.Name, concurrency, d.Seconds(), req1-req0, res1-res0)
+		maxAttempts, maxElapsed := 0, time.Duration(0)
+		for _, x := range res {
+			maxAttempts = max(maxAttempts, x.Attempts)
+			maxElapsed = max(maxElapsed, x.Elapsed)
+		}
+		fmt.Fprintf(os.Stderr, "  max attempts %d, slowest target %.2fs\n", maxAttempts, maxElapsed.Seconds())
 		failed := 0
 		for _, x := range res {
 			if x.Err != nil {
