@@ -7,7 +7,8 @@
 // Supported: OVA (tar) and OVF packages, VMDK streamOptimized and
 // monolithicSparse, VHD fixed and dynamic, VHDX, qcow2 v2/v3, raw, and
 // gzip/zstd/xz/bzip2 around any of them. Hostile images are refused with an
-// error before the first extent is returned (see security.go).
+// error before the first extent is returned (docs/imaging.md lists what and
+// why). Write puts a Stream on a block device or file.
 package imaging
 
 import (
@@ -53,7 +54,7 @@ type Extent struct {
 // Info describes an opened image.
 type Info struct {
 	// Format is the innermost disk format: "raw", "qcow2", "vmdk", "vhd",
-	// "vhdx", "ova", "ovf".
+	// "vhdx". An OVA or OVF package shows in Chain and Package.
 	Format string `json:"format"`
 	// Subformat refines Format: "streamOptimized", "monolithicSparse",
 	// "dynamic", "fixed", "v2", "v3", ...
