@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/dashboard"
 	"github.com/metal-iaas/metal/internal/images"
 	"github.com/metal-iaas/metal/internal/jobs"
 	"github.com/metal-iaas/metal/internal/metadata"
@@ -109,6 +110,7 @@ func serve(ctx context.Context, cfg Config) error {
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	js.AgentRoutes(srv.Router())
 	metadata.New(store, log.With("service", "metadata")).Routes(srv.Router())
+	dashboard.Routes(srv.Router())
 	agentDir := cfg.AgentDir
 	if agentDir == "" {
 		agentDir = filepath.Join(cfg.DataDir, "agent")
