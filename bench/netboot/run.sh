@@ -35,14 +35,16 @@ RATES=${RATES:-"500 1000 2000 3000 4000 5000 6000 8000"}
 # ladder NAME: perfdhcp -R 1000 at every -r in RATES after a 2 s warm-up;
 # prints the highest rate whose DISCOVER-OFFER and REQUEST-ACK drops are
 # both at most 0.1 % of what was sent, and the completed DORA/s there.
-# Per-step details (and whose socket overflowed) go to stderr.
+# Per-step details (and whose socket overflowed) go to stderr. perfdhcp
+# runs at nice -10: on a shared 2-core box the load generator, not the
+# server, is otherwise what drops packets (its socket overflows).
 ladder() {
 	local name=$1 best=0 bestack=0 maxack=0 maxr=0
 	inC timeout 20 perfdhcp -4 -l c0 -r 200 -R 1000 -p 2 >/dev/null 2>&1 || true
 	for r in $RATES; do
 		local es ec
 		es=$(rcvbuf_errors "$S"); ec=$(rcvbuf_errors "$C")
-		out=$(inC timeout $((PERIOD + 20)) perfdhcp -4 -l c0 -r "$r" -R 1000 -p "$PERIOD" 2>&1 || true)
+		out=$(inC timeout $((PERIOD + 20)) nice -n -10 perfdhcp -4 -l c0 -r "$r" -R 1000 -p "$PERIOD" 2>&1 || true)
 		sent=$(echo "$out" | awk '/REQUEST-ACK/{f=1} f&&/sent packets/{print $3; exit}')
 		acks=$(echo "$out" | awk '/REQUEST-ACK/{f=1} f&&/received packets/{print $3; exit}')
 		d1=$(echo "$out" | awk '/DISCOVER-OFFER/{f=1} f&&/^drops:/{print $2; exit}')
