@@ -30,7 +30,11 @@ func Open(r io.Reader, opts Options) (Stream, error) {
 	opts = opts.withDefaults()
 	var chain []string
 	var size int64 = -1
-	if f, ok := r.(*os.File); ok {
+	probe := r
+	if c, ok := r.(*CountingReader); ok {
+		probe = c.r
+	}
+	if f, ok := probe.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			if off, err := f.Seek(0, io.SeekCurrent); err == nil {
 				size = st.Size() - off

@@ -231,6 +231,9 @@ func openOVA(r io.Reader, opts Options) (Stream, error) {
 	innerOpts := opts
 	innerOpts.Disk = ""
 	if st.disk.Compression == "gzip" {
+		if err := opts.allow("gzip"); err != nil {
+			return nil, err
+		}
 		zr, err := gzip.NewReader(dr)
 		if err != nil {
 			return nil, fmt.Errorf("%w: OVA disk %q: gzip: %v", ErrCorrupt, st.disk.Href, err)

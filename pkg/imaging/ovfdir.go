@@ -92,6 +92,10 @@ func OpenOVFDir(dir string, opts Options) (Stream, error) {
 	}
 	var r io.Reader = d
 	if st.disk.Compression == "gzip" {
+		if err := opts.allow("gzip"); err != nil {
+			root.Close()
+			return nil, err
+		}
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			root.Close()
