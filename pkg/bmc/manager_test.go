@@ -234,3 +234,28 @@ func hangingListener(t *testing.T) int {
 	})
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+func TestEachCancel(t *testing.T) {
+	var inFlight, maxSeen atomic.Int32
+	var perHost sync.Map
+	m, _ := NewManager(Config{Concurrency: 1, Timeout: 10 * time.Second}, nil)
+	m.newDriver = func(ep Endpoint, _ time.Duration) (driver, error) {
+		return &fakeDriver{delay: 5 * time.Second, inFlight: &inFlight, maxSeen: &maxSeen, perHost: &perHost, addr: ep.Address()}, nil
+	}
+	var targets []Target
+	for i := 0; i < 3; i++ {
+		targets = append(targets, Target{Name: fmt.Sprint(i), Endpoint: Endpoint{Protocol: ProtocolRedfish, Host: fmt.Sprintf("h%d", i), Port: 443, Username: "u", Password: "p"}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	res := m.Each(ctx, targets, OpPowerStatus())
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Each took %v after cancel", d)
+	}
+	for _, r := range res {
+		if !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("%s: %v, want canceled", r.Target.Name, r.Err)
+		}
+	}
+}
