@@ -41,7 +41,7 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func unitService(t *testing.T, mode Mode, unknown Unknown) (*Service, *MemoryInventory) {
+func unitService(t testing.TB, mode Mode, unknown Unknown) (*Service, *MemoryInventory) {
 	t.Helper()
 	inv := NewMemoryInventory()
 	inv.Add(Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Name: "node-1", State: "provisioning", IP: netip.MustParseAddr("10.0.0.11"), Hostname: "node-1"}, "0a0b0c0d-0000-0000-0000-000000000001")
