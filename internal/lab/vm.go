@@ -26,6 +26,9 @@ type VMConfig struct {
 	// BMCPort is ipmi_sim's UDP port on the namespace's loopback (default
 	// 6230 + the VM's index).
 	BMCPort int
+	// UEFI boots the VM with OVMF on q35 instead of SeaBIOS; the BMC's
+	// boot device then picks bootindex order (see efi.go). Default BIOS.
+	UEFI bool
 }
 
 // VM is a QEMU machine powered by an ipmi_sim BMC in the namespace. The
@@ -77,6 +80,11 @@ func (l *Lab) AddVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac=" + cfg.MAC,
 		"-drive", "file=" + v.Disk + ",if=virtio,format=raw,cache=unsafe"}
+	if cfg.UEFI {
+		if qemu, err = uefiVM(v, qemu); err != nil {
+			return nil, err
+		}
+	}
 	bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	sim, err := bmcsim.StartIPMISim(bctx, bmcsim.IPMIConfig{
