@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestProvisionVHDThenQCOW2ZST provisions the dynamic VHD, deprovisions
+// (the agent wipes the partition table; the machine returns to ready),
+// then provisions the zstd-compressed qcow2 onto the same VM.
+func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
+	r := newRig(t)
+	img := testImage(t, r)
+	v := r.addVM("vm1", mac1, ip1, 1<<30)
+	for _, u := range []struct{ file, name, format string }{
+		{img.VHD, "os-vhd", "vhd"},
+		{img.QCOW2ZST, "os-qcow2zst", "qcow2"},
+	} {
+		r.mustCtl("image", "upload", u.file, "--name", u.name)
+	}
+	var vhd, zst image
+	r.ctlJSON(&vhd, "image", "show", "os-vhd")
+	r.ctlJSON(&zst, "image", "show", "os-qcow2zst")
+	for _, im := range []image{vhd, zst} {
+		if im.RawSHA256 != img.RawSHA256 || im.VirtualSize != img.SizeBytes {
+			t.Fatalf("image %s (%s): raw_sha256 %s virtual size %d, want %s %d", im.Name, im.Format, im.RawSHA256, im.VirtualSize, img.RawSHA256, img.SizeBytes)
+		}
+	}
+	provisionAndBoot(t, r, v, "os-vhd", vhd)
+
+	out, err := r.ctl(5*time.Minute, "deprovision", "vm1", "--wait", "--timeout", "4m")
+	t.Logf("metalctl deprovision --wait:\n%s", tail(out, 1000))
+	if err != nil {
+		t.Fatalf("deprovision: %v", err)
+	}
+	var m machine
+	r.ctlJSON(&m, "machine", "show", "vm1")
+	if m.State != "ready" {
+		t.Fatalf("after deprovision the machine is %s (%s), want ready", m.State, m.StateReason)
+	}
+	f, err := os.Open(v.Disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbr := make([]byte, 512)
+	_, err = f.ReadAt(mbr, 0)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mbr[446:512], make([]byte, 66)) {
+		t.Errorf("after the wipe the MBR's partition table and signature are not zero: % x", mbr[446:512])
+	}
+
+	provisionAndBoot(t, r, v, "os-qcow2zst", zst)
+}
