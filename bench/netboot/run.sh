@@ -9,8 +9,11 @@ what=${1:-all}
 S=mbench-s-$$ C=mbench-c-$$
 W=$(mktemp -d /tmp/metal-bench-netboot.XXXXXX)
 PIDS=()
+# Processes inside our own namespaces are ours (servers, perfdhcp).
+killns() { ip netns pids "$1" 2>/dev/null | xargs -r kill 2>/dev/null || true; }
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	killns "$S"; killns "$C"
 	wait 2>/dev/null || true
 	ip netns del "$S" 2>/dev/null || true
 	ip netns del "$C" 2>/dev/null || true
@@ -26,7 +29,7 @@ ip -n "$C" addr add 10.99.0.2/16 dev c0; ip -n "$C" link set c0 up
 inS() { ip netns exec "$S" "$@"; }
 inC() { ip netns exec "$C" "$@"; }
 start() { inS "$@" >"$W/server.log" 2>&1 & PIDS+=($!); sleep 1; }
-stop() { kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; sleep 0.5; }
+stop() { killns "$S"; kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; sleep 0.5; }
 
 # UDP receive-buffer overflows in a namespace (who dropped: server or client).
 rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/{n++} n==2&&/^Udp:/{print $6; exit}' /proc/net/snmp; }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,26 +28,56 @@ func (tb *testbed) dhclient(timeout int) (string, bool) {
 	return tb.dhclientIn(tb.t.TempDir(), timeout)
 }
 
-// dhclientIn runs dhclient with its files in dir; a lease file left there
-// by an earlier run makes it start in INIT-REBOOT.
+// dhclientIn runs dhclient -1 in the foreground (-d) with its files in dir
+// until its script reports a lease (then it is stopped) or it gives up; a
+// lease file left in dir by an earlier run makes it start in INIT-REBOOT.
 func (tb *testbed) dhclientIn(dir string, timeout int) (string, bool) {
 	t := tb.t
 	bin := requireTool(t, "dhclient", "isc-dhcp-client")
-	os.Remove(filepath.Join(dir, "record"))
 	rec := filepath.Join(dir, "record")
+	os.Remove(rec)
 	script := filepath.Join(dir, "script.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\necho \"$reason $new_ip_address $new_host_name $new_domain_name $new_routers\" >> "+rec+"\n"), 0o755)
 	conf := filepath.Join(dir, "dhclient.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("timeout %d;\nretry 1;\ninitial-interval 1;\nrequest subnet-mask, routers, domain-name-servers, domain-name, host-name;\n", timeout)), 0o644)
-	pidf := filepath.Join(dir, "pid")
-	cmd := exec.Command("ip", "netns", "exec", tb.cli, bin, "-1", "-v", "-cf", conf, "-sf", script, "-pf", pidf, "-lf", filepath.Join(dir, "leases"), "c0")
-	out, err := cmd.CombinedOutput()
-	t.Cleanup(func() { tb.stopDhclient(dir) })
-	b, _ := os.ReadFile(rec)
-	if err != nil {
-		t.Logf("dhclient: %v\n%s", err, tail(string(out), 2000))
+	var out strings.Builder
+	cmd := exec.Command("ip", "netns", "exec", tb.cli, bin, "-d", "-1", "-v", "-cf", conf, "-sf", script,
+		"-pf", filepath.Join(dir, "pid"), "-lf", filepath.Join(dir, "leases"), "c0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dhclient: %v", err)
 	}
-	return string(b), err == nil
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	deadline := time.After(time.Duration(timeout+15) * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(rec)
+			t.Logf("dhclient exited: %v\n%s", err, tail(out.String(), 2000))
+			return string(b), false
+		case <-deadline:
+			stop()
+			b, _ := os.ReadFile(rec)
+			t.Logf("dhclient: no lease in time\n%s", tail(out.String(), 2000))
+			return string(b), false
+		case <-tick.C:
+			b, _ := os.ReadFile(rec)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "BOUND ") || strings.HasPrefix(line, "REBOOT ") {
+					stop()
+					return string(b), true
+				}
+			}
+		}
+	}
 }
 
 func TestDHClientFullModeReservation(t *testing.T) {
@@ -66,7 +95,6 @@ func TestDHClientFullModeReservation(t *testing.T) {
 	}
 	// Second start with the lease file: INIT-REBOOT (REQUEST without
 	// server id) must be ACKed for the same address.
-	tb.stopDhclient(dir)
 	rec, ok = tb.dhclientIn(dir, 20)
 	if !ok || !strings.Contains(rec, "REBOOT 10.99.0.50 ") {
 		t.Fatalf("INIT-REBOOT not ACKed; record:\n%s", rec)
@@ -117,20 +145,4 @@ func TestDHClientUnknownIgnoredAndDiscoverPool(t *testing.T) {
 	if _, err := h2.wait(5*time.Second, func(e Event) bool { return e.Kind == EventDHCPAck && e.Fields["ip"] == "10.99.0.100" }); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// stopDhclient stops the dhclient whose pid file is in dir (it daemonises
-// after a lease).
-func (tb *testbed) stopDhclient(dir string) {
-	b, err := os.ReadFile(filepath.Join(dir, "pid"))
-	if err != nil {
-		return
-	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-		syscall.Kill(pid, syscall.SIGTERM)
-		for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	os.Remove(filepath.Join(dir, "pid"))
 }
