@@ -205,3 +205,46 @@ func TestWrittenOutOfOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestCompressionWindowLimits: a compression layer may not demand a
+// dictionary or window beyond 128 MiB (allocated before any data).
+func TestCompressionWindowLimits(t *testing.T) {
+	requireTool(t, "xz", "xz-utils")
+	requireTool(t, "zstd", "zstd")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "x")
+	testDisk(t, in, 256<<10)
+	for _, c := range []struct {
+		name string
+		cmd  []string
+		want error
+	}{
+		{"xz -9", []string{"xz", "-9", "-k", "-c", in}, nil},
+		{"xz 256 MiB dictionary", []string{"xz", "--lzma2=dict=256MiB", "-k", "-c", in}, ErrUnsupported},
+		{"zstd --long=27", []string{"zstd", "-q", "--long=27", "-c"}, nil},
+		{"zstd --long=30", []string{"zstd", "-q", "--long=30", "-c"}, ErrUnsupported},
+	} {
+		out := filepath.Join(dir, "c")
+		var stdout bytes.Buffer
+		cmd := exec.Command(c.cmd[0], c.cmd[1:]...)
+		cmd.Stdout = &stdout
+		if c.cmd[0] == "zstd" {
+			// From a pipe zstd can't shrink the window to the input size.
+			f, err := os.Open(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cmd.Stdin = f
+		}
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		os.WriteFile(out, stdout.Bytes(), 0o644)
+		_, err := convertOurs(t, out, true, Options{})
+		if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.want)
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
+}

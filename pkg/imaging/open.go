@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +46,7 @@ func Open(r io.Reader, opts Options) (Stream, error) {
 		br := bufio.NewReaderSize(r, 1<<20)
 		head, err := br.Peek(512)
 		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-			return nil, fmt.Errorf("imaging: reading image header: %w", err)
+			return nil, wrapperErr(chain, err)
 		}
 		kind := detect(head)
 		if isWrapper(kind) {
@@ -56,6 +57,11 @@ func Open(r io.Reader, opts Options) (Stream, error) {
 				return nil, err
 			}
 			chain = append(chain, kind)
+			if kind == "xz" {
+				if err := checkXZDictionary(br); err != nil {
+					return nil, err
+				}
+			}
 			r, err = unwrap(kind, br)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s stream: %v", ErrCorrupt, kind, err)
@@ -148,7 +154,7 @@ func unwrap(kind string, r io.Reader) (io.Reader, error) {
 	case "gzip":
 		return gzip.NewReader(r)
 	case "zstd":
-		return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<30))
+		return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDictionary))
 	case "xz":
 		return xz.NewReader(r)
 	case "bzip2":
@@ -204,4 +210,19 @@ func (c *chained) Info() Info {
 	in := c.Stream.Info()
 	in.Chain = append(slices.Clone(c.outer), in.Chain...)
 	return in
+}
+
+// wrapperErr classifies a read error from inside compression layers.
+func wrapperErr(chain []string, err error) error {
+	if len(chain) == 0 || errors.Is(err, ErrTruncated) {
+		return fmt.Errorf("imaging: reading image header: %w", err)
+	}
+	layer := chain[len(chain)-1]
+	switch {
+	case errors.Is(err, zstd.ErrWindowSizeExceeded):
+		return fmt.Errorf("%w: zstd window larger than the %d bytes accepted", ErrUnsupported, maxDictionary)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: %s stream ends early", ErrTruncated, layer)
+	}
+	return fmt.Errorf("%w: %s stream: %v", ErrCorrupt, layer, err)
 }
