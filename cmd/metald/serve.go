@@ -18,6 +18,7 @@ import (
 	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/internal/netboot"
 	"github.com/metal-iaas/metal/internal/power"
+	"github.com/metal-iaas/metal/internal/redfish"
 	"github.com/metal-iaas/metal/internal/server"
 	"github.com/metal-iaas/metal/internal/version"
 	"github.com/metal-iaas/metal/pkg/bmc"
@@ -111,6 +112,9 @@ func serve(ctx context.Context, cfg Config) error {
 	js.AgentRoutes(srv.Router())
 	metadata.New(store, log.With("service", "metadata")).Routes(srv.Router())
 	dashboard.Routes(srv.Router())
+	rfCtl := newRedfishControl(store, bmcMgr)
+	redfish.New(redfish.Config{}, redfishSystems{store: store, ctl: rfCtl}, rfCtl, redfishAuth{store: store},
+		log.With("service", "redfish")).Routes(srv.Router())
 	agentDir := cfg.AgentDir
 	if agentDir == "" {
 		agentDir = filepath.Join(cfg.DataDir, "agent")
