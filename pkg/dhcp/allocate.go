@@ -45,6 +45,9 @@ func (a *Allocator) Handle(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHC
 		if l, ok := a.byMAC[mac]; !ok || l.State != LeaseBound || l.IP != ip {
 			a.index(Lease{MAC: req.ClientHWAddr, IP: ip, Hostname: host, Expires: now.Add(a.cfg.OfferHold), State: LeaseOffered})
 		}
+		if err := a.flushStale(ctx); err != nil {
+			return nil, err
+		}
 		return a.reply(req, dhcpv4.MessageTypeOffer, ip.AsSlice(), host, true)
 	case dhcpv4.MessageTypeRequest:
 		return a.request(ctx, req, mac, res, hasRes, now)
@@ -110,6 +113,9 @@ func (a *Allocator) request(ctx context.Context, req *dhcpv4.DHCPv4, mac string,
 	a.index(l)
 	if err := a.cfg.Store.Put(ctx, l); err != nil {
 		return nil, fmt.Errorf("dhcp: store lease of %s: %w", mac, err)
+	}
+	if err := a.flushStale(ctx); err != nil {
+		return nil, err
 	}
 	return a.reply(req, dhcpv4.MessageTypeAck, ip.AsSlice(), host, true)
 }

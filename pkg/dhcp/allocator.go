@@ -85,6 +85,7 @@ type Allocator struct {
 	byIP    map[netip.Addr]string // IP → MAC
 	decline map[netip.Addr]time.Time
 	cursor  uint32
+	stale   []net.HardwareAddr // persisted leases to delete
 }
 
 // NewAllocator validates cfg and loads the existing leases from the store.
@@ -124,10 +125,31 @@ func (a *Allocator) index(l Lease) {
 	if old, ok := a.byMAC[key]; ok && old.IP != l.IP && a.byIP[old.IP] == key {
 		delete(a.byIP, old.IP)
 	}
-	a.byMAC[key] = l
 	if l.IP.IsValid() {
+		// An address taken over from another MAC (its offer or lease
+		// ran out) ends that MAC's record, so the index stays bounded
+		// by the number of addresses; persisted ones are deleted from
+		// the store on the next flushStale.
+		if prev, ok := a.byIP[l.IP]; ok && prev != key {
+			if old := a.byMAC[prev]; old.State != LeaseOffered {
+				a.stale = append(a.stale, old.MAC)
+			}
+			delete(a.byMAC, prev)
+		}
 		a.byIP[l.IP] = key
 	}
+	a.byMAC[key] = l
+}
+
+// flushStale deletes the store records of MACs whose address was reused.
+func (a *Allocator) flushStale(ctx context.Context) error {
+	for len(a.stale) > 0 {
+		if err := a.cfg.Store.Delete(ctx, a.stale[0]); err != nil {
+			return fmt.Errorf("dhcp: delete stale lease of %s: %w", a.stale[0], err)
+		}
+		a.stale = a.stale[1:]
+	}
+	return nil
 }
 
 func (a *Allocator) unindex(mac string) {

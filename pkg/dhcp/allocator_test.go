@@ -201,3 +201,32 @@ func TestAllocatorConfigErrors(t *testing.T) {
 
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// TestAllocatorIndexBounded: many MACs cycling through a 3-address pool
+// leave at most one record per address, in memory and in the store.
+func TestAllocatorIndexBounded(t *testing.T) {
+	now := t0
+	store := NewMemoryStore()
+	a := newTestAllocator(t, store, &now)
+	server := dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1)))
+	for i := 0; i < 300; i++ {
+		hw := net.HardwareAddr{2, 1, 0, 0, byte(i >> 8), byte(i)}
+		offer, err := a.Handle(context.Background(), pkt(t, dhcpv4.MessageTypeDiscover, hw))
+		if err != nil || offer == nil {
+			t.Fatalf("client %d: no offer (%v)", i, err)
+		}
+		if i%2 == 0 { // half of them bind
+			ack, err := a.Handle(context.Background(), pkt(t, dhcpv4.MessageTypeRequest, hw, server, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))))
+			if err != nil || ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+				t.Fatalf("client %d: no ack (%v)", i, err)
+			}
+		}
+		now = now.Add(2 * time.Hour) // every offer and lease runs out
+	}
+	if n := len(a.byMAC); n > 3 {
+		t.Errorf("%d MACs indexed for a 3-address pool", n)
+	}
+	if ls, _ := store.List(context.Background()); len(ls) > 3 {
+		t.Errorf("%d leases stored for a 3-address pool", len(ls))
+	}
+}
