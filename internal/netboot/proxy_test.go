@@ -58,9 +58,9 @@ func TestVMUEFIPXEProxyBesideDnsmasq(t *testing.T) {
 	empty := ""
 	tb.startVM(vmSpec{name: "uefi-proxy", uefi: true, mac: mac, nic: "virtio-net-pci", rom: &empty})
 	if _, err := h.wait(180*time.Second, func(e Event) bool {
-		return e.Kind == EventTFTPSent && e.Fields["file"] == "snponly.efi"
+		return e.Kind == EventTFTPSent && e.Fields["file"] == "snponly.efi" && e.MAC == mac && e.Machine == "proxy-uefi"
 	}); err != nil {
-		t.Fatalf("snponly.efi not sent: %v; events: %v", err, kinds(h.all()))
+		t.Fatalf("snponly.efi not sent (or the event lacks the MAC the ARP table knows): %v; events: %v", err, kinds(h.all()))
 	}
 	waitBoot(t, h, mac, 90*time.Second)
 	t.Logf("events: %s", kinds(h.all()))

@@ -141,6 +141,9 @@ func (s *Service) tftpSent(remote *net.UDPAddr, file string, n int64) {
 	s.mu.Lock()
 	mac := s.ipMAC[ip]
 	s.mu.Unlock()
+	if mac == nil {
+		mac = arpLookup("/proc/net/arp", ip) // proxy mode: the address is not ours
+	}
 	name := ""
 	if mac != nil {
 		if m, err := s.inv.MachineByMAC(context.Background(), mac); err == nil {
