@@ -32,7 +32,7 @@ var (
 
 // need skips, or fails under METAL_REQUIRE_ALL=1, when the e2e tests
 // cannot run here.
-func need(t *testing.T) {
+func need(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: VMs (skipped with -short)")
@@ -47,7 +47,7 @@ func need(t *testing.T) {
 	t.Skipf("SKIPPED, cannot run: %v (set METAL_REQUIRE_ALL=1 to make this a failure)", err)
 }
 
-func setup(t *testing.T) *shared {
+func setup(t testing.TB) *shared {
 	t.Helper()
 	need(t)
 	sharedOnce.Do(func() {
@@ -83,7 +83,7 @@ func TestMain(m *testing.M) {
 
 // rig is one lab with metald running.
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	sh  *shared
 	lab *lab.Lab
 	md  *lab.Metald
@@ -92,7 +92,7 @@ type rig struct {
 
 var nrig int
 
-func newRig(t *testing.T, extra ...string) *rig {
+func newRig(t testing.TB, extra ...string) *rig {
 	t.Helper()
 	s := setup(t)
 	nrig++
@@ -206,7 +206,7 @@ var (
 
 // testImage builds (once) the installed-OS disk; its command line points
 // the OS at the lab's metald for the hostname.
-func testImage(t *testing.T, r *rig) *lab.Image {
+func testImage(t testing.TB, r *rig) *lab.Image {
 	t.Helper()
 	imgOnce.Do(func() {
 		imgs, imgErr = lab.BuildImage(context.Background(), lab.ImageConfig{Dir: filepath.Join(r.sh.dir, "img"),

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,12 @@ type ImageConfig struct {
 	// SizeBytes is the disk's virtual size (default 64 MiB; the FAT16
 	// boot partition takes 48 MiB from 1 MiB on, the rest stays zero).
 	SizeBytes int64
+	// QCOW2Only skips the OVA, VHD and qcow2.zst (for large disks whose
+	// other conversions cost time).
+	QCOW2Only bool
+	// FillBytes of incompressible pseudo-random data are written after
+	// the boot partition (for throughput benchmarks; 0 for none).
+	FillBytes int64
 }
 
 // Image is the test disk in every format the e2e tests upload.
@@ -119,10 +126,19 @@ func BuildImage(ctx context.Context, cfg ImageConfig) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.FillBytes > 0 {
+		if err := fill(img.Raw, partStart+partBytes, cfg.FillBytes, cfg.SizeBytes); err != nil {
+			return nil, err
+		}
+	}
 	if img.RawSHA256, err = FileSHA256(img.Raw, cfg.SizeBytes); err != nil {
 		return nil, err
 	}
 
+	if cfg.QCOW2Only {
+		img.OVA, img.VHD, img.QCOW2ZST = "", "", ""
+		return img, Run(ctx, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", img.Raw, img.QCOW2)
+	}
 	vmdk := p("os-disk1.vmdk")
 	for _, c := range [][]string{
 		{"qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", img.Raw, vmdk},
@@ -203,4 +219,27 @@ func FileSHA256(path string, n int64) (string, error) {
 		return "", fmt.Errorf("%s: %d bytes, want at least %d", path, got, n)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fill writes n pseudo-random bytes (ChaCha8, fixed seed) at off.
+func fill(path string, off, n, size int64) error {
+	if off+n > size {
+		return fmt.Errorf("lab: fill of %d bytes at %d exceeds the disk (%d)", n, off, size)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	rng := rand.NewChaCha8([32]byte{'m', 'e', 't', 'a', 'l'})
+	buf := make([]byte, 1<<20)
+	for done := int64(0); done < n; {
+		k := min(int64(len(buf)), n-done)
+		_, _ = rng.Read(buf[:k])
+		if _, err := f.WriteAt(buf[:k], off+done); err != nil {
+			f.Close()
+			return err
+		}
+		done += k
+	}
+	return f.Close()
 }

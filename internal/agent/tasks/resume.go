@@ -15,6 +15,10 @@ import (
 // ErrChanged means the resource changed between two range requests.
 var ErrChanged = errors.New("image changed during download")
 
+// errTransient marks a failed request worth repeating: a transport error
+// (metald restarting: connection refused) or a 5xx answer.
+var errTransient = errors.New("transient")
+
 // ResumeOptions tune a ResumingReader.
 type ResumeOptions struct {
 	Client *http.Client
@@ -69,10 +73,23 @@ func OpenURL(ctx context.Context, url string, o ResumeOptions) (*ResumingReader,
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &ResumingReader{ctx: ctx, url: url, o: o, size: -1, backoff: o.Backoff}
-	if err := r.connect(); err != nil {
-		return nil, err
+	// metald may be restarting when the task starts: repeat transport
+	// errors and 5xx answers like a dropped connection (MaxRetries, with
+	// backoff); other answers (404, ...) fail at once.
+	for {
+		err := r.connect()
+		if err == nil {
+			r.fails, r.backoff = 0, o.Backoff
+			return r, nil
+		}
+		if !errors.Is(err, errTransient) || ctx.Err() != nil {
+			return nil, err
+		}
+		o.Log.Warn("image request failed, retrying", "err", err)
+		if ferr := r.failed(err); ferr != nil {
+			return nil, ferr
+		}
 	}
-	return r, nil
 }
 
 // Size is the resource's length, -1 when the server did not say.
@@ -96,7 +113,7 @@ func (r *ResumingReader) connect() error {
 	resp, err := r.o.Client.Do(req)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("get image: %w", err)
+		return fmt.Errorf("get image: %w (%w)", err, errTransient)
 	}
 	fail := func(format string, a ...any) error {
 		resp.Body.Close()
@@ -127,6 +144,9 @@ func (r *ResumingReader) connect() error {
 		}
 	default:
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if resp.StatusCode >= 500 {
+			return fail("get image %s: %s: %s (%w)", r.url, resp.Status, strings.TrimSpace(string(b)), errTransient)
+		}
 		return fail("get image %s: %s: %s", r.url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	r.body, r.cancel = resp.Body, cancel

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -196,6 +197,51 @@ func TestOpenURLErrors(t *testing.T) {
 		if _, _, got := parseContentRange(in); got != ok {
 			t.Errorf("parseContentRange(%q) ok = %v", in, got)
 		}
+	}
+}
+
+// TestOpenURLRetriesFirstRequest: metald restarting when the task starts
+// (connection refused, then 503) must not fail the download.
+func TestOpenURLRetriesFirstRequest(t *testing.T) {
+	data := payload(4096)
+	var reqs atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reqs.Add(1) == 1 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(data)
+	})}
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return
+		}
+		_ = srv.Serve(ln)
+	}()
+	defer srv.Close()
+	o := fastOpts()
+	o.Backoff, o.MaxRetries = 10*time.Millisecond, 8
+	r, err := OpenURL(context.Background(), "http://"+addr+"/img", o)
+	if err != nil {
+		t.Fatalf("OpenURL while the server starts: %v", err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) || reqs.Load() < 2 {
+		t.Fatalf("read %d bytes, err %v, %d requests; want the payload after a 503", len(got), err, reqs.Load())
+	}
+	// Gives up after MaxRetries when nothing ever listens.
+	o.MaxRetries = 2
+	if _, err := OpenURL(context.Background(), "http://127.0.0.1:1/img", o); err == nil || !strings.Contains(err.Error(), "attempts without progress") {
+		t.Errorf("err = %v, want giving up after retries", err)
 	}
 }
 
