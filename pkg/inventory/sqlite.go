@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -29,9 +28,7 @@ type SQLite struct {
 	sealer *Sealer
 	now    func() time.Time
 
-	mu      sync.Mutex
-	evWake  chan struct{} // closed and replaced on every new event
-	lastEvt int64
+	ev *waker
 }
 
 var _ Store = (*SQLite)(nil)
@@ -56,15 +53,17 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 	}
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &SQLite{db: db, sealer: sealer, now: time.Now, evWake: make(chan struct{})}
+	s := &SQLite{db: db, sealer: sealer, now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id),0) FROM events`).Scan(&s.lastEvt); err != nil {
+	var last int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id),0) FROM events`).Scan(&last); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("read events: %w", err)
 	}
+	s.ev = newWaker(last)
 	return s, nil
 }
 

@@ -3,25 +3,17 @@ package inventory
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 )
 
 // AppendEvent records an event.
 func (s *SQLite) AppendEvent(ctx context.Context, e Event) (Event, error) {
-	if e.Type == "" {
-		return Event{}, fmt.Errorf("%w: event type is required", ErrInvalid)
+	e, err := prepareEvent(e, s.now)
+	if err != nil {
+		return Event{}, err
 	}
-	if e.Time.IsZero() {
-		e.Time = s.now()
-	}
-	if e.MAC != "" {
-		if m, err := NormalizeMAC(e.MAC); err == nil {
-			e.MAC = m
-		}
-	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		id, err := appendEventTx(ctx, tx, e)
 		e.ID = id
 		return err
@@ -35,13 +27,9 @@ func (s *SQLite) AppendEvent(ctx context.Context, e Event) (Event, error) {
 }
 
 func appendEventTx(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
-	var data string
-	if len(e.Data) > 0 {
-		b, err := json.Marshal(e.Data)
-		if err != nil {
-			return 0, fmt.Errorf("event data: %w", err)
-		}
-		data = string(b)
+	data, err := encodeEventData(e.Data)
+	if err != nil {
+		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO events (time, machine, mac, type, message, data) VALUES (?,?,?,?,?,?)`,
 		e.Time.UnixNano(), e.Machine, e.MAC, e.Type, e.Message, data)
@@ -53,34 +41,11 @@ func appendEventTx(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
 
 // notify wakes WaitEvents callers once a transaction holding event id has
 // committed.
-func (s *SQLite) notify(id int64) {
-	if id == 0 {
-		return
-	}
-	s.mu.Lock()
-	if id > s.lastEvt {
-		s.lastEvt = id
-	}
-	close(s.evWake)
-	s.evWake = make(chan struct{})
-	s.mu.Unlock()
-}
+func (s *SQLite) notify(id int64) { s.ev.notify(id) }
 
 // WaitEvents blocks until an event newer than since exists.
 func (s *SQLite) WaitEvents(ctx context.Context, since int64) error {
-	for {
-		s.mu.Lock()
-		last, wake := s.lastEvt, s.evWake
-		s.mu.Unlock()
-		if last > since {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-wake:
-		}
-	}
+	return s.ev.wait(ctx, since)
 }
 
 // ListEvents returns events with id above f.Since, oldest first.
@@ -95,10 +60,7 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 		where = append(where, "(type = ? OR type LIKE ?)")
 		args = append(args, f.Type, f.Type+".%")
 	}
-	limit := f.Limit
-	if limit <= 0 || limit > 10000 {
-		limit = 10000
-	}
+	limit := eventLimit(f.Limit)
 	rows, err := s.db.QueryContext(ctx, `SELECT id, time, machine, mac, type, message, data FROM events WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
 	if err != nil {
@@ -114,10 +76,8 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 			return nil, err
 		}
 		e.Time = fromNano(t)
-		if data != "" {
-			if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
-				return nil, fmt.Errorf("event %d data: %w", e.ID, err)
-			}
+		if err := decodeEventData(&e, data); err != nil {
+			return nil, err
 		}
 		out = append(out, e)
 	}

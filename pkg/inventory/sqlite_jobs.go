@@ -2,10 +2,7 @@ package inventory
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,24 +87,18 @@ func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	return j, nil
 }
 
-func tokenHash(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:])
-}
-
 // StartJob implements JobStore.
 func (s *SQLite) StartJob(ctx context.Context, j Job, to State, reason string) (Job, string, error) {
-	if j.Kind == "" || j.Machine == "" {
-		return Job{}, "", fmt.Errorf("%w: job needs a machine and a kind", ErrInvalid)
-	}
-	raw := make([]byte, 24)
-	if _, err := rand.Read(raw); err != nil {
+	if err := checkJob(j); err != nil {
 		return Job{}, "", err
 	}
-	token := "mt_" + hex.EncodeToString(raw)
+	token, err := newJobToken()
+	if err != nil {
+		return Job{}, "", err
+	}
 	now := s.now()
 	var id, evID int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		mid, from, err := machineID(ctx, tx, j.Machine)
 		if err != nil {
 			return err
@@ -133,14 +124,10 @@ func (s *SQLite) StartJob(ctx context.Context, j Job, to State, reason string) (
 			return err
 		}
 		id, _ = res.LastInsertId()
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: j.Machine, Type: "machine.state",
-			Message: fmt.Sprintf("%s → %s: %s", from, to, reason),
-			Data:    map[string]any{"from": string(from), "to": string(to), "reason": reason, "job": id}})
-		if err != nil {
+		if _, err = appendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
 			return err
 		}
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: j.Machine, Type: "job.started",
-			Message: fmt.Sprintf("%s job %d started", j.Kind, id), Data: map[string]any{"job": id, "kind": j.Kind}})
+		evID, err = appendEventTx(ctx, tx, jobStartedEvent(now, j, id))
 		return err
 	})
 	if err != nil {
@@ -185,9 +172,7 @@ func (s *SQLite) ListJobs(ctx context.Context, machine string, activeOnly bool, 
 	if len(where) > 0 {
 		clause = "WHERE " + strings.Join(where, " AND ")
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
+	limit = jobLimit(limit)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs `+clause+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
@@ -247,10 +232,7 @@ func (s *SQLite) FinishJob(ctx context.Context, id int64, success bool, errText 
 		if j.State != JobRunning {
 			return fmt.Errorf("%w: job %d already %s", ErrConflict, id, j.State)
 		}
-		state := JobSucceeded
-		if !success {
-			state = JobFailed
-		}
+		state := jobFinalState(success)
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, updated_at = ?, finished_at = ?, token_hash = '', token_sealed = NULL WHERE id = ?`,
 			state, errText, now.UnixNano(), now.UnixNano(), id); err != nil {
 			return err
@@ -267,18 +249,11 @@ func (s *SQLite) FinishJob(ctx context.Context, id int64, success bool, errText 
 				string(to), reason, now.UnixNano(), mid); err != nil {
 				return err
 			}
-			if _, err := appendEventTx(ctx, tx, Event{Time: now, Machine: j.Machine, Type: "machine.state",
-				Message: fmt.Sprintf("%s → %s: %s", from, to, reason),
-				Data:    map[string]any{"from": string(from), "to": string(to), "reason": reason, "job": id}}); err != nil {
+			if _, err := appendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
 				return err
 			}
 		}
-		msg := fmt.Sprintf("%s job %d %s", j.Kind, id, state)
-		if errText != "" {
-			msg += ": " + errText
-		}
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: j.Machine, Type: "job." + state, Message: msg,
-			Data: map[string]any{"job": id, "kind": j.Kind, "error": errText}})
+		evID, err = appendEventTx(ctx, tx, jobFinishedEvent(now, j, state, errText))
 		return err
 	})
 	if err != nil {

@@ -9,61 +9,58 @@ import (
 )
 
 func TestJobLifecycle(t *testing.T) {
-	s, dir := openTest(t)
-	ctx := context.Background()
-	if _, err := s.CreateMachine(ctx, Machine{Name: "m1", MACs: []string{"52:54:00:aa:00:01"}}); err != nil {
-		t.Fatal(err)
-	}
-	// new → provisioning is not allowed: StartJob refuses and changes nothing.
-	if _, _, err := s.StartJob(ctx, Job{Machine: "m1", Kind: JobProvision}, StateProvisioning, "x"); !errors.Is(err, ErrInvalidTransition) {
-		t.Fatalf("start from new: %v", err)
-	}
-	if jobs, _ := s.ListJobs(ctx, "m1", false, 0); len(jobs) != 0 {
-		t.Fatal("refused start left a job")
-	}
-	j, tok, err := s.StartJob(ctx, Job{Machine: "m1", Kind: JobInspect, Phase: "power", Params: json.RawMessage(`{"a":1}`)}, StateInspecting, "inspect requested")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.StartJob(ctx, Job{Machine: "m1", Kind: JobInspect}, StateInspecting, "again"); !errors.Is(err, ErrConflict) {
-		t.Fatalf("second job: %v", err)
-	}
-	if got, err := s.JobByToken(ctx, tok); err != nil || got.ID != j.ID {
-		t.Fatalf("by token: %v", err)
-	}
-	if got, err := s.JobToken(ctx, j.ID); err != nil || got != tok {
-		t.Fatalf("token: %v", err)
-	}
-	if err := s.UpdateJob(ctx, j.ID, "agent", json.RawMessage(`{"bytes":5}`), time.Now().Add(time.Minute), &Event{Machine: "m1", Type: "job.phase"}); err != nil {
-		t.Fatal(err)
-	}
-	// Survives a reopen (metald restart).
-	s.Close()
-	s, err = OpenSQLite(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	act, err := s.ActiveJob(ctx, "m1")
-	if err != nil || act.Phase != "agent" || string(act.Progress) != `{"bytes":5}` {
-		t.Fatalf("after reopen: %v %+v", err, act)
-	}
-	done, err := s.FinishJob(ctx, j.ID, true, "", StateReady, "inspected")
-	if err != nil || done.State != JobSucceeded {
-		t.Fatalf("finish: %v %+v", err, done)
-	}
-	if _, err := s.JobByToken(ctx, tok); !errors.Is(err, ErrUnauthorized) {
-		t.Fatal("token still valid after the job ended")
-	}
-	if _, err := s.FinishJob(ctx, j.ID, false, "late", StateFailed, "x"); !errors.Is(err, ErrConflict) {
-		t.Fatalf("finishing twice: %v", err)
-	}
-	m, _ := s.GetMachine(ctx, "m1")
-	if m.State != StateReady {
-		t.Fatalf("machine %s", m.State)
-	}
-	evs, _ := s.ListEvents(ctx, EventFilter{Machine: "m1", Type: "job"})
-	if len(evs) != 3 {
-		t.Fatalf("job events: %+v", evs)
-	}
+	forEachStore(t, func(t *testing.T, env *testEnv) {
+		s := env.s
+		ctx := context.Background()
+		if _, err := s.CreateMachine(ctx, Machine{Name: "m1", MACs: []string{"52:54:00:aa:00:01"}}); err != nil {
+			t.Fatal(err)
+		}
+		// new → provisioning is not allowed: StartJob refuses and changes nothing.
+		if _, _, err := s.StartJob(ctx, Job{Machine: "m1", Kind: JobProvision}, StateProvisioning, "x"); !errors.Is(err, ErrInvalidTransition) {
+			t.Fatalf("start from new: %v", err)
+		}
+		if jobs, _ := s.ListJobs(ctx, "m1", false, 0); len(jobs) != 0 {
+			t.Fatal("refused start left a job")
+		}
+		j, tok, err := s.StartJob(ctx, Job{Machine: "m1", Kind: JobInspect, Phase: "power", Params: json.RawMessage(`{"a":1}`)}, StateInspecting, "inspect requested")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.StartJob(ctx, Job{Machine: "m1", Kind: JobInspect}, StateInspecting, "again"); !errors.Is(err, ErrConflict) {
+			t.Fatalf("second job: %v", err)
+		}
+		if got, err := s.JobByToken(ctx, tok); err != nil || got.ID != j.ID {
+			t.Fatalf("by token: %v", err)
+		}
+		if got, err := s.JobToken(ctx, j.ID); err != nil || got != tok {
+			t.Fatalf("token: %v", err)
+		}
+		if err := s.UpdateJob(ctx, j.ID, "agent", json.RawMessage(`{"bytes":5}`), time.Now().Add(time.Minute), &Event{Machine: "m1", Type: "job.phase"}); err != nil {
+			t.Fatal(err)
+		}
+		// Survives a reopen (metald restart).
+		s = env.reopen(t)
+		act, err := s.ActiveJob(ctx, "m1")
+		if err != nil || act.Phase != "agent" || string(act.Progress) != `{"bytes":5}` {
+			t.Fatalf("after reopen: %v %+v", err, act)
+		}
+		done, err := s.FinishJob(ctx, j.ID, true, "", StateReady, "inspected")
+		if err != nil || done.State != JobSucceeded {
+			t.Fatalf("finish: %v %+v", err, done)
+		}
+		if _, err := s.JobByToken(ctx, tok); !errors.Is(err, ErrUnauthorized) {
+			t.Fatal("token still valid after the job ended")
+		}
+		if _, err := s.FinishJob(ctx, j.ID, false, "late", StateFailed, "x"); !errors.Is(err, ErrConflict) {
+			t.Fatalf("finishing twice: %v", err)
+		}
+		m, _ := s.GetMachine(ctx, "m1")
+		if m.State != StateReady {
+			t.Fatalf("machine %s", m.State)
+		}
+		evs, _ := s.ListEvents(ctx, EventFilter{Machine: "m1", Type: "job"})
+		if len(evs) != 3 {
+			t.Fatalf("job events: %+v", evs)
+		}
+	})
 }

@@ -12,24 +12,9 @@ const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, p
 
 // CreateMachine enrols a machine. A machine without a state starts as new.
 func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
-	if err := ValidateName("name", m.Name); err != nil {
-		return Machine{}, err
-	}
-	macs, err := NormalizeMACs(m.MACs)
+	m, macs, err := prepareMachine(m)
 	if err != nil {
 		return Machine{}, err
-	}
-	if m.IP, err = NormalizeIP(m.IP); err != nil {
-		return Machine{}, err
-	}
-	if err := ValidateTags(m.Tags); err != nil {
-		return Machine{}, err
-	}
-	if m.State == "" {
-		m.State = StateNew
-	}
-	if m.State != StateNew && m.State != StateDiscovered {
-		return Machine{}, fmt.Errorf("%w: state: a machine is created as new or discovered, not %q", ErrInvalid, m.State)
 	}
 	bmcShown, bmcSealed, err := s.sealBMC(m.BMC)
 	if err != nil {
@@ -56,8 +41,7 @@ func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) 
 		if err := mergeTags(ctx, tx, id, m.Tags); err != nil {
 			return err
 		}
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: m.Name, MAC: macs[0], Type: "machine.created",
-			Message: fmt.Sprintf("machine %s enrolled as %s", m.Name, m.State)})
+		evID, err = appendEventTx(ctx, tx, createdEvent(now, m))
 		return err
 	})
 	if err != nil {
@@ -127,17 +111,7 @@ func mergeTags(ctx context.Context, tx *sql.Tx, id int64, tags map[string]string
 	return nil
 }
 
-// sealBMC validates a BMC URL and returns the masked form shown to users
-// and the sealed form holding the credentials.
-func (s *SQLite) sealBMC(raw string) (string, []byte, error) {
-	if raw == "" {
-		return "", nil, nil
-	}
-	if err := ValidateBMCURL(raw); err != nil {
-		return "", nil, err
-	}
-	return RedactURL(raw), s.sealer.Seal([]byte(raw)), nil
-}
+func (s *SQLite) sealBMC(raw string) (string, []byte, error) { return sealBMC(s.sealer, raw) }
 
 // GetMachine returns a machine by name.
 func (s *SQLite) GetMachine(ctx context.Context, name string) (Machine, error) {

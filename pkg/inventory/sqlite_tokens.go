@@ -2,13 +2,10 @@ package inventory
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -18,23 +15,13 @@ const tokenPrefix = "metal_"
 // CreateToken makes a token and returns it with its secret, which is
 // shown only this once: metal_<id>_<secret>.
 func (s *SQLite) CreateToken(ctx context.Context, name string) (Token, string, error) {
-	if strings.TrimSpace(name) == "" {
-		return Token{}, "", fmt.Errorf("%w: token name must not be empty", ErrInvalid)
-	}
-	idb := make([]byte, 6)
-	sec := make([]byte, 24)
-	if _, err := rand.Read(idb); err != nil {
+	id, secret, hash, err := newAPIToken(name)
+	if err != nil {
 		return Token{}, "", err
 	}
-	if _, err := rand.Read(sec); err != nil {
-		return Token{}, "", err
-	}
-	id := hex.EncodeToString(idb)
-	secret := hex.EncodeToString(sec)
-	sum := sha256.Sum256([]byte(secret))
 	now := s.now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, name, hash, created_at) VALUES (?,?,?,?)`, id, name, sum[:], now.UnixNano())
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, name, hash, created_at) VALUES (?,?,?,?)`, id, name, hash, now.UnixNano())
 		return err
 	})
 	if err != nil {
@@ -79,12 +66,8 @@ func (s *SQLite) RevokeToken(ctx context.Context, id string) error {
 
 // CheckToken validates a secret in constant time against its stored hash.
 func (s *SQLite) CheckToken(ctx context.Context, secret string) (Token, error) {
-	rest, ok := strings.CutPrefix(secret, tokenPrefix)
+	id, sec, ok := parseAPIToken(secret)
 	if !ok {
-		return Token{}, ErrUnauthorized
-	}
-	id, sec, ok := strings.Cut(rest, "_")
-	if !ok || id == "" || sec == "" {
 		return Token{}, ErrUnauthorized
 	}
 	var t Token

@@ -4,35 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
-	"strings"
 )
 
 // UpdateMachine applies a patch. Every change is validated before any is
 // written, and written with a machine.updated event in one transaction.
 func (s *SQLite) UpdateMachine(ctx context.Context, name string, p MachinePatch) (Machine, error) {
-	var macs []string
-	var err error
-	if p.MACs != nil {
-		if macs, err = NormalizeMACs(*p.MACs); err != nil {
-			return Machine{}, err
-		}
-	}
-	var ip string
-	if p.IP != nil {
-		if ip, err = NormalizeIP(*p.IP); err != nil {
-			return Machine{}, err
-		}
-	}
-	if err := ValidateTags(p.Tags); err != nil {
+	pp, err := preparePatch(s.sealer, p)
+	if err != nil {
 		return Machine{}, err
-	}
-	var bmcShown string
-	var bmcSealed []byte
-	if p.BMC != nil {
-		if bmcShown, bmcSealed, err = s.sealBMC(*p.BMC); err != nil {
-			return Machine{}, err
-		}
 	}
 	now := s.now()
 	var evID int64
@@ -41,82 +20,41 @@ func (s *SQLite) UpdateMachine(ctx context.Context, name string, p MachinePatch)
 		if err != nil {
 			return err
 		}
-		var changed []string
-		set := func(col string, v any) error {
-			changed = append(changed, col)
-			_, err := tx.ExecContext(ctx, `UPDATE machines SET `+col+` = ? WHERE id = ?`, v, id)
-			return err
-		}
-		if p.MACs != nil || p.IP != nil {
-			if err := s.checkFree(ctx, tx, name, macs, ip, id); err != nil {
+		if pp.setMACs || pp.checkIP {
+			if err := s.checkFree(ctx, tx, name, pp.macs, pp.ip, id); err != nil {
 				return err
 			}
 		}
-		if p.MACs != nil {
+		if pp.setMACs {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM machine_macs WHERE machine_id = ?`, id); err != nil {
 				return err
 			}
-			if err := insertMACs(ctx, tx, id, macs); err != nil {
-				return err
-			}
-			changed = append(changed, "macs")
-		}
-		if p.IP != nil {
-			if err := set("ip", ip); err != nil {
+			if err := insertMACs(ctx, tx, id, pp.macs); err != nil {
 				return err
 			}
 		}
-		if p.UUID != nil {
-			if err := set("uuid", strings.TrimSpace(*p.UUID)); err != nil {
+		for _, c := range pp.cols {
+			if _, err := tx.ExecContext(ctx, `UPDATE machines SET `+c.col+` = ? WHERE id = ?`, c.val, id); err != nil {
 				return err
 			}
 		}
-		if p.Serial != nil {
-			if err := set("serial", strings.TrimSpace(*p.Serial)); err != nil {
+		if pp.tags != nil {
+			if err := mergeTags(ctx, tx, id, pp.tags); err != nil {
 				return err
 			}
 		}
-		if p.BMC != nil {
-			if err := set("bmc_url", bmcShown); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE machines SET bmc_sealed = ? WHERE id = ?`, bmcSealed, id); err != nil {
-				return err
-			}
-		}
-		if p.Hardware != nil {
-			if err := set("hardware", string(p.Hardware)); err != nil {
-				return err
-			}
-		}
-		if p.PowerState != nil {
-			if err := set("power_state", *p.PowerState); err != nil {
-				return err
-			}
-		}
-		if p.PowerAt != nil {
-			if err := set("power_checked_at", unixNano(*p.PowerAt)); err != nil {
-				return err
-			}
-		}
-		if len(p.Tags) > 0 {
-			if err := mergeTags(ctx, tx, id, p.Tags); err != nil {
-				return err
-			}
-			changed = append(changed, "tags")
-		}
+		changed := pp.changed()
 		if len(changed) == 0 {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE machines SET updated_at = ? WHERE id = ?`, now.UnixNano(), id); err != nil {
 			return err
 		}
-		if onlyPower(changed) {
-			return nil // the power poll would flood the event log
+		ev, ok := updatedEvent(now, name, changed)
+		if !ok {
+			return nil
 		}
-		sort.Strings(changed)
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: name, Type: "machine.updated",
-			Message: "changed " + strings.Join(changed, ", "), Data: map[string]any{"fields": changed}})
+		evID, err = appendEventTx(ctx, tx, ev)
 		return err
 	})
 	if err != nil {
@@ -124,15 +62,6 @@ func (s *SQLite) UpdateMachine(ctx context.Context, name string, p MachinePatch)
 	}
 	s.notify(evID)
 	return s.GetMachine(ctx, name)
-}
-
-func onlyPower(cols []string) bool {
-	for _, c := range cols {
-		if c != "power_state" && c != "power_checked_at" {
-			return false
-		}
-	}
-	return true
 }
 
 // DeleteMachine removes a machine; its events stay.
@@ -145,12 +74,12 @@ func (s *SQLite) DeleteMachine(ctx context.Context, name string) error {
 			return err
 		}
 		if st.Active() {
-			return fmt.Errorf("%w: machine %q is %s: wait for the job to end or move it to maintenance first", ErrConflict, name, st)
+			return activeDeleteErr(name, st)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE id = ?`, id); err != nil {
 			return err
 		}
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: name, Type: "machine.deleted", Message: "machine " + name + " removed"})
+		evID, err = appendEventTx(ctx, tx, deletedEvent(now, name))
 		return err
 	})
 	if err != nil {
@@ -176,12 +105,7 @@ func (s *SQLite) Transition(ctx context.Context, name string, to State, reason s
 			string(to), reason, now.UnixNano(), id); err != nil {
 			return err
 		}
-		msg := fmt.Sprintf("%s → %s", from, to)
-		if reason != "" {
-			msg += ": " + reason
-		}
-		evID, err = appendEventTx(ctx, tx, Event{Time: now, Machine: name, Type: "machine.state", Message: msg,
-			Data: map[string]any{"from": string(from), "to": string(to), "reason": reason}})
+		evID, err = appendEventTx(ctx, tx, transitionEvent(now, name, from, to, reason))
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,105 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AppendEvent records an event.
+func (s *Postgres) AppendEvent(ctx context.Context, e Event) (Event, error) {
+	e, err := prepareEvent(e, s.now)
+	if err != nil {
+		return Event{}, err
+	}
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		id, err := pgAppendEventTx(ctx, tx, e)
+		e.ID = id
+		return err
+	})
+	if err != nil {
+		return Event{}, err
+	}
+	s.ev.notify(e.ID)
+	e.Time = e.Time.UTC()
+	return e, nil
+}
+
+// pgAppendEventTx inserts an event and notifies every listening metald
+// when the transaction commits. It takes a transaction-scoped advisory
+// lock first so that event ids are assigned in commit order: a follower
+// that has seen id N never later finds a smaller id appear. Every caller
+// appends its events last in its transaction, so the lock is held only
+// to commit and never taken before a row lock (no lock-order deadlock).
+func pgAppendEventTx(ctx context.Context, tx pgx.Tx, e Event) (int64, error) {
+	data, err := encodeEventData(e.Data)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgLockEvents)); err != nil {
+		return 0, fmt.Errorf("append event: lock: %w", err)
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `INSERT INTO events (time, machine, mac, type, message, data) VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`,
+		e.Time.UnixNano(), e.Machine, e.MAC, e.Type, e.Message, data).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("append event: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, pgEventsChannel, strconv.FormatInt(id, 10)); err != nil {
+		return 0, fmt.Errorf("append event: notify: %w", err)
+	}
+	return id, nil
+}
+
+// WaitEvents blocks until an event newer than since exists, whichever
+// metald appended it.
+func (s *Postgres) WaitEvents(ctx context.Context, since int64) error {
+	return s.ev.wait(ctx, since)
+}
+
+// ListEvents returns events with id above f.Since, oldest first.
+func (s *Postgres) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
+	args := []any{f.Since}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	where := []string{"id > $1"}
+	if f.Machine != "" {
+		where = append(where, "machine = "+arg(f.Machine))
+	}
+	if f.Type != "" {
+		where = append(where, "(type = "+arg(f.Type)+" OR type LIKE "+arg(likeEscape(f.Type)+".%")+")")
+	}
+	lim := arg(eventLimit(f.Limit))
+	rows, err := s.pool.Query(ctx, `SELECT id, time, machine, mac, type, message, data FROM events WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id LIMIT `+lim, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		var t int64
+		var data string
+		if err := rows.Scan(&e.ID, &t, &e.Machine, &e.MAC, &e.Type, &e.Message, &data); err != nil {
+			return nil, err
+		}
+		e.Time = fromNano(t)
+		if err := decodeEventData(&e, data); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// likeEscape escapes LIKE's backslash escape character, which PostgreSQL
+// has by default and SQLite does not; % and _ stay wildcards as in SQLite.
+func likeEscape(s string) string {
+	return strings.ReplaceAll(s, `\`, `\\`)
+}

@@ -1,0 +1,229 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// StartJob implements JobStore. The machine's row is locked first, so of
+// two metalds starting a job on one machine the second waits, then sees
+// the first one's job and gets ErrConflict.
+func (s *Postgres) StartJob(ctx context.Context, j Job, to State, reason string) (Job, string, error) {
+	if err := checkJob(j); err != nil {
+		return Job{}, "", err
+	}
+	token, err := newJobToken()
+	if err != nil {
+		return Job{}, "", err
+	}
+	now := s.now()
+	var id, evID int64
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		mid, from, err := pgLockMachine(ctx, tx, j.Machine)
+		if err != nil {
+			return err
+		}
+		var running int64
+		err = tx.QueryRow(ctx, `SELECT id FROM jobs WHERE machine = $1 AND state = $2`, j.Machine, JobRunning).Scan(&running)
+		if err == nil {
+			return fmt.Errorf("%w: machine %q already has job %d running", ErrConflict, j.Machine, running)
+		} else if !pgNoRows(err) {
+			return err
+		}
+		if err := CheckTransition(from, to); err != nil {
+			return fmt.Errorf("machine %q: %w", j.Machine, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE machines SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4`,
+			string(to), reason, now.UnixNano(), mid); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO jobs (machine, kind, state, phase, params, deadline, created_at, updated_at, token_hash, token_sealed)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id`, j.Machine, j.Kind, JobRunning, j.Phase, string(j.Params), unixNano(j.Deadline),
+			now.UnixNano(), now.UnixNano(), tokenHash(token), s.sealer.Seal([]byte(token))).Scan(&id)
+		if _, ok := pgUnique(err); ok {
+			return fmt.Errorf("%w: machine %q already has a job running", ErrConflict, j.Machine)
+		} else if err != nil {
+			return err
+		}
+		if _, err = pgAppendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
+			return err
+		}
+		evID, err = pgAppendEventTx(ctx, tx, jobStartedEvent(now, j, id))
+		return err
+	})
+	if err != nil {
+		return Job{}, "", err
+	}
+	s.ev.notify(evID)
+	job, err := s.GetJob(ctx, id)
+	return job, token, err
+}
+
+// GetJob implements JobStore.
+func (s *Postgres) GetJob(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	if pgNoRows(err) {
+		return Job{}, fmt.Errorf("%w: job %d", ErrNotFound, id)
+	}
+	return j, err
+}
+
+// ActiveJob implements JobStore.
+func (s *Postgres) ActiveJob(ctx context.Context, machine string) (Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE machine = $1 AND state = $2`, machine, JobRunning))
+	if pgNoRows(err) {
+		return Job{}, fmt.Errorf("%w: machine %q has no running job", ErrNotFound, machine)
+	}
+	return j, err
+}
+
+// ListJobs implements JobStore: newest first.
+func (s *Postgres) ListJobs(ctx context.Context, machine string, activeOnly bool, limit int) ([]Job, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if machine != "" {
+		where = append(where, "machine = "+arg(machine))
+	}
+	if activeOnly {
+		where = append(where, "state = "+arg(JobRunning))
+	}
+	clause := ""
+	if len(where) > 0 {
+		clause = "WHERE " + strings.Join(where, " AND ")
+	}
+	lim := arg(jobLimit(limit))
+	rows, err := s.pool.Query(ctx, `SELECT `+jobCols+` FROM jobs `+clause+` ORDER BY id DESC LIMIT `+lim, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Job{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// UpdateJob implements JobStore.
+func (s *Postgres) UpdateJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline time.Time, ev *Event) error {
+	now := s.now()
+	var evID int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET phase = $1, progress = CASE WHEN $2 = '' THEN progress ELSE $2 END,
+			deadline = $3, updated_at = $4 WHERE id = $5 AND state = $6`,
+			phase, string(progress), unixNano(deadline), now.UnixNano(), id, JobRunning)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: job %d is not running", ErrConflict, id)
+		}
+		if ev != nil {
+			if ev.Time.IsZero() {
+				ev.Time = now
+			}
+			evID, err = pgAppendEventTx(ctx, tx, *ev)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.ev.notify(evID)
+	return nil
+}
+
+// FinishJob implements JobStore. Locks are taken machine first, then
+// job, the order StartJob uses.
+func (s *Postgres) FinishJob(ctx context.Context, id int64, success bool, errText string, to State, reason string) (Job, error) {
+	now := s.now()
+	var evID int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var machine string
+		err := tx.QueryRow(ctx, `SELECT machine FROM jobs WHERE id = $1`, id).Scan(&machine)
+		if pgNoRows(err) {
+			return fmt.Errorf("%w: job %d", ErrNotFound, id)
+		} else if err != nil {
+			return err
+		}
+		mid, from, machErr := pgLockMachine(ctx, tx, machine)
+		if machErr != nil && !errors.Is(machErr, ErrNotFound) {
+			return machErr
+		}
+		j, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1 FOR UPDATE`, id))
+		if pgNoRows(err) {
+			return fmt.Errorf("%w: job %d", ErrNotFound, id)
+		} else if err != nil {
+			return err
+		}
+		if j.State != JobRunning {
+			return fmt.Errorf("%w: job %d already %s", ErrConflict, id, j.State)
+		}
+		state := jobFinalState(success)
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET state = $1, error = $2, updated_at = $3, finished_at = $4, token_hash = '', token_sealed = NULL WHERE id = $5`,
+			state, errText, now.UnixNano(), now.UnixNano(), id); err != nil {
+			return err
+		}
+		if machErr != nil {
+			return machErr
+		}
+		if from != to {
+			if err := CheckTransition(from, to); err != nil {
+				return fmt.Errorf("machine %q: %w", j.Machine, err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE machines SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4`,
+				string(to), reason, now.UnixNano(), mid); err != nil {
+				return err
+			}
+			if _, err := pgAppendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
+				return err
+			}
+		}
+		evID, err = pgAppendEventTx(ctx, tx, jobFinishedEvent(now, j, state, errText))
+		return err
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	s.ev.notify(evID)
+	return s.GetJob(ctx, id)
+}
+
+// JobByToken implements JobStore.
+func (s *Postgres) JobByToken(ctx context.Context, token string) (Job, error) {
+	if token == "" {
+		return Job{}, ErrUnauthorized
+	}
+	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE token_hash = $1 AND state = $2`, tokenHash(token), JobRunning))
+	if pgNoRows(err) {
+		return Job{}, ErrUnauthorized
+	}
+	return j, err
+}
+
+// JobToken implements JobStore.
+func (s *Postgres) JobToken(ctx context.Context, id int64) (string, error) {
+	var sealed []byte
+	err := s.pool.QueryRow(ctx, `SELECT token_sealed FROM jobs WHERE id = $1 AND state = $2`, id, JobRunning).Scan(&sealed)
+	if pgNoRows(err) || (err == nil && len(sealed) == 0) {
+		return "", fmt.Errorf("%w: job %d is not running", ErrNotFound, id)
+	} else if err != nil {
+		return "", err
+	}
+	tok, err := s.sealer.Open(sealed)
+	return string(tok), err
+}

@@ -1,0 +1,278 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CreateMachine enrols a machine. A machine without a state starts as new.
+func (s *Postgres) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
+	m, macs, err := prepareMachine(m)
+	if err != nil {
+		return Machine{}, err
+	}
+	bmcShown, bmcSealed, err := sealBMC(s.sealer, m.BMC)
+	if err != nil {
+		return Machine{}, err
+	}
+	now := s.now()
+	var evID int64
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		if err := pgCheckFree(ctx, tx, m.Name, macs, m.IP, 0); err != nil {
+			return err
+		}
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed,
+			now.UnixNano(), now.UnixNano()).Scan(&id)
+		if err != nil {
+			return pgMachineConflict(err, m.Name, m.IP)
+		}
+		if err := pgInsertMACs(ctx, tx, id, macs); err != nil {
+			return err
+		}
+		if err := pgMergeTags(ctx, tx, id, m.Tags); err != nil {
+			return err
+		}
+		evID, err = pgAppendEventTx(ctx, tx, createdEvent(now, m))
+		return err
+	})
+	if err != nil {
+		return Machine{}, err
+	}
+	s.ev.notify(evID)
+	return s.GetMachine(ctx, m.Name)
+}
+
+// pgMachineConflict turns a unique violation on machines (lost race with
+// another metald) into the conflict the checks would have reported.
+func pgMachineConflict(err error, name, ip string) error {
+	c, ok := pgUnique(err)
+	switch {
+	case ok && c == "machines_ip":
+		return fmt.Errorf("%w: ip %s is already reserved for another machine", ErrConflict, ip)
+	case ok:
+		return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
+	}
+	return err
+}
+
+// pgCheckFree refuses a name, MAC or reserved IP that another machine
+// holds, naming that machine. self is the id of the machine being changed.
+func pgCheckFree(ctx context.Context, tx pgx.Tx, name string, macs []string, ip string, self int64) error {
+	var other string
+	if self == 0 {
+		err := tx.QueryRow(ctx, `SELECT name FROM machines WHERE name = $1`, name).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
+		} else if !pgNoRows(err) {
+			return err
+		}
+	}
+	for _, mac := range macs {
+		err := tx.QueryRow(ctx, `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
+			WHERE x.mac = $1 AND x.machine_id <> $2`, mac, self).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%w: mac %s already belongs to machine %q", ErrConflict, mac, other)
+		} else if !pgNoRows(err) {
+			return err
+		}
+	}
+	if ip != "" {
+		err := tx.QueryRow(ctx, `SELECT name FROM machines WHERE ip = $1 AND id <> $2`, ip, self).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%w: ip %s is already reserved for machine %q", ErrConflict, ip, other)
+		} else if !pgNoRows(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func pgInsertMACs(ctx context.Context, tx pgx.Tx, id int64, macs []string) error {
+	for i, mac := range macs {
+		if _, err := tx.Exec(ctx, `INSERT INTO machine_macs (mac, machine_id, position) VALUES ($1,$2,$3)`, mac, id, i); err != nil {
+			if _, ok := pgUnique(err); ok {
+				return fmt.Errorf("%w: mac %s already belongs to another machine", ErrConflict, mac)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func pgMergeTags(ctx context.Context, tx pgx.Tx, id int64, tags map[string]string) error {
+	for k, v := range tags {
+		var err error
+		if v == "" {
+			_, err = tx.Exec(ctx, `DELETE FROM machine_tags WHERE machine_id = $1 AND key = $2`, id, k)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO machine_tags (machine_id, key, value) VALUES ($1,$2,$3)
+				ON CONFLICT (machine_id, key) DO UPDATE SET value = excluded.value`, id, k, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetMachine returns a machine by name.
+func (s *Postgres) GetMachine(ctx context.Context, name string) (Machine, error) {
+	ms, err := s.queryMachines(ctx, `WHERE name = $1`, name)
+	if err != nil {
+		return Machine{}, err
+	}
+	if len(ms) == 0 {
+		return Machine{}, notFound("machine", name)
+	}
+	return ms[0], nil
+}
+
+// MachineByMAC returns the machine owning a MAC, in any notation.
+func (s *Postgres) MachineByMAC(ctx context.Context, mac string) (Machine, error) {
+	norm, err := NormalizeMAC(mac)
+	if err != nil {
+		return Machine{}, err
+	}
+	ms, err := s.queryMachines(ctx, `WHERE id = (SELECT machine_id FROM machine_macs WHERE mac = $1)`, norm)
+	if err != nil {
+		return Machine{}, err
+	}
+	if len(ms) == 0 {
+		return Machine{}, fmt.Errorf("%w: no machine has mac %s", ErrNotFound, norm)
+	}
+	return ms[0], nil
+}
+
+// MachineByUUID returns the machine with a system UUID (any letter case).
+func (s *Postgres) MachineByUUID(ctx context.Context, uuid string) (Machine, error) {
+	uuid = strings.ToLower(strings.TrimSpace(uuid))
+	if uuid == "" {
+		return Machine{}, fmt.Errorf("%w: empty uuid", ErrInvalid)
+	}
+	ms, err := s.queryMachines(ctx, `WHERE lower(uuid) = $1`, uuid)
+	if err != nil {
+		return Machine{}, err
+	}
+	if len(ms) == 0 {
+		return Machine{}, fmt.Errorf("%w: no machine has uuid %s", ErrNotFound, uuid)
+	}
+	return ms[0], nil
+}
+
+// ListMachines returns machines ordered by name (bytewise, as SQLite).
+func (s *Postgres) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.State != "" {
+		where = append(where, `state = `+arg(string(f.State)))
+	}
+	keys := make([]string, 0, len(f.Tags))
+	for k := range f.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		where = append(where, `id IN (SELECT machine_id FROM machine_tags WHERE key = `+arg(k)+` AND value = `+arg(f.Tags[k])+`)`)
+	}
+	clause := ""
+	if len(where) > 0 {
+		clause = "WHERE " + strings.Join(where, " AND ")
+	}
+	return s.queryMachines(ctx, clause+` ORDER BY name`, args...)
+}
+
+// queryMachines loads machines and, in two more queries, their MACs and
+// tags.
+func (s *Postgres) queryMachines(ctx context.Context, clause string, args ...any) ([]Machine, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+machineCols+` FROM machines `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []Machine
+	idx := map[int64]int{}
+	var ids []int64
+	for rows.Next() {
+		var m Machine
+		var id, powerAt, created, updated int64
+		var state, hw string
+		if err := rows.Scan(&id, &m.Name, &m.UUID, &m.Serial, &state, &m.StateReason, &m.IP, &m.BMC,
+			&m.PowerState, &powerAt, &hw, &created, &updated); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		m.State = State(state)
+		m.PowerCheckedAt, m.CreatedAt, m.UpdatedAt = fromNano(powerAt), fromNano(created), fromNano(updated)
+		if hw != "" {
+			m.Hardware = []byte(hw)
+		}
+		m.MACs = []string{}
+		idx[id] = len(out)
+		ids = append(ids, id)
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	mrows, err := s.pool.Query(ctx, `SELECT machine_id, mac FROM machine_macs WHERE machine_id = ANY($1) ORDER BY machine_id, position`, ids)
+	if err != nil {
+		return nil, err
+	}
+	for mrows.Next() {
+		var id int64
+		var mac string
+		if err := mrows.Scan(&id, &mac); err != nil {
+			mrows.Close()
+			return nil, err
+		}
+		if i, ok := idx[id]; ok {
+			out[i].MACs = append(out[i].MACs, mac)
+		}
+	}
+	mrows.Close()
+	if err := mrows.Err(); err != nil {
+		return nil, err
+	}
+	trows, err := s.pool.Query(ctx, `SELECT machine_id, key, value FROM machine_tags WHERE machine_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer trows.Close()
+	for trows.Next() {
+		var id int64
+		var k, v string
+		if err := trows.Scan(&id, &k, &v); err != nil {
+			return nil, err
+		}
+		if i, ok := idx[id]; ok {
+			if out[i].Tags == nil {
+				out[i].Tags = map[string]string{}
+			}
+			out[i].Tags[k] = v
+		}
+	}
+	return out, trows.Err()
+}
+
+// pgLockMachine returns a machine's row id and state within tx and holds
+// its row lock until the transaction ends: two metalds changing one
+// machine take turns.
+func pgLockMachine(ctx context.Context, tx pgx.Tx, name string) (int64, State, error) {
+	var id int64
+	var st string
+	err := tx.QueryRow(ctx, `SELECT id, state FROM machines WHERE name = $1 FOR UPDATE`, name).Scan(&id, &st)
+	return id, State(st), pgScanErr(err, "machine", name)
+}

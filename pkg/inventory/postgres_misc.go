@@ -1,0 +1,239 @@
+package inventory
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CreateToken makes a token and returns it with its secret, which is
+// shown only this once: metal_<id>_<secret>.
+func (s *Postgres) CreateToken(ctx context.Context, name string) (Token, string, error) {
+	id, secret, hash, err := newAPIToken(name)
+	if err != nil {
+		return Token{}, "", err
+	}
+	now := s.now()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, name, hash, created_at) VALUES ($1,$2,$3,$4)`, id, name, hash, now.UnixNano()); err != nil {
+		return Token{}, "", err
+	}
+	return Token{ID: id, Name: name, CreatedAt: now.UTC()}, tokenPrefix + id + "_" + secret, nil
+}
+
+// ListTokens returns all tokens, without secrets.
+func (s *Postgres) ListTokens(ctx context.Context) ([]Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at, last_used_at, revoked_at FROM tokens ORDER BY created_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Token{}
+	for rows.Next() {
+		var t Token
+		var c, u, r int64
+		if err := rows.Scan(&t.ID, &t.Name, &c, &u, &r); err != nil {
+			return nil, err
+		}
+		t.CreatedAt, t.LastUsedAt, t.Revoked = fromNano(c), fromNano(u), r != 0
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken disables a token by id.
+func (s *Postgres) RevokeToken(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0`, s.now().UnixNano(), id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: no active token with id %q", ErrNotFound, id)
+	}
+	return nil
+}
+
+// CheckToken validates a secret in constant time against its stored hash.
+func (s *Postgres) CheckToken(ctx context.Context, secret string) (Token, error) {
+	id, sec, ok := parseAPIToken(secret)
+	if !ok {
+		return Token{}, ErrUnauthorized
+	}
+	var t Token
+	var hash []byte
+	var c, u, r int64
+	err := s.pool.QueryRow(ctx, `SELECT id, name, hash, created_at, last_used_at, revoked_at FROM tokens WHERE id = $1`, id).
+		Scan(&t.ID, &t.Name, &hash, &c, &u, &r)
+	if err != nil {
+		return Token{}, ErrUnauthorized
+	}
+	sum := sha256.Sum256([]byte(sec))
+	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || r != 0 {
+		return Token{}, ErrUnauthorized
+	}
+	t.CreatedAt, t.LastUsedAt = fromNano(c), fromNano(u)
+	// Record use at most once a minute so reads don't become writes.
+	if now := s.now(); now.Sub(t.LastUsedAt) > time.Minute {
+		_, _ = s.pool.Exec(ctx, `UPDATE tokens SET last_used_at = $1 WHERE id = $2`, now.UnixNano(), id)
+	}
+	return t, nil
+}
+
+// PutLease creates or replaces the lease of a MAC.
+func (s *Postgres) PutLease(ctx context.Context, l Lease) error {
+	mac, err := NormalizeMAC(l.MAC)
+	if err != nil {
+		return err
+	}
+	if l.IP, err = NormalizeIP(l.IP); err != nil || l.IP == "" {
+		return fmt.Errorf("%w: lease ip %q", ErrInvalid, l.IP)
+	}
+	now := s.now()
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE ip = $1 AND mac <> $2`, l.IP, mac); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO leases (mac, ip, hostname, state, expires_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6)
+			ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname, state = excluded.state,
+			expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+			mac, l.IP, l.Hostname, l.State, unixNano(l.ExpiresAt), now.UnixNano())
+		if _, ok := pgUnique(err); ok {
+			return fmt.Errorf("%w: ip %s was leased to another mac at the same moment", ErrConflict, l.IP)
+		}
+		return err
+	})
+}
+
+// GetLease returns the lease of a MAC.
+func (s *Postgres) GetLease(ctx context.Context, mac string) (Lease, error) {
+	norm, err := NormalizeMAC(mac)
+	if err != nil {
+		return Lease{}, err
+	}
+	ls, err := s.queryLeases(ctx, `WHERE mac = $1`, norm)
+	if err != nil {
+		return Lease{}, err
+	}
+	if len(ls) == 0 {
+		return Lease{}, notFound("lease for mac", norm)
+	}
+	return ls[0], nil
+}
+
+// LeaseByIP returns the lease holding an address.
+func (s *Postgres) LeaseByIP(ctx context.Context, ip string) (Lease, error) {
+	ls, err := s.queryLeases(ctx, `WHERE ip = $1`, strings.TrimSpace(ip))
+	if err != nil {
+		return Lease{}, err
+	}
+	if len(ls) == 0 {
+		return Lease{}, notFound("lease for ip", ip)
+	}
+	return ls[0], nil
+}
+
+// DeleteLease removes the lease of a MAC.
+func (s *Postgres) DeleteLease(ctx context.Context, mac string) error {
+	norm, err := NormalizeMAC(mac)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `DELETE FROM leases WHERE mac = $1`, norm)
+	return err
+}
+
+// ListLeases returns every lease ordered by address (bytewise, as SQLite).
+func (s *Postgres) ListLeases(ctx context.Context) ([]Lease, error) {
+	return s.queryLeases(ctx, `ORDER BY ip`)
+}
+
+func (s *Postgres) queryLeases(ctx context.Context, clause string, args ...any) ([]Lease, error) {
+	rows, err := s.pool.Query(ctx, `SELECT mac, ip, hostname, state, expires_at, updated_at FROM leases `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Lease{}
+	for rows.Next() {
+		var l Lease
+		var e, u int64
+		if err := rows.Scan(&l.MAC, &l.IP, &l.Hostname, &l.State, &e, &u); err != nil {
+			return nil, err
+		}
+		l.ExpiresAt, l.UpdatedAt = fromNano(e), fromNano(u)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PutImage records an image, replacing one of the same name.
+func (s *Postgres) PutImage(ctx context.Context, img Image) error {
+	if err := ValidateName("image name", img.Name); err != nil {
+		return err
+	}
+	if img.CreatedAt.IsZero() {
+		img.CreatedAt = s.now()
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO images (name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (name) DO UPDATE SET file = excluded.file, format = excluded.format,
+		chain = excluded.chain, size = excluded.size, virtual_size = excluded.virtual_size, sha256 = excluded.sha256,
+		raw_sha256 = excluded.raw_sha256, created_at = excluded.created_at`,
+		img.Name, img.File, img.Format, strings.Join(img.Chain, ","), img.Size, img.VirtualSize, img.SHA256, img.RawSHA256, img.CreatedAt.UnixNano())
+	return err
+}
+
+// GetImage returns an image by name.
+func (s *Postgres) GetImage(ctx context.Context, name string) (Image, error) {
+	imgs, err := s.queryImages(ctx, `WHERE name = $1`, name)
+	if err != nil {
+		return Image{}, err
+	}
+	if len(imgs) == 0 {
+		return Image{}, notFound("image", name)
+	}
+	return imgs[0], nil
+}
+
+// ListImages returns every image by name.
+func (s *Postgres) ListImages(ctx context.Context) ([]Image, error) {
+	return s.queryImages(ctx, `ORDER BY name`)
+}
+
+// DeleteImage forgets an image; the caller removes its file.
+func (s *Postgres) DeleteImage(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM images WHERE name = $1`, name)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("image", name)
+	}
+	return nil
+}
+
+func (s *Postgres) queryImages(ctx context.Context, clause string, args ...any) ([]Image, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at FROM images `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Image{}
+	for rows.Next() {
+		var img Image
+		var chain string
+		var c int64
+		if err := rows.Scan(&img.Name, &img.File, &img.Format, &chain, &img.Size, &img.VirtualSize, &img.SHA256, &img.RawSHA256, &c); err != nil {
+			return nil, err
+		}
+		if chain != "" {
+			img.Chain = strings.Split(chain, ",")
+		}
+		img.CreatedAt = fromNano(c)
+		out = append(out, img)
+	}
+	return out, rows.Err()
+}
