@@ -54,11 +54,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")
 	}
-	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
-		return fmt.Errorf("--db %q: want postgres://… (leave empty for SQLite in the data dir)", c.DB)
-	}
-	if c.DB != "" {
-		return fmt.Errorf("--db: PostgreSQL is not supported by this build yet; leave --db empty to use SQLite in --data-dir")
+	if err := validateDB(c.DB); err != nil {
+		return err
 	}
 	if err := checkHostPort("--http", c.HTTP, false); err != nil {
 		return err

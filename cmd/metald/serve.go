@@ -23,7 +23,6 @@ import (
 	"github.com/metal-iaas/metal/internal/version"
 	"github.com/metal-iaas/metal/pkg/bmc"
 	"github.com/metal-iaas/metal/pkg/imaging"
-	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
 func newServeCmd() *cobra.Command {
@@ -34,7 +33,9 @@ func newServeCmd() *cobra.Command {
 		Long: `Run metald in the foreground until SIGINT or SIGTERM.
 
 The inventory lives in SQLite at <data-dir>/metald.db, next to the key
-(secret.key, mode 0600) that seals BMC credentials. Every flag can also be
+(secret.key, mode 0600) that seals BMC credentials; with --db postgres://…
+it lives in PostgreSQL, shared by every metald given the same URL and the
+same secret.key (see docs/postgres.md). Every flag can also be
 set through its METALD_* environment variable; an explicit flag wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,7 +47,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "./metald-data", "directory for the database, keys and images")
-	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://…); empty uses SQLite in --data-dir")
+	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://user@/dbname?host=/run/postgresql) shared by several metalds; empty uses SQLite in --data-dir")
 	f.StringVar(&cfg.HTTP, "http", ":8080", "HTTP listen address (API, boot scripts, images, metrics)")
 	f.StringVar(&cfg.TFTP, "tftp", "", "TFTP listen address, e.g. :69 (empty disables TFTP)")
 	f.StringVar(&cfg.TFTPRoot, "tftp-root", "", "extra directory served read-only over TFTP")
@@ -82,7 +83,7 @@ func serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	store, err := inventory.OpenSQLite(ctx, cfg.DataDir)
+	store, err := openInventory(ctx, cfg.DB, cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
@@ -140,8 +141,10 @@ func serve(ctx context.Context, cfg Config) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	dbKind, dbWhere, dbSchema := describeDB(cfg.DB, cfg.DataDir)
 	log.Info("metald starting", "version", version.Version, "data_dir", cfg.DataDir, "http", srv.Addr().String(),
-		"dhcp_mode", cfg.DHCPMode, "tftp", cfg.TFTP, "advertise_url", nbCfg.AdvertiseURL, "schema", inventory.SchemaVersion())
+		"dhcp_mode", cfg.DHCPMode, "tftp", cfg.TFTP, "advertise_url", nbCfg.AdvertiseURL,
+		"db", dbKind, "db_at", dbWhere, "schema", dbSchema)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })

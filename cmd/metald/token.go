@@ -6,19 +6,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
 // newTokenCmd manages API tokens directly in the data dir, with or without
 // a running metald (SQLite's WAL lets both write).
 func newTokenCmd() *cobra.Command {
-	var dataDir string
+	var dataDir, db string
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Create, list and revoke API tokens (works offline on the data dir)",
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "./metald-data", "metald's data directory")
+	cmd.PersistentFlags().StringVar(&db, "db", "", "PostgreSQL URL of a shared inventory (as metald serve --db); empty uses SQLite in --data-dir")
 
 	var name string
 	create := &cobra.Command{
@@ -26,7 +25,7 @@ func newTokenCmd() *cobra.Command {
 		Short: "Create a token; its secret is printed once, as the last line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := inventory.OpenSQLite(cmd.Context(), dataDir)
+			store, err := openInventory(cmd.Context(), db, dataDir)
 			if err != nil {
 				return err
 			}
@@ -47,7 +46,7 @@ func newTokenCmd() *cobra.Command {
 		Short: "List tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := inventory.OpenSQLite(cmd.Context(), dataDir)
+			store, err := openInventory(cmd.Context(), db, dataDir)
 			if err != nil {
 				return err
 			}
@@ -74,7 +73,7 @@ func newTokenCmd() *cobra.Command {
 		Short: "Revoke a token by id",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := inventory.OpenSQLite(cmd.Context(), dataDir)
+			store, err := openInventory(cmd.Context(), db, dataDir)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,145 @@
+package itest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metal-iaas/metal/internal/api"
+)
+
+// startPostgres starts a throwaway PostgreSQL cluster (initdb into a temp
+// dir, unix socket only: no TCP listener at all), creates database
+// "metal" and returns its URL. The cluster stops when the test ends.
+func startPostgres(t *testing.T) string {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	Require(t, len(bins) > 0, "postgresql server binaries not found under /usr/lib/postgresql/*/bin: apt-get install postgresql")
+	sort.Slice(bins, func(i, j int) bool { return pgMajor(bins[i]) < pgMajor(bins[j]) })
+	bin := filepath.Dir(bins[len(bins)-1])
+	dir, err := os.MkdirTemp("", "metal-itest-pg-") // short: the socket path must fit in 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	asPG := os.Geteuid() == 0 // initdb refuses to run as root
+	if asPG {
+		u, err := user.Lookup("postgres")
+		Require(t, err == nil, "running as root needs the postgres user (apt-get install postgresql)")
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(tool string, args ...string) ([]byte, error) {
+		path := filepath.Join(bin, tool)
+		cmd := exec.Command(path, args...)
+		if asPG {
+			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+		}
+		cmd.Dir = dir
+		return cmd.CombinedOutput()
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := run("initdb", "-D", data, "-U", "metal", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	opts := fmt.Sprintf("-k %s -p 5432 -c listen_addresses=''", dir)
+	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	t.Cleanup(func() { run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop") })
+	if out, err := run(filepath.Join("createdb"), "-h", dir, "-p", "5432", "-U", "metal", "metal"); err != nil {
+		t.Fatalf("createdb: %v\n%s", err, out)
+	}
+	return "postgres://metal@/metal?host=" + dir + "&port=5432"
+}
+
+func pgMajor(initdb string) int {
+	n, _ := strconv.Atoi(strings.Split(filepath.Base(filepath.Dir(filepath.Dir(initdb))), ".")[0])
+	return n
+}
+
+// TestTwoMetaldsShareOnePostgres runs two metald processes (two data
+// dirs holding the same secret.key, two HTTP ports) on one PostgreSQL
+// database: what one writes the other lists, tokens work on both, and
+// `events --follow` on one sees events made through the other.
+func TestTwoMetaldsShareOnePostgres(t *testing.T) {
+	url := startPostgres(t)
+	// METALD_DB reaches both `metald token create` (the harness makes each
+	// metald's token with it) and `metald serve`.
+	t.Setenv("METALD_DB", url)
+	a := StartMetald(t, "", "--dhcp-mode", "off")
+	if !strings.Contains(a.Log(), "db=postgres") {
+		t.Fatalf("metald A does not say it runs on postgres:\n%s", a.Log())
+	}
+	dirB := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(a.DataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, "secret.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := StartMetald(t, dirB, "--dhcp-mode", "off")
+
+	wantOK(t, a.Ctl("machine", "add", "m1", "--mac", "52:54:00:aa:00:01", "--ip", "10.9.0.11",
+		"--bmc", "ipmi://admin:Pa55word@127.0.0.1:6230", "--no-verify", "--tag", "rack=r1"), "add m1 through A")
+	r := b.Ctl("machine", "list", "-o", "json")
+	wantOK(t, r, "list through B")
+	var list []api.Machine
+	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil {
+		t.Fatalf("list -o json: %v\n%s", err, r.Stdout)
+	}
+	if len(list) != 1 || list[0].Name != "m1" || list[0].MACs[0] != "52:54:00:aa:00:01" {
+		t.Fatalf("B lists %+v", list)
+	}
+	if strings.Contains(r.Stdout, "Pa55word") {
+		t.Fatal("B shows the BMC password")
+	}
+	// Conflicts are detected across metalds, with the same message.
+	wantFail(t, b.Ctl("machine", "add", "m2", "--mac", "52:54:00:AA:00:01"), "MAC taken through A", `already belongs to machine "m1"`)
+	// A's token works on B: tokens live in the shared database.
+	bWithA := *b
+	bWithA.Token = a.Token
+	wantOK(t, bWithA.Ctl("machine", "show", "m1"), "A's token on B")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(Binaries(t), "metalctl"), "events", "--follow", "-o", "json",
+		"--server", b.URL, "--token", b.Token)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond) // let the stream open before the event
+	began := time.Now()
+	wantOK(t, a.Ctl("machine", "add", "follow1", "--mac", "52:54:00:bb:00:01"), "add follow1 through A")
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), `"machine.created"`) && strings.Contains(sc.Text(), "follow1") {
+			t.Logf("B's follower saw A's event %v after the add began", time.Since(began).Round(time.Millisecond))
+			return
+		}
+	}
+	t.Fatalf("events --follow on B never showed follow1's machine.created made through A (%v)\nA:\n%s\nB:\n%s", sc.Err(), a.Log(), b.Log())
+}
