@@ -14,6 +14,8 @@ package imaging
 import (
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // Kind says what an extent holds.
@@ -49,6 +51,25 @@ type Extent struct {
 	// Data holds exactly Length bytes when Kind is KindData and is nil
 	// otherwise. It is valid only until the next call to Stream.Next.
 	Data []byte
+	// buf, when set, lets Write keep Data past the next Next (retain,
+	// then release) instead of copying it.
+	buf *refBuf
+}
+
+// refBuf is a pooled buffer shared by reference count.
+type refBuf struct {
+	b    *[]byte
+	pool *sync.Pool
+	refs atomic.Int32
+}
+
+func (r *refBuf) retain(n int32) { r.refs.Add(n) }
+
+func (r *refBuf) release() {
+	if r.refs.Add(-1) == 0 {
+		*r.b = (*r.b)[:cap(*r.b)]
+		r.pool.Put(r.b)
+	}
 }
 
 // Info describes an opened image.

@@ -33,6 +33,7 @@ type item struct {
 	ready chan struct{} // nil when ready on creation
 	err   error
 	pool  *sync.Pool // buffer to give back once the caller is done
+	bp    *[]byte    // the pooled buffer behind ext.Data
 }
 
 func newPipeline(gen func() (*item, error), bufSize int) *pipeline {
@@ -53,7 +54,7 @@ func newPipeline(gen func() (*item, error), bufSize int) *pipeline {
 // async queues an extent whose data work() produces into a pooled buffer.
 func (p *pipeline) async(off int64, length int64, work func(dst []byte) error) *item {
 	bp := p.pool.Get().(*[]byte)
-	it := &item{ext: Extent{Offset: off, Length: length, Kind: KindData, Data: (*bp)[:length]}, ready: make(chan struct{}), pool: p.pool}
+	it := &item{ext: Extent{Offset: off, Length: length, Kind: KindData, Data: (*bp)[:length]}, ready: make(chan struct{}), pool: p.pool, bp: bp}
 	p.sem <- struct{}{}
 	go func() {
 		defer func() { <-p.sem; close(it.ready) }()
@@ -64,9 +65,8 @@ func (p *pipeline) async(off int64, length int64, work func(dst []byte) error) *
 
 func (p *pipeline) next() (Extent, error) {
 	if p.prev != nil {
-		if p.prev.pool != nil {
-			b := p.prev.ext.Data[:cap(p.prev.ext.Data)]
-			p.prev.pool.Put(&b)
+		if p.prev.ext.buf != nil {
+			p.prev.ext.buf.release()
 		}
 		p.prev = nil
 	}
@@ -99,6 +99,10 @@ func (p *pipeline) next() (Extent, error) {
 		}
 		p.q = nil
 		return Extent{}, it.err
+	}
+	if it.pool != nil && it.bp != nil {
+		it.ext.buf = &refBuf{b: it.bp, pool: it.pool}
+		it.ext.buf.retain(1)
 	}
 	p.prev = it
 	return it.ext, nil

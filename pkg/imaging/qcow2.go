@@ -398,5 +398,5 @@ func (q *qcow2Stream) entry() (*item, error) {
 		q.runs.Put(buf)
 		return nil, fmt.Errorf("qcow2 data cluster at %d: %w", host, err)
 	}
-	return &item{ext: Extent{Offset: off, Length: length, Kind: KindData, Data: data}, pool: q.runs}, nil
+	return &item{ext: Extent{Offset: off, Length: length, Kind: KindData, Data: data}, pool: q.runs, bp: buf}, nil
 }

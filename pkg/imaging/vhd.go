@@ -192,7 +192,7 @@ func (v *vhdStream) gen() (*item, error) {
 		return nil, fmt.Errorf("VHD block %d: %w", blk, err)
 	}
 	v.guest += n
-	return &item{ext: Extent{Offset: off, Length: n, Kind: KindData, Data: data}, pool: v.runs}, nil
+	return &item{ext: Extent{Offset: off, Length: n, Kind: KindData, Data: data}, pool: v.runs, bp: buf}, nil
 }
 
 // openFixedVHD reads a fixed VHD, whose only footer is its last 512 bytes:

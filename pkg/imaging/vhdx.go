@@ -363,5 +363,5 @@ func (v *vhdxStream) gen() (*item, error) {
 		return nil, fmt.Errorf("VHDX block %d: %w", blk, err)
 	}
 	v.guest += n
-	return &item{ext: Extent{Offset: off, Length: n, Kind: KindData, Data: data}, pool: v.runs}, nil
+	return &item{ext: Extent{Offset: off, Length: n, Kind: KindData, Data: data}, pool: v.runs, bp: buf}, nil
 }

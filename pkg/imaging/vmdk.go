@@ -345,5 +345,5 @@ func (v *vmdkSparse) gen() (*item, error) {
 	if err := v.sr.readAt(host, data); err != nil {
 		return nil, fmt.Errorf("VMDK grain at %d: %w", host, err)
 	}
-	return &item{ext: Extent{Offset: off, Length: n, Kind: KindData, Data: data}, pool: v.runs}, nil
+	return &item{ext: Extent{Offset: off, Length: n, Kind: KindData, Data: data}, pool: v.runs, bp: buf}, nil
 }

@@ -35,13 +35,27 @@ type batch struct {
 	refs atomic.Int32
 }
 
-// wop is one operation: data (a batch) or a zero/hole run.
+// wop is one operation: data (in a batch, or a buffer borrowed from the
+// stream) or a zero/hole run.
 type wop struct {
 	bt   *batch
+	data []byte
+	ref  *refBuf
 	off  int64
 	n    int64
 	kind Kind
 }
+
+func (o wop) bytes() []byte {
+	if o.bt != nil {
+		return o.bt.b[:o.bt.n]
+	}
+	return o.data
+}
+
+// minBorrow is the smallest extent handed on without a copy; smaller ones
+// are gathered into batches so writes stay large.
+const minBorrow = 256 << 10
 
 func newWritePipe(w *writer) *writePipe {
 	p := &writePipe{w: w, hashC: make(chan wop, 64), writeC: make(chan wop, 64), free: make(chan *batch, batchCount)}
@@ -68,9 +82,9 @@ func (p *writePipe) hasher() {
 	defer p.wg.Done()
 	h := sha256.New()
 	for o := range p.hashC {
-		if o.bt != nil {
-			h.Write(o.bt.b[:o.bt.n])
-			p.release(o.bt)
+		if o.bt != nil || o.ref != nil {
+			h.Write(o.bytes())
+			p.done(o)
 			continue
 		}
 		for rem := o.n; rem > 0; {
@@ -88,8 +102,8 @@ func (p *writePipe) writer() {
 		if p.werr.Load() == nil {
 			var err error
 			p.w.pos = o.off
-			if o.bt != nil {
-				err = p.w.data(o.bt.b[:o.bt.n])
+			if o.bt != nil || o.ref != nil {
+				err = p.w.data(o.bytes())
 			} else {
 				err = p.w.zeros(o.n, o.kind)
 			}
@@ -97,8 +111,28 @@ func (p *writePipe) writer() {
 				p.werr.Store(&err)
 			}
 		}
-		p.release(o.bt)
+		p.done(o)
 	}
+}
+
+func (p *writePipe) done(o wop) {
+	if o.ref != nil {
+		o.ref.release()
+		return
+	}
+	p.release(o.bt)
+}
+
+// borrow hands a stream buffer to both stages without copying it.
+func (p *writePipe) borrow(off int64, b []byte, ref *refBuf) {
+	p.flush()
+	if p.hashing {
+		ref.retain(2)
+		p.hashC <- wop{data: b, ref: ref}
+	} else {
+		ref.retain(1)
+	}
+	p.writeC <- wop{data: b, ref: ref, off: off}
 }
 
 func (p *writePipe) err() error {

@@ -118,7 +118,11 @@ func Write(ctx context.Context, s Stream, dst *os.File, opts WriteOptions) (Resu
 			if int64(len(e.Data)) != e.Length {
 				return fail(fmt.Errorf("imaging: data extent at %d has %d bytes for length %d", e.Offset, len(e.Data), e.Length))
 			}
-			p.data(e.Offset, e.Data)
+			if e.buf != nil && len(e.Data) >= minBorrow {
+				p.borrow(e.Offset, e.Data, e.buf)
+			} else {
+				p.data(e.Offset, e.Data)
+			}
 		} else {
 			p.zeros(e.Offset, e.Length, e.Kind)
 		}
@@ -222,14 +226,29 @@ func (w *writer) data(b []byte) error {
 		return err
 	}
 	if !w.block {
-		if isZero(b) {
-			w.holeB += n
-		} else {
-			if _, err := w.f.WriteAt(b, w.pos); err != nil {
-				return fmt.Errorf("imaging: writing target at %d: %w", w.pos, err)
+		// Like qemu-img's -S 4k: all-zero 4 KiB granules stay holes.
+		off := w.pos
+		for len(b) > 0 {
+			z := 0
+			for z < len(b) && isZero(b[z:min(z+zeroGranule, len(b))]) {
+				z = min(z+zeroGranule, len(b))
 			}
-			w.dataBytes += n
-			w.written.Add(n)
+			w.holeB += int64(z)
+			off += int64(z)
+			b = b[z:]
+			d := 0
+			for d < len(b) && !isZero(b[d:min(d+zeroGranule, len(b))]) {
+				d = min(d+zeroGranule, len(b))
+			}
+			if d > 0 {
+				if _, err := w.f.WriteAt(b[:d], off); err != nil {
+					return fmt.Errorf("imaging: writing target at %d: %w", off, err)
+				}
+				w.dataBytes += int64(d)
+				w.written.Add(int64(d))
+			}
+			off += int64(d)
+			b = b[d:]
 		}
 		w.pos += n
 		return nil
