@@ -114,10 +114,14 @@ func (c *Config) Validate() error {
 		return errors.New("netboot: server IP unknown: set it or use an IPv4 literal in the advertise URL")
 	}
 	if c.Mode == ModeFull {
-		if !c.RangeStart.Is4() || !c.RangeEnd.Is4() || c.RangeEnd.Less(c.RangeStart) {
-			return fmt.Errorf("netboot: full mode needs a DHCP range (got %v-%v)", c.RangeStart, c.RangeEnd)
+		noPool := !c.RangeStart.IsValid() && !c.RangeEnd.IsValid()
+		if !noPool && (!c.RangeStart.Is4() || !c.RangeEnd.Is4() || c.RangeEnd.Less(c.RangeStart)) {
+			return fmt.Errorf("netboot: DHCP range %v-%v: want two IPv4 addresses, start <= end", c.RangeStart, c.RangeEnd)
 		}
-		if c.Subnet.IsValid() && (!c.Subnet.Contains(c.RangeStart) || !c.Subnet.Contains(c.RangeEnd) || !c.Subnet.Contains(c.ServerIP)) {
+		if noPool && c.Unknown == UnknownDiscover {
+			return errors.New("netboot: --unknown discover in full mode needs a --dhcp-range pool to give unknown machines addresses")
+		}
+		if !noPool && c.Subnet.IsValid() && (!c.Subnet.Contains(c.RangeStart) || !c.Subnet.Contains(c.RangeEnd) || !c.Subnet.Contains(c.ServerIP)) {
 			return fmt.Errorf("netboot: range %v-%v and server %v must lie in subnet %v", c.RangeStart, c.RangeEnd, c.ServerIP, c.Subnet)
 		}
 		if c.LeaseTime < time.Minute {

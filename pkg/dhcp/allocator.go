@@ -50,6 +50,8 @@ func (c *AllocatorConfig) Validate() error {
 		return errors.New("dhcp: allocator: subnet must be an IPv4 prefix")
 	case !c.ServerIP.Is4() || !c.Subnet.Contains(c.ServerIP):
 		return fmt.Errorf("dhcp: allocator: server IP %v not in subnet %v", c.ServerIP, c.Subnet)
+	case !c.RangeStart.IsValid() && !c.RangeEnd.IsValid():
+		// No pool: reservations only.
 	case !c.RangeStart.Is4() || !c.RangeEnd.Is4() || c.RangeEnd.Less(c.RangeStart):
 		return fmt.Errorf("dhcp: allocator: bad range %v-%v", c.RangeStart, c.RangeEnd)
 	case !c.Subnet.Contains(c.RangeStart) || !c.Subnet.Contains(c.RangeEnd):
@@ -101,7 +103,9 @@ func NewAllocator(ctx context.Context, cfg AllocatorConfig) (*Allocator, error) 
 	for _, l := range leases {
 		a.index(l)
 	}
-	a.cursor = ip4u(cfg.RangeStart)
+	if cfg.RangeStart.IsValid() {
+		a.cursor = ip4u(cfg.RangeStart)
+	}
 	return a, nil
 }
 
@@ -160,7 +164,7 @@ func (a *Allocator) unindex(mac string) {
 }
 
 func (a *Allocator) inRange(ip netip.Addr) bool {
-	return ip.Is4() && !ip.Less(a.cfg.RangeStart) && !a.cfg.RangeEnd.Less(ip)
+	return a.cfg.RangeStart.IsValid() && ip.Is4() && !ip.Less(a.cfg.RangeStart) && !a.cfg.RangeEnd.Less(ip)
 }
 
 // free reports whether ip may be given to mac: not ours, not the subnet's
@@ -202,6 +206,9 @@ func (a *Allocator) choose(mac string, res Reservation, hasRes bool, requested n
 	}
 	if requested.IsValid() && a.inRange(requested) && a.free(requested, mac, now) {
 		return requested, true
+	}
+	if !a.cfg.RangeStart.IsValid() {
+		return netip.Addr{}, false // reservations only
 	}
 	start, end := ip4u(a.cfg.RangeStart), ip4u(a.cfg.RangeEnd)
 	n := end - start + 1

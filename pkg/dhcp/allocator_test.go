@@ -230,3 +230,30 @@ func TestAllocatorIndexBounded(t *testing.T) {
 		t.Errorf("%d leases stored for a 3-address pool", len(ls))
 	}
 }
+
+// TestReservationsOnly: full mode without a pool serves reserved machines
+// and nobody else.
+func TestReservationsOnly(t *testing.T) {
+	a, err := NewAllocator(context.Background(), AllocatorConfig{
+		ServerIP: netip.MustParseAddr("10.0.0.1"), Subnet: netip.MustParsePrefix("10.0.0.0/24"),
+		LeaseTime: time.Hour, Store: NewMemoryStore(),
+		Reservations: staticRes{"02:00:00:00:00:aa": {IP: netip.MustParseAddr("10.0.0.10")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.Handle(context.Background(), pkt(t, dhcpv4.MessageTypeDiscover, mac(0xaa)))
+	if err != nil || resp == nil || resp.YourIPAddr.String() != "10.0.0.10" {
+		t.Fatalf("reserved machine: %v %v", err, summary(resp))
+	}
+	for _, typ := range []dhcpv4.MessageType{dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest} {
+		resp, err := a.Handle(context.Background(), pkt(t, typ, mac(0x01),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.0.0.50")))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp != nil && resp.MessageType() != dhcpv4.MessageTypeNak {
+			t.Fatalf("%s from an unreserved MAC without a pool got %s", typ, summary(resp))
+		}
+	}
+}
