@@ -10,17 +10,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 func needTool(t *testing.T, tool, pkg string) {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err == nil {
-		return
-	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("missing %s: apt-get install -y %s", tool, pkg)
-	}
-	t.Skipf("SKIP: missing %s: apt-get install -y %s", tool, pkg)
+	testenv.Tool(t, tool, pkg)
 }
 
 func sampleArchive(t *testing.T) []byte {

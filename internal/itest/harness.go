@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 var (
@@ -220,11 +222,5 @@ func (m *Metald) CtlStdin(stdin io.Reader, args ...string) Result {
 // METAL_REQUIRE_ALL is unset — loudly, never silently.
 func Require(t testing.TB, ok bool, why string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("cannot run: %s (METAL_REQUIRE_ALL=1, so this is a failure)", why)
-	}
-	t.Skipf("SKIPPED, cannot run: %s (set METAL_REQUIRE_ALL=1 to make this a failure)", why)
+	testenv.Require(t, ok, why)
 }

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 // This file is the network-namespace test bed: a server namespace with a
@@ -46,13 +48,7 @@ func TestMain(m *testing.M) {
 // require skips (or fails under METAL_REQUIRE_ALL=1) when a test cannot run.
 func require(t testing.TB, ok bool, why string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("cannot run: %s (METAL_REQUIRE_ALL=1, so this is a failure)", why)
-	}
-	t.Skipf("SKIPPED, cannot run: %s (set METAL_REQUIRE_ALL=1 to make this a failure)", why)
+	testenv.Require(t, ok, why)
 }
 
 func requireTool(t testing.TB, tool, pkg string) string {

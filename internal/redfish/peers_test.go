@@ -2,7 +2,6 @@ package redfish
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,19 +12,13 @@ import (
 	gfredfish "github.com/stmcginnis/gofish/redfish"
 
 	"github.com/metal-iaas/metal/internal/bmcsim"
+	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/bmc"
 )
 
 func need(t *testing.T, tool, debPkg string) {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err == nil {
-		return
-	}
-	msg := "missing " + tool + ": install the Debian package " + debPkg
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("%s", msg)
-	}
-	t.Skipf("SKIP (not silent): %s", msg)
+	testenv.Tool(t, tool, debPkg)
 }
 
 // ipmiBacked is the service in front of one machine whose BMC is an

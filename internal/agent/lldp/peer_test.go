@@ -10,17 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 func need(t *testing.T, ok bool, what, fix string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("missing %s: %s", what, fix)
-	}
-	t.Skipf("SKIP: missing %s: %s", what, fix)
+	testenv.Require(t, ok, "missing "+what+": "+fix)
 }
 
 // TestMain runs the listening half of TestListenHearsLLDPD instead of the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 )
 
@@ -93,12 +94,7 @@ func TestProvisionFailures(t *testing.T) {
 // qemu-img is the real peer: a qcow2 it writes provisions to the bytes of
 // the raw image it was made from.
 func TestProvisionQcow2FromQemuImg(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-			t.Fatal("missing qemu-img: apt-get install -y qemu-utils")
-		}
-		t.Skip("SKIP: missing qemu-img: apt-get install -y qemu-utils")
-	}
+	testenv.Tool(t, "qemu-img", "qemu-utils")
 	dir := t.TempDir()
 	raw := make([]byte, 6<<20)
 	copy(raw[1<<20:], payload(700_000))

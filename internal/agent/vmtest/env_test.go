@@ -15,19 +15,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 // need skips (or, with METAL_REQUIRE_ALL=1, fails) loudly when a
 // prerequisite is missing.
 func need(t *testing.T, ok bool, what, fix string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("missing %s: %s", what, fix)
-	}
-	t.Skipf("SKIP: missing %s: %s", what, fix)
+	testenv.Require(t, ok, "missing "+what+": "+fix)
 }
 
 func have(tool string) bool {
