@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,7 @@ type Postgres struct {
 	ev     *waker
 
 	listenCfg *pgx.ConnConfig
+	relisten  atomic.Int64 // listener connections dropped and reopened
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -79,8 +81,8 @@ func OpenPostgres(ctx context.Context, url string, dataDir string) (*Postgres, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: database URL %s: %v", ErrInvalid, RedactURL(url), redactErr(err, url))
 	}
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
+	if !strings.Contains(url, "pool_max_conns=") {
+		cfg.MaxConns = 8 // as SQLite's pool; the URL's pool_max_conns wins
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -263,6 +265,7 @@ func (s *Postgres) listener(ctx context.Context, conn *pgx.Conn) {
 		if conn.IsClosed() || !errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err) {
 			conn.Close(context.Background())
 			conn = nil
+			s.relisten.Add(1)
 		}
 		s.poll(ctx)
 	}

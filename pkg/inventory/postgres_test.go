@@ -335,3 +335,41 @@ func TestListOrderIsBytewise(t *testing.T) {
 		}
 	})
 }
+
+// The listener's periodic wake-ups (a poll after each quiet interval) keep
+// its connection: a timed-out wait must not drop and reopen it. Then a
+// listener whose connection is killed by the server reconnects and still
+// delivers events.
+func TestPostgresListenerSurvivesTimeoutsAndKills(t *testing.T) {
+	old := pgPollEvery
+	pgPollEvery = 50 * time.Millisecond
+	defer func() { pgPollEvery = old }()
+	url := postgresURL(t)
+	dirA := t.TempDir()
+	a := openPostgresAt(t, url, dirA)
+	b := openPostgresAt(t, url, sharedDir(t, dirA))
+	time.Sleep(500 * time.Millisecond) // ~10 quiet intervals
+	if n := a.relisten.Load(); n != 0 {
+		t.Fatalf("listener reconnected %d times while idle", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := b.Pool().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	e, err := b.AppendEvent(ctx, Event{Type: "test.after-kill"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitEvents(ctx, e.ID-1); err != nil {
+		t.Fatalf("A never saw the event after its listener was killed: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.relisten.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a.relisten.Load() == 0 {
+		t.Fatal("the killed listener connection was not noticed")
+	}
+}
