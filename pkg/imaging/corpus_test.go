@@ -36,6 +36,7 @@ var corpusCases = []corpusCase{
 	{name: "vpc-dynamic", format: "vpc", args: []string{"-o", "subformat=dynamic"}, refFmt: "vpc", wantFmt: "vhd"},
 	{name: "vpc-dynamic-force", format: "vpc", args: []string{"-o", "subformat=dynamic,force_size=on"}, refFmt: "vpc", wantFmt: "vhd"},
 	{name: "vpc-fixed", format: "vpc", args: []string{"-o", "subformat=fixed,force_size=on"}, refFmt: "vpc", open: Options{Format: "vhd"}, wantFmt: "vhd"},
+	{name: "vpc-fixed-chs", format: "vpc", args: []string{"-o", "subformat=fixed"}, refFmt: "vpc", open: Options{Format: "vhd"}, wantFmt: "vhd"},
 	{name: "vhdx-dynamic", format: "vhdx", wantFmt: "vhdx"},
 	{name: "vhdx-dynamic-1m", format: "vhdx", args: []string{"-o", "block_size=1M"}, wantFmt: "vhdx"},
 	{name: "vhdx-fixed", format: "vhdx", args: []string{"-o", "subformat=fixed,block_size=8M"}, wantFmt: "vhdx"},
