@@ -11,21 +11,28 @@ import (
 // batches; one goroutine hashes, another writes. Batches are a fixed set
 // of buffers, so memory stays bounded whatever the image size.
 type writePipe struct {
-	w       *writer
-	hashC   chan wop
-	writeC  chan wop
-	free    chan *batch
-	cur     *batch
-	wg      sync.WaitGroup
-	werr    atomic.Pointer[error]
-	sum     []byte
-	closed  bool
-	hashing bool
+	w      *writer
+	hashC  chan wop
+	writeC chan wop
+	free   chan *batch
+	// borrowed bounds stream buffers handed on without a copy that are
+	// still in a stage: without it the channels would pin up to 2×64
+	// buffers of 4 MiB when hashing or writing is slower than decoding.
+	borrowed chan struct{}
+	cur      *batch
+	wg       sync.WaitGroup
+	werr     atomic.Pointer[error]
+	sum      []byte
+	closed   bool
+	hashing  bool
 }
 
 const (
 	batchSize  = 4 << 20
 	batchCount = 6
+	// borrowMax is the most borrowed stream buffers (≤ 4 MiB each) in
+	// flight at once.
+	borrowMax = 6
 )
 
 type batch struct {
@@ -41,9 +48,12 @@ type wop struct {
 	bt   *batch
 	data []byte
 	ref  *refBuf
-	off  int64
-	n    int64
-	kind Kind
+	// stages counts the stages still holding a borrowed buffer; the last
+	// one returns its borrowed slot.
+	stages *atomic.Int32
+	off    int64
+	n      int64
+	kind   Kind
 }
 
 func (o wop) bytes() []byte {
@@ -58,7 +68,8 @@ func (o wop) bytes() []byte {
 const minBorrow = 256 << 10
 
 func newWritePipe(w *writer) *writePipe {
-	p := &writePipe{w: w, hashC: make(chan wop, 64), writeC: make(chan wop, 64), free: make(chan *batch, batchCount)}
+	p := &writePipe{w: w, hashC: make(chan wop, 64), writeC: make(chan wop, 64), free: make(chan *batch, batchCount),
+		borrowed: make(chan struct{}, borrowMax)}
 	for range batchCount {
 		p.free <- &batch{b: alignedBuf(batchSize)}
 	}
@@ -118,6 +129,9 @@ func (p *writePipe) writer() {
 func (p *writePipe) done(o wop) {
 	if o.ref != nil {
 		o.ref.release()
+		if o.stages != nil && o.stages.Add(-1) == 0 {
+			<-p.borrowed
+		}
 		return
 	}
 	p.release(o.bt)
@@ -126,13 +140,17 @@ func (p *writePipe) done(o wop) {
 // borrow hands a stream buffer to both stages without copying it.
 func (p *writePipe) borrow(off int64, b []byte, ref *refBuf) {
 	p.flush()
+	p.borrowed <- struct{}{}
+	stages := new(atomic.Int32)
 	if p.hashing {
 		ref.retain(2)
-		p.hashC <- wop{data: b, ref: ref}
+		stages.Store(2)
+		p.hashC <- wop{data: b, ref: ref, stages: stages}
 	} else {
 		ref.retain(1)
+		stages.Store(1)
 	}
-	p.writeC <- wop{data: b, ref: ref, off: off}
+	p.writeC <- wop{data: b, ref: ref, off: off, stages: stages}
 }
 
 func (p *writePipe) err() error {
