@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -96,10 +97,17 @@ func TestTwoMetaldsShareOnePostgres(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirB, "secret.key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := StartMetald(t, dirB, "--dhcp-mode", "off")
+	b := StartMetald(t, dirB, "--dhcp-mode", "off", "--bmc-timeout", "2s")
 
+	// m1's BMC is a loopback UDP port nothing answers on.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmcPort := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
 	wantOK(t, a.Ctl("machine", "add", "m1", "--mac", "52:54:00:aa:00:01", "--ip", "10.9.0.11",
-		"--bmc", "ipmi://admin:Pa55word@127.0.0.1:6230", "--no-verify", "--tag", "rack=r1"), "add m1 through A")
+		"--bmc", fmt.Sprintf("ipmi://admin:Pa55word@127.0.0.1:%d", bmcPort), "--no-verify", "--tag", "rack=r1"), "add m1 through A")
 	r := b.Ctl("machine", "list", "-o", "json")
 	wantOK(t, r, "list through B")
 	var list []api.Machine
@@ -118,6 +126,23 @@ func TestTwoMetaldsShareOnePostgres(t *testing.T) {
 	bWithA := *b
 	bWithA.Token = a.Token
 	wantOK(t, bWithA.Ctl("machine", "show", "m1"), "A's token on B")
+
+	// B unseals the BMC password A sealed (same key): its power status
+	// fails only at the (silent) BMC. A metald with another key cannot.
+	r = b.Ctl("power", "status", "m1")
+	if strings.Contains(r.Stdout+r.Stderr, "wrong secret.key") {
+		t.Fatalf("B could not unseal A's BMC credentials:\n%s%s", r.Stdout, r.Stderr)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "no BMC configured") {
+		t.Fatalf("B does not see m1's BMC:\n%s%s", r.Stdout, r.Stderr)
+	}
+	t.Logf("power status through B: %s%s", r.Stdout, r.Stderr)
+	c := StartMetald(t, "", "--dhcp-mode", "off", "--bmc-timeout", "2s")
+	r = c.Ctl("power", "status", "m1")
+	if !strings.Contains(r.Stdout+r.Stderr, "wrong secret.key") {
+		t.Fatalf("a metald with its own key should fail to unseal, got:\n%s%s", r.Stdout, r.Stderr)
+	}
+	c.Stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
