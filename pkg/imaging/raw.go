@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync"
 )
 
 const (
-	rawChunk    = 1 << 20
+	rawChunk    = 4 << 20
 	zeroGranule = 4096
 )
+
+var rawPool = sync.Pool{New: func() any { b := make([]byte, rawChunk); return &b }}
 
 // zeroBlock is a read-only block of zeros for comparisons and hashing.
 var zeroBlock = make([]byte, 1<<20)
@@ -38,6 +41,7 @@ type rawStream struct {
 	eof      bool
 	holdback int
 	pending  []byte
+	ref      *refBuf // the stream's reference to buf
 	atEnd    func(tail []byte, dataLen int64) error
 	err      error
 }
@@ -51,7 +55,6 @@ func openRaw(r io.Reader, size int64, opts Options) (Stream, error) {
 	s := &rawStream{
 		info: Info{Format: "raw", Chain: []string{"raw"}, VirtualSize: size},
 		r:    r,
-		buf:  make([]byte, rawChunk),
 	}
 	s.atEnd = func(_ []byte, n int64) error {
 		if size >= 0 && n != size {
@@ -85,13 +88,18 @@ func (s *rawStream) Next() (Extent, error) {
 
 // fill reads the next chunk and queues its extents.
 func (s *rawStream) fill() error {
-	// Keep the held-back tail of the previous chunk at the front.
-	if len(s.pending) > 0 {
-		s.n = copy(s.buf, s.pending)
-		s.pending = nil
-	} else {
-		s.n = 0
+	// Each chunk gets a pooled buffer that Write may borrow; the stream's
+	// own reference to the previous one ends here, after its held-back
+	// tail has been copied to the front of the new one.
+	nb := rawPool.Get().(*[]byte)
+	s.n = copy(*nb, s.pending)
+	s.pending = nil
+	if s.ref != nil {
+		s.ref.release()
 	}
+	s.buf = *nb
+	s.ref = &refBuf{b: nb, pool: &rawPool}
+	s.ref.retain(1)
 	want := len(s.buf)
 	m, err := io.ReadFull(s.r, s.buf[s.n:want])
 	s.n += m
@@ -147,7 +155,7 @@ func (s *rawStream) queue(data []byte) {
 				s.q[l-1].Data = p[:len(p)+n]
 			}
 		} else {
-			e := Extent{Offset: s.off, Length: int64(n), Kind: k}
+			e := Extent{Offset: s.off, Length: int64(n), Kind: k, buf: s.ref}
 			if k == KindData {
 				e.Data = data[:n:len(data)]
 			}

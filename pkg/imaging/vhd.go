@@ -211,7 +211,6 @@ func openFixedVHD(r io.Reader, size int64, opts Options) (Stream, error) {
 	s := &rawStream{
 		info:     Info{Format: "vhd", Subformat: "fixed", Chain: []string{"vhd"}, VirtualSize: vsize},
 		r:        r,
-		buf:      make([]byte, rawChunk),
 		holdback: 512,
 	}
 	s.atEnd = func(tail []byte, n int64) error {
