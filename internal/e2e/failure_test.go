@@ -92,8 +92,10 @@ func TestCorruptImage(t *testing.T) {
 	_ = v
 }
 
-// TestMetaldKilledMidStream: metald is SIGKILLed while the agent streams
-// the image (it has reported bytes read) and restarted 2 s later; the agent retries and resumes, the job is
+// TestMetaldKilledMidStream: metald is SIGKILLed while the agent is
+// writing the image (once it has reported bytes read; the 12 MiB qcow2 is
+// then usually already in its socket buffers, so what must survive are
+// the agent's progress and result calls) and restarted 2 s later; the agent retries and resumes, the job is
 // resumed from the database, and provisioning completes. The image is the
 // 4 GiB-capacity qcow2 (the small OS at the start, the rest zeros) on a
 // VM with 384 MiB of RAM, which also shows that memory does not grow with

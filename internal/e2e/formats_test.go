@@ -3,15 +3,26 @@ package e2e
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/lab"
 )
 
 // TestProvisionVHDThenQCOW2ZST provisions the dynamic VHD, deprovisions
 // (the agent wipes the partition table; the machine returns to ready),
-// then provisions the zstd-compressed qcow2 onto the same VM.
+// then provisions the zstd-compressed qcow2 onto the same VM. Machines
+// reach metald through a TCP proxy (metald advertises the proxy) that
+// cuts the first image download after 2 MiB: the agent must resume it
+// with a Range request.
 func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
-	r := newRig(t)
+	const proxyAddr = lab.BridgeIP + ":8081"
+	r := newRigCfg(t, lab.MetaldConfig{AdvertiseURL: "http://" + proxyAddr})
+	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
 	img := testImage(t, r)
 	v := r.addVM("vm1", mac1, ip1, 1<<30)
 	for _, u := range []struct{ file, name, format string }{
@@ -29,6 +40,15 @@ func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 		}
 	}
 	provisionAndBoot(t, r, v, "os-vhd", vhd)
+	reqs := proxy.Requests()
+	t.Logf("image requests through the proxy: %q", reqs)
+	ranged := false
+	for _, q := range reqs {
+		ranged = ranged || strings.HasSuffix(q, "+range")
+	}
+	if !proxy.Cut() || len(reqs) < 2 || !ranged {
+		t.Errorf("want the first image download cut and resumed with a Range request; requests %q", reqs)
+	}
 
 	out, err := r.ctl(5*time.Minute, "deprovision", "vm1", "--wait", "--timeout", "4m")
 	t.Logf("metalctl deprovision --wait:\n%s", tail(out, 1000))

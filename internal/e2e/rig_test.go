@@ -94,6 +94,13 @@ var nrig int
 
 func newRig(t testing.TB, extra ...string) *rig {
 	t.Helper()
+	return newRigCfg(t, lab.MetaldConfig{Extra: extra})
+}
+
+// newRigCfg is newRig with metald's configuration (Bin and AgentDir are
+// filled in).
+func newRigCfg(t testing.TB, mc lab.MetaldConfig) *rig {
+	t.Helper()
 	s := setup(t)
 	nrig++
 	dir := t.TempDir()
@@ -109,8 +116,9 @@ func newRig(t testing.TB, extra ...string) *rig {
 		}
 		l.Close()
 	})
-	md, err := l.StartMetald(ctx, lab.MetaldConfig{Bin: s.bins.Metald, AgentDir: s.agentDir,
-		Extra: append([]string{"--power-poll", "0", "--boot-timeout", "4m", "--progress-timeout", "2m"}, extra...)})
+	mc.Bin, mc.AgentDir = s.bins.Metald, s.agentDir
+	mc.Extra = append([]string{"--power-poll", "0", "--boot-timeout", "4m", "--progress-timeout", "2m"}, mc.Extra...)
+	md, err := l.StartMetald(ctx, mc)
 	if err != nil {
 		t.Fatal(err)
 	}

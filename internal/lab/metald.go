@@ -21,6 +21,9 @@ type MetaldConfig struct {
 	AgentDir string
 	// Port on the bridge address (default 8080).
 	Port int
+	// AdvertiseURL is --advertise-url (default the URL metald listens on;
+	// set it to put a proxy between machines and metald).
+	AdvertiseURL string
 	// Extra flags appended to metald serve.
 	Extra []string
 }
@@ -62,7 +65,7 @@ func (l *Lab) StartMetald(ctx context.Context, cfg MetaldConfig) (*Metald, error
 func (m *Metald) Start(ctx context.Context) error {
 	addr := fmt.Sprintf("%s:%d", BridgeIP, m.cfg.Port)
 	args := append([]string{"serve", "--data-dir", m.cfg.DataDir, "--http", addr,
-		"--dhcp-mode", "full", "--interface", bridge, "--advertise-url", m.URL,
+		"--dhcp-mode", "full", "--interface", bridge, "--advertise-url", m.advertise(),
 		"--dhcp-range", DHCPRange, "--agent-dir", m.cfg.AgentDir, "--log-level", "debug"}, m.cfg.Extra...)
 	m.n++
 	done, err := m.lab.Start("metald", m.cfg.Bin, args...)
@@ -112,4 +115,11 @@ func (m *Metald) Metalctl(ctx context.Context, bin string, args ...string) *exec
 func (m *Metald) Get(ctx context.Context, path string) (string, error) {
 	return Output(ctx, "ip", "netns", "exec", m.lab.NS, "curl", "-fsS", "-m", "10",
 		"-H", "Authorization: Bearer "+m.Token, m.URL+path)
+}
+
+func (m *Metald) advertise() string {
+	if m.cfg.AdvertiseURL != "" {
+		return m.cfg.AdvertiseURL
+	}
+	return m.URL
 }
