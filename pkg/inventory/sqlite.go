@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -65,20 +64,6 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 	}
 	s.ev = newWaker(last)
 	return s, nil
-}
-
-// checkWritableDir creates dir if needed and proves it is writable.
-func checkWritableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("data dir %s: cannot create it: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".write-check-*")
-	if err != nil {
-		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
 }
 
 // migrations returns the embedded migrations in order; file NNNN_x.sql is
@@ -162,27 +147,9 @@ func (s *SQLite) Close() error {
 // DB exposes the handle for tests and tools in this module.
 func (s *SQLite) DB() *sql.DB { return s.db }
 
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // isUnique reports whether err is a SQLite UNIQUE constraint failure.
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-func notFound(what, name string) error {
-	return fmt.Errorf("%w: %s %q", ErrNotFound, what, name)
 }
 
 func scanErr(err error, what, name string) error {

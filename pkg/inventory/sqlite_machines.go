@@ -8,8 +8,6 @@ import (
 	"strings"
 )
 
-const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, created_at, updated_at`
-
 // CreateMachine enrols a machine. A machine without a state starts as new.
 func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
 	m, macs, err := prepareMachine(m)

@@ -4,7 +4,10 @@
 // tokens.
 //
 // Store is the interface every consumer sees; OpenSQLite returns the
-// default implementation. The machine lifecycle (SPEC §3) is enforced in
+// default implementation, OpenPostgres the one several metalds can share.
+// Both have the same semantics: validation, conflicts and their messages,
+// ordering and events come from the shared files (store_common.go,
+// events_common.go, lifecycle.go, validate.go) and only the SQL differs. The machine lifecycle (SPEC §3) is enforced in
 // lifecycle.go and nowhere else: every state change is checked there and
 // written together with its event in one transaction.
 package inventory

@@ -1,0 +1,82 @@
+package inventory
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Job kinds.
+const (
+	JobProvision   = "provision"
+	JobInspect     = "inspect"
+	JobDeprovision = "deprovision"
+)
+
+// Job states.
+const (
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+)
+
+// Job is one long operation on one machine, persisted so that it survives
+// a metald restart. Phase and Progress are the job runner's; Params are
+// what the job was asked to do.
+type Job struct {
+	ID         int64           `json:"id" yaml:"id"`
+	Machine    string          `json:"machine" yaml:"machine"`
+	Kind       string          `json:"kind" yaml:"kind"`
+	State      string          `json:"state" yaml:"state"`
+	Phase      string          `json:"phase" yaml:"phase"`
+	Params     json.RawMessage `json:"params,omitempty" yaml:"params,omitempty"`
+	Progress   json.RawMessage `json:"progress,omitempty" yaml:"progress,omitempty"`
+	Error      string          `json:"error,omitempty" yaml:"error,omitempty"`
+	Deadline   time.Time       `json:"deadline,omitzero" yaml:"deadline,omitempty"`
+	CreatedAt  time.Time       `json:"created_at" yaml:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at" yaml:"updated_at"`
+	FinishedAt time.Time       `json:"finished_at,omitzero" yaml:"finished_at,omitempty"`
+}
+
+// JobStore is the job half of the inventory, kept apart from Store so
+// consumers name only what they use.
+type JobStore interface {
+	// StartJob moves the machine to the job's active state and creates
+	// the job, in one transaction; a machine has at most one running job.
+	// It returns the job and its agent token (shown only here and by
+	// JobToken).
+	StartJob(ctx context.Context, j Job, to State, reason string) (Job, string, error)
+	GetJob(ctx context.Context, id int64) (Job, error)
+	ActiveJob(ctx context.Context, machine string) (Job, error)
+	ListJobs(ctx context.Context, machine string, activeOnly bool, limit int) ([]Job, error)
+	// UpdateJob records phase, progress and deadline of a running job;
+	// with a non-empty event type it also appends that event.
+	UpdateJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline time.Time, event *Event) error
+	// FinishJob ends a running job and moves its machine to `to` with the
+	// reason, in one transaction. The job's token stops working.
+	FinishJob(ctx context.Context, id int64, success bool, errText string, to State, reason string) (Job, error)
+	// JobByToken returns the running job a task token belongs to.
+	JobByToken(ctx context.Context, token string) (Job, error)
+	// JobToken returns a running job's token (to hand the task out again).
+	JobToken(ctx context.Context, id int64) (string, error)
+}
+
+const jobCols = `id, machine, kind, state, phase, params, progress, error, deadline, created_at, updated_at, finished_at`
+
+func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var params, progress string
+	var deadline, created, updated, finished int64
+	if err := sc.Scan(&j.ID, &j.Machine, &j.Kind, &j.State, &j.Phase, &params, &progress, &j.Error,
+		&deadline, &created, &updated, &finished); err != nil {
+		return Job{}, err
+	}
+	if params != "" {
+		j.Params = json.RawMessage(params)
+	}
+	if progress != "" {
+		j.Progress = json.RawMessage(progress)
+	}
+	j.Deadline, j.CreatedAt, j.UpdatedAt, j.FinishedAt = fromNano(deadline), fromNano(created), fromNano(updated), fromNano(finished)
+	return j, nil
+}
