@@ -373,3 +373,55 @@ func TestPostgresListenerSurvivesTimeoutsAndKills(t *testing.T) {
 		t.Fatal("the killed listener connection was not noticed")
 	}
 }
+
+// Two stores enrolling clashing machines at the same moment: exactly one
+// wins each race and the other gets ErrConflict, never a duplicate.
+func TestPostgresCreateRace(t *testing.T) {
+	url := postgresURL(t)
+	dirA := t.TempDir()
+	stores := []testStore{openPostgresAt(t, url, dirA), openPostgresAt(t, url, sharedDir(t, dirA))}
+	ctx := context.Background()
+	for round := range 12 {
+		// Same name, same MAC or same IP, in turn.
+		ms := []Machine{
+			{Name: fmt.Sprintf("r%d-a", round), MACs: []string{fmt.Sprintf("52:54:00:cc:%02x:01", round)}, IP: fmt.Sprintf("10.1.%d.1", round)},
+			{Name: fmt.Sprintf("r%d-b", round), MACs: []string{fmt.Sprintf("52:54:00:cc:%02x:02", round)}, IP: fmt.Sprintf("10.1.%d.2", round)},
+		}
+		switch round % 3 {
+		case 0:
+			ms[1].Name = ms[0].Name
+		case 1:
+			ms[1].MACs = ms[0].MACs
+		case 2:
+			ms[1].IP = ms[0].IP
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		start := make(chan struct{})
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, errs[i] = stores[i].CreateMachine(ctx, ms[i])
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else if !errors.Is(err, ErrConflict) {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d of 2 clashing creates succeeded: %v", round, ok, errs)
+		}
+	}
+	all, _ := stores[0].ListMachines(ctx, MachineFilter{})
+	if len(all) != 12 {
+		t.Fatalf("want 12 machines, have %d", len(all))
+	}
+}
