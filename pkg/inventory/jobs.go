@@ -63,7 +63,7 @@ type JobStore interface {
 
 const jobCols = `id, machine, kind, state, phase, params, progress, error, deadline, created_at, updated_at, finished_at`
 
-func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
+func scanJob(sc scanner) (Job, error) {
 	var j Job
 	var params, progress string
 	var deadline, created, updated, finished int64

@@ -75,27 +75,13 @@ func (s *Postgres) ListEvents(ctx context.Context, f EventFilter) ([]Event, erro
 		where = append(where, "(type = "+arg(f.Type)+" OR type LIKE "+arg(likeEscape(f.Type)+".%")+")")
 	}
 	lim := arg(eventLimit(f.Limit))
-	rows, err := s.pool.Query(ctx, `SELECT id, time, machine, mac, type, message, data FROM events WHERE `+
+	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT `+lim, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Event{}
-	for rows.Next() {
-		var e Event
-		var t int64
-		var data string
-		if err := rows.Scan(&e.ID, &t, &e.Machine, &e.MAC, &e.Type, &e.Message, &data); err != nil {
-			return nil, err
-		}
-		e.Time = fromNano(t)
-		if err := decodeEventData(&e, data); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanEvent)
 }
 
 // likeEscape escapes LIKE's backslash escape character, which PostgreSQL

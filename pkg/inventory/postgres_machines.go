@@ -198,73 +198,32 @@ func (s *Postgres) queryMachines(ctx context.Context, clause string, args ...any
 	if err != nil {
 		return nil, err
 	}
-	var out []Machine
-	idx := map[int64]int{}
-	var ids []int64
-	for rows.Next() {
-		var m Machine
-		var id, powerAt, created, updated int64
-		var state, hw string
-		if err := rows.Scan(&id, &m.Name, &m.UUID, &m.Serial, &state, &m.StateReason, &m.IP, &m.BMC,
-			&m.PowerState, &powerAt, &hw, &created, &updated); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		m.State = State(state)
-		m.PowerCheckedAt, m.CreatedAt, m.UpdatedAt = fromNano(powerAt), fromNano(created), fromNano(updated)
-		if hw != "" {
-			m.Hardware = []byte(hw)
-		}
-		m.MACs = []string{}
-		idx[id] = len(out)
-		ids = append(ids, id)
-		out = append(out, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	mrows, err := s.pool.Query(ctx, `SELECT machine_id, mac FROM machine_macs WHERE machine_id = ANY($1) ORDER BY machine_id, position`, ids)
+	mr, err := scanMachines(rows)
+	rows.Close() // give the connection back before the next query
 	if err != nil {
 		return nil, err
 	}
-	for mrows.Next() {
-		var id int64
-		var mac string
-		if err := mrows.Scan(&id, &mac); err != nil {
-			mrows.Close()
-			return nil, err
-		}
-		if i, ok := idx[id]; ok {
-			out[i].MACs = append(out[i].MACs, mac)
-		}
+	if len(mr.list) == 0 {
+		return mr.list, nil
 	}
-	mrows.Close()
-	if err := mrows.Err(); err != nil {
+	mrows, err := s.pool.Query(ctx, `SELECT machine_id, mac FROM machine_macs WHERE machine_id = ANY($1) ORDER BY machine_id, position`, mr.ids)
+	if err != nil {
 		return nil, err
 	}
-	trows, err := s.pool.Query(ctx, `SELECT machine_id, key, value FROM machine_tags WHERE machine_id = ANY($1)`, ids)
+	err = mr.fillMACs(mrows)
+	mrows.Close()
+	if err != nil {
+		return nil, err
+	}
+	trows, err := s.pool.Query(ctx, `SELECT machine_id, key, value FROM machine_tags WHERE machine_id = ANY($1)`, mr.ids)
 	if err != nil {
 		return nil, err
 	}
 	defer trows.Close()
-	for trows.Next() {
-		var id int64
-		var k, v string
-		if err := trows.Scan(&id, &k, &v); err != nil {
-			return nil, err
-		}
-		if i, ok := idx[id]; ok {
-			if out[i].Tags == nil {
-				out[i].Tags = map[string]string{}
-			}
-			out[i].Tags[k] = v
-		}
+	if err := mr.fillTags(trows); err != nil {
+		return nil, err
 	}
-	return out, trows.Err()
+	return mr.list, nil
 }
 
 // pgLockMachine returns a machine's row id and state within tx and holds

@@ -27,22 +27,12 @@ func (s *Postgres) CreateToken(ctx context.Context, name string) (Token, string,
 
 // ListTokens returns all tokens, without secrets.
 func (s *Postgres) ListTokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, name, created_at, last_used_at, revoked_at FROM tokens ORDER BY created_at`)
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Token{}
-	for rows.Next() {
-		var t Token
-		var c, u, r int64
-		if err := rows.Scan(&t.ID, &t.Name, &c, &u, &r); err != nil {
-			return nil, err
-		}
-		t.CreatedAt, t.LastUsedAt, t.Revoked = fromNano(c), fromNano(u), r != 0
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanToken)
 }
 
 // RevokeToken disables a token by id.
@@ -152,22 +142,12 @@ func (s *Postgres) ListLeases(ctx context.Context) ([]Lease, error) {
 }
 
 func (s *Postgres) queryLeases(ctx context.Context, clause string, args ...any) ([]Lease, error) {
-	rows, err := s.pool.Query(ctx, `SELECT mac, ip, hostname, state, expires_at, updated_at FROM leases `+clause, args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+leaseCols+` FROM leases `+clause, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Lease{}
-	for rows.Next() {
-		var l Lease
-		var e, u int64
-		if err := rows.Scan(&l.MAC, &l.IP, &l.Hostname, &l.State, &e, &u); err != nil {
-			return nil, err
-		}
-		l.ExpiresAt, l.UpdatedAt = fromNano(e), fromNano(u)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanLease)
 }
 
 // PutImage records an image, replacing one of the same name.
@@ -216,24 +196,10 @@ func (s *Postgres) DeleteImage(ctx context.Context, name string) error {
 }
 
 func (s *Postgres) queryImages(ctx context.Context, clause string, args ...any) ([]Image, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at FROM images `+clause, args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+imageCols+` FROM images `+clause, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Image{}
-	for rows.Next() {
-		var img Image
-		var chain string
-		var c int64
-		if err := rows.Scan(&img.Name, &img.File, &img.Format, &chain, &img.Size, &img.VirtualSize, &img.SHA256, &img.RawSHA256, &c); err != nil {
-			return nil, err
-		}
-		if chain != "" {
-			img.Chain = strings.Split(chain, ",")
-		}
-		img.CreatedAt = fromNano(c)
-		out = append(out, img)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanImage)
 }

@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -17,46 +18,7 @@ func (s *Postgres) UpdateMachine(ctx context.Context, name string, p MachinePatc
 	now := s.now()
 	var evID int64
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		id, _, err := pgLockMachine(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if pp.setMACs || pp.checkIP {
-			if err := pgCheckFree(ctx, tx, name, pp.macs, pp.ip, id); err != nil {
-				return err
-			}
-		}
-		if pp.setMACs {
-			if _, err := tx.Exec(ctx, `DELETE FROM machine_macs WHERE machine_id = $1`, id); err != nil {
-				return err
-			}
-			if err := pgInsertMACs(ctx, tx, id, pp.macs); err != nil {
-				return err
-			}
-		}
-		for _, c := range pp.cols {
-			// c.col comes from preparePatch's fixed list, never from input.
-			if _, err := tx.Exec(ctx, `UPDATE machines SET `+c.col+` = $1 WHERE id = $2`, c.val, id); err != nil {
-				return pgMachineConflict(err, name, pp.ip)
-			}
-		}
-		if pp.tags != nil {
-			if err := pgMergeTags(ctx, tx, id, pp.tags); err != nil {
-				return err
-			}
-		}
-		changed := pp.changed()
-		if len(changed) == 0 {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE machines SET updated_at = $1 WHERE id = $2`, now.UnixNano(), id); err != nil {
-			return err
-		}
-		ev, ok := updatedEvent(now, name, changed)
-		if !ok {
-			return nil
-		}
-		evID, err = pgAppendEventTx(ctx, tx, ev)
+		evID, err = applyPatch(ctx, pgTx{tx}, name, pp, now)
 		return err
 	})
 	if err != nil {
@@ -71,17 +33,8 @@ func (s *Postgres) DeleteMachine(ctx context.Context, name string) error {
 	now := s.now()
 	var evID int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		id, st, err := pgLockMachine(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if st.Active() {
-			return activeDeleteErr(name, st)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM machines WHERE id = $1`, id); err != nil {
-			return err
-		}
-		evID, err = pgAppendEventTx(ctx, tx, deletedEvent(now, name))
+		var err error
+		evID, err = applyDelete(ctx, pgTx{tx}, name, now)
 		return err
 	})
 	if err != nil {
@@ -97,18 +50,8 @@ func (s *Postgres) Transition(ctx context.Context, name string, to State, reason
 	now := s.now()
 	var evID int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		id, from, err := pgLockMachine(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if err := CheckTransition(from, to); err != nil {
-			return fmt.Errorf("machine %q: %w", name, err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE machines SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4`,
-			string(to), reason, now.UnixNano(), id); err != nil {
-			return err
-		}
-		evID, err = pgAppendEventTx(ctx, tx, transitionEvent(now, name, from, to, reason))
+		var err error
+		evID, err = applyTransition(ctx, pgTx{tx}, name, to, reason, now)
 		return err
 	})
 	if err != nil {
@@ -118,6 +61,62 @@ func (s *Postgres) Transition(ctx context.Context, name string, to State, reason
 	return s.GetMachine(ctx, name)
 }
 
+// pgTx is machineTx in PostgreSQL's SQL: lockMachine takes the machine's
+// row lock (SELECT … FOR UPDATE), and unique violations from a race with
+// another metald become the conflicts the checks would have reported.
+type pgTx struct{ tx pgx.Tx }
+
+func (w pgTx) lockMachine(ctx context.Context, name string) (int64, State, error) {
+	return pgLockMachine(ctx, w.tx, name)
+}
+
+func (w pgTx) checkFree(ctx context.Context, name string, macs []string, ip string, self int64) error {
+	return pgCheckFree(ctx, w.tx, name, macs, ip, self)
+}
+
+func (w pgTx) replaceMACs(ctx context.Context, id int64, macs []string) error {
+	if _, err := w.tx.Exec(ctx, `DELETE FROM machine_macs WHERE machine_id = $1`, id); err != nil {
+		return err
+	}
+	return pgInsertMACs(ctx, w.tx, id, macs)
+}
+
+func (w pgTx) setColumn(ctx context.Context, id int64, name string, c colSet) error {
+	// c.col comes from preparePatch's fixed list, never from input.
+	if _, err := w.tx.Exec(ctx, `UPDATE machines SET `+c.col+` = $1 WHERE id = $2`, c.val, id); err != nil {
+		var ip string
+		if c.col == "ip" { // the one patched column with a unique index
+			ip, _ = c.val.(string)
+		}
+		return pgMachineConflict(err, name, ip)
+	}
+	return nil
+}
+
+func (w pgTx) mergeTags(ctx context.Context, id int64, tags map[string]string) error {
+	return pgMergeTags(ctx, w.tx, id, tags)
+}
+
+func (w pgTx) touch(ctx context.Context, id int64, now time.Time) error {
+	_, err := w.tx.Exec(ctx, `UPDATE machines SET updated_at = $1 WHERE id = $2`, now.UnixNano(), id)
+	return err
+}
+
+func (w pgTx) setState(ctx context.Context, id int64, to State, reason string, now time.Time) error {
+	_, err := w.tx.Exec(ctx, `UPDATE machines SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4`,
+		string(to), reason, now.UnixNano(), id)
+	return err
+}
+
+func (w pgTx) deleteMachine(ctx context.Context, id int64) error {
+	_, err := w.tx.Exec(ctx, `DELETE FROM machines WHERE id = $1`, id)
+	return err
+}
+
+func (w pgTx) appendEvent(ctx context.Context, e Event) (int64, error) {
+	return pgAppendEventTx(ctx, w.tx, e)
+}
+
 // CountMachinesByState returns how many machines are in each state.
 func (s *Postgres) CountMachinesByState(ctx context.Context) (map[State]int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT state, COUNT(*) FROM machines GROUP BY state`)
@@ -125,16 +124,7 @@ func (s *Postgres) CountMachinesByState(ctx context.Context) (map[State]int, err
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[State]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[State(st)] = n
-	}
-	return out, rows.Err()
+	return scanStateCounts(rows)
 }
 
 // BMCURL returns the BMC URL with credentials, unsealed.

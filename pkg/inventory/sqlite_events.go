@@ -61,25 +61,11 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 		args = append(args, f.Type, f.Type+".%")
 	}
 	limit := eventLimit(f.Limit)
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, machine, mac, type, message, data FROM events WHERE `+
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Event{}
-	for rows.Next() {
-		var e Event
-		var t int64
-		var data string
-		if err := rows.Scan(&e.ID, &t, &e.Machine, &e.MAC, &e.Type, &e.Message, &data); err != nil {
-			return nil, err
-		}
-		e.Time = fromNano(t)
-		if err := decodeEventData(&e, data); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanEvent)
 }

@@ -56,24 +56,10 @@ func (s *SQLite) DeleteImage(ctx context.Context, name string) error {
 }
 
 func (s *SQLite) queryImages(ctx context.Context, clause string, args ...any) ([]Image, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at FROM images `+clause, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+imageCols+` FROM images `+clause, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Image{}
-	for rows.Next() {
-		var img Image
-		var chain string
-		var c int64
-		if err := rows.Scan(&img.Name, &img.File, &img.Format, &chain, &img.Size, &img.VirtualSize, &img.SHA256, &img.RawSHA256, &c); err != nil {
-			return nil, err
-		}
-		if chain != "" {
-			img.Chain = strings.Split(chain, ",")
-		}
-		img.CreatedAt = fromNano(c)
-		out = append(out, img)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanImage)
 }

@@ -103,15 +103,7 @@ func (s *SQLite) ListJobs(ctx context.Context, machine string, activeOnly bool, 
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Job{}
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanJob)
 }
 
 // UpdateJob implements JobStore.

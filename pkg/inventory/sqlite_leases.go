@@ -75,20 +75,10 @@ func (s *SQLite) ListLeases(ctx context.Context) ([]Lease, error) {
 }
 
 func (s *SQLite) queryLeases(ctx context.Context, clause string, args ...any) ([]Lease, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mac, ip, hostname, state, expires_at, updated_at FROM leases `+clause, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+leaseCols+` FROM leases `+clause, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Lease{}
-	for rows.Next() {
-		var l Lease
-		var e, u int64
-		if err := rows.Scan(&l.MAC, &l.IP, &l.Hostname, &l.State, &e, &u); err != nil {
-			return nil, err
-		}
-		l.ExpiresAt, l.UpdatedAt = fromNano(e), fromNano(u)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanLease)
 }

@@ -21,7 +21,7 @@ func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) 
 	now := s.now()
 	var evID int64
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.checkFree(ctx, tx, m.Name, macs, m.IP, 0); err != nil {
+		if err := checkFree(ctx, tx, m.Name, macs, m.IP, 0); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
@@ -51,7 +51,7 @@ func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) 
 
 // checkFree refuses a name, MAC or reserved IP that another machine holds,
 // naming that machine. self is the id of the machine being changed.
-func (s *SQLite) checkFree(ctx context.Context, tx *sql.Tx, name string, macs []string, ip string, self int64) error {
+func checkFree(ctx context.Context, tx *sql.Tx, name string, macs []string, ip string, self int64) error {
 	var other string
 	if self == 0 {
 		err := tx.QueryRowContext(ctx, `SELECT name FROM machines WHERE name = ?`, name).Scan(&other)
@@ -187,55 +187,28 @@ func (s *SQLite) queryMachines(ctx context.Context, clause string, args ...any) 
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Machine
-	idx := map[int64]int{}
-	var ids []any
-	for rows.Next() {
-		var m Machine
-		var id, powerAt, created, updated int64
-		var state, hw string
-		if err := rows.Scan(&id, &m.Name, &m.UUID, &m.Serial, &state, &m.StateReason, &m.IP, &m.BMC,
-			&m.PowerState, &powerAt, &hw, &created, &updated); err != nil {
-			return nil, err
-		}
-		m.State = State(state)
-		m.PowerCheckedAt, m.CreatedAt, m.UpdatedAt = fromNano(powerAt), fromNano(created), fromNano(updated)
-		if hw != "" {
-			m.Hardware = []byte(hw)
-		}
-		m.MACs = []string{}
-		idx[id] = len(out)
-		ids = append(ids, id)
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	mr, err := scanMachines(rows)
+	if err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
-		return out, nil
+	if len(mr.list) == 0 {
+		return mr.list, nil
 	}
 	in := "machine_id IN (SELECT id FROM machines " + clause + ")"
 	qargs := args
-	if len(ids) <= 500 {
-		in = "machine_id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
-		qargs = ids
+	if len(mr.ids) <= 500 {
+		in = "machine_id IN (?" + strings.Repeat(",?", len(mr.ids)-1) + ")"
+		qargs = make([]any, len(mr.ids))
+		for i, id := range mr.ids {
+			qargs[i] = id
+		}
 	}
 	mrows, err := s.db.QueryContext(ctx, `SELECT machine_id, mac FROM machine_macs WHERE `+stripOrder(in)+` ORDER BY machine_id, position`, qargs...)
 	if err != nil {
 		return nil, err
 	}
 	defer mrows.Close()
-	for mrows.Next() {
-		var id int64
-		var mac string
-		if err := mrows.Scan(&id, &mac); err != nil {
-			return nil, err
-		}
-		if i, ok := idx[id]; ok {
-			out[i].MACs = append(out[i].MACs, mac)
-		}
-	}
-	if err := mrows.Err(); err != nil {
+	if err := mr.fillMACs(mrows); err != nil {
 		return nil, err
 	}
 	trows, err := s.db.QueryContext(ctx, `SELECT machine_id, key, value FROM machine_tags WHERE `+stripOrder(in), qargs...)
@@ -243,20 +216,10 @@ func (s *SQLite) queryMachines(ctx context.Context, clause string, args ...any) 
 		return nil, err
 	}
 	defer trows.Close()
-	for trows.Next() {
-		var id int64
-		var k, v string
-		if err := trows.Scan(&id, &k, &v); err != nil {
-			return nil, err
-		}
-		if i, ok := idx[id]; ok {
-			if out[i].Tags == nil {
-				out[i].Tags = map[string]string{}
-			}
-			out[i].Tags[k] = v
-		}
+	if err := mr.fillTags(trows); err != nil {
+		return nil, err
 	}
-	return out, trows.Err()
+	return mr.list, nil
 }
 
 // stripOrder removes an ORDER BY from a sub-select clause.

@@ -32,22 +32,12 @@ func (s *SQLite) CreateToken(ctx context.Context, name string) (Token, string, e
 
 // ListTokens returns all tokens, without secrets.
 func (s *SQLite) ListTokens(ctx context.Context) ([]Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, last_used_at, revoked_at FROM tokens ORDER BY created_at`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []Token{}
-	for rows.Next() {
-		var t Token
-		var c, u, r int64
-		if err := rows.Scan(&t.ID, &t.Name, &c, &u, &r); err != nil {
-			return nil, err
-		}
-		t.CreatedAt, t.LastUsedAt, t.Revoked = fromNano(c), fromNano(u), r != 0
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanToken)
 }
 
 // RevokeToken disables a token by id.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 )
 
 // UpdateMachine applies a patch. Every change is validated before any is
@@ -16,45 +17,7 @@ func (s *SQLite) UpdateMachine(ctx context.Context, name string, p MachinePatch)
 	now := s.now()
 	var evID int64
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		id, _, err := machineID(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if pp.setMACs || pp.checkIP {
-			if err := s.checkFree(ctx, tx, name, pp.macs, pp.ip, id); err != nil {
-				return err
-			}
-		}
-		if pp.setMACs {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM machine_macs WHERE machine_id = ?`, id); err != nil {
-				return err
-			}
-			if err := insertMACs(ctx, tx, id, pp.macs); err != nil {
-				return err
-			}
-		}
-		for _, c := range pp.cols {
-			if _, err := tx.ExecContext(ctx, `UPDATE machines SET `+c.col+` = ? WHERE id = ?`, c.val, id); err != nil {
-				return err
-			}
-		}
-		if pp.tags != nil {
-			if err := mergeTags(ctx, tx, id, pp.tags); err != nil {
-				return err
-			}
-		}
-		changed := pp.changed()
-		if len(changed) == 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE machines SET updated_at = ? WHERE id = ?`, now.UnixNano(), id); err != nil {
-			return err
-		}
-		ev, ok := updatedEvent(now, name, changed)
-		if !ok {
-			return nil
-		}
-		evID, err = appendEventTx(ctx, tx, ev)
+		evID, err = applyPatch(ctx, sqliteTx{tx}, name, pp, now)
 		return err
 	})
 	if err != nil {
@@ -69,17 +32,8 @@ func (s *SQLite) DeleteMachine(ctx context.Context, name string) error {
 	now := s.now()
 	var evID int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		id, st, err := machineID(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if st.Active() {
-			return activeDeleteErr(name, st)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE id = ?`, id); err != nil {
-			return err
-		}
-		evID, err = appendEventTx(ctx, tx, deletedEvent(now, name))
+		var err error
+		evID, err = applyDelete(ctx, sqliteTx{tx}, name, now)
 		return err
 	})
 	if err != nil {
@@ -94,18 +48,8 @@ func (s *SQLite) Transition(ctx context.Context, name string, to State, reason s
 	now := s.now()
 	var evID int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		id, from, err := machineID(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		if err := CheckTransition(from, to); err != nil {
-			return fmt.Errorf("machine %q: %w", name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
-			string(to), reason, now.UnixNano(), id); err != nil {
-			return err
-		}
-		evID, err = appendEventTx(ctx, tx, transitionEvent(now, name, from, to, reason))
+		var err error
+		evID, err = applyTransition(ctx, sqliteTx{tx}, name, to, reason, now)
 		return err
 	})
 	if err != nil {
@@ -115,6 +59,55 @@ func (s *SQLite) Transition(ctx context.Context, name string, to State, reason s
 	return s.GetMachine(ctx, name)
 }
 
+// sqliteTx is machineTx in SQLite's SQL. BEGIN IMMEDIATE already holds
+// the database's write lock, so lockMachine only reads.
+type sqliteTx struct{ tx *sql.Tx }
+
+func (w sqliteTx) lockMachine(ctx context.Context, name string) (int64, State, error) {
+	return machineID(ctx, w.tx, name)
+}
+
+func (w sqliteTx) checkFree(ctx context.Context, name string, macs []string, ip string, self int64) error {
+	return checkFree(ctx, w.tx, name, macs, ip, self)
+}
+
+func (w sqliteTx) replaceMACs(ctx context.Context, id int64, macs []string) error {
+	if _, err := w.tx.ExecContext(ctx, `DELETE FROM machine_macs WHERE machine_id = ?`, id); err != nil {
+		return err
+	}
+	return insertMACs(ctx, w.tx, id, macs)
+}
+
+func (w sqliteTx) setColumn(ctx context.Context, id int64, _ string, c colSet) error {
+	// c.col comes from preparePatch's fixed list, never from input.
+	_, err := w.tx.ExecContext(ctx, `UPDATE machines SET `+c.col+` = ? WHERE id = ?`, c.val, id)
+	return err
+}
+
+func (w sqliteTx) mergeTags(ctx context.Context, id int64, tags map[string]string) error {
+	return mergeTags(ctx, w.tx, id, tags)
+}
+
+func (w sqliteTx) touch(ctx context.Context, id int64, now time.Time) error {
+	_, err := w.tx.ExecContext(ctx, `UPDATE machines SET updated_at = ? WHERE id = ?`, now.UnixNano(), id)
+	return err
+}
+
+func (w sqliteTx) setState(ctx context.Context, id int64, to State, reason string, now time.Time) error {
+	_, err := w.tx.ExecContext(ctx, `UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
+		string(to), reason, now.UnixNano(), id)
+	return err
+}
+
+func (w sqliteTx) deleteMachine(ctx context.Context, id int64) error {
+	_, err := w.tx.ExecContext(ctx, `DELETE FROM machines WHERE id = ?`, id)
+	return err
+}
+
+func (w sqliteTx) appendEvent(ctx context.Context, e Event) (int64, error) {
+	return appendEventTx(ctx, w.tx, e)
+}
+
 // CountMachinesByState returns how many machines are in each state.
 func (s *SQLite) CountMachinesByState(ctx context.Context) (map[State]int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM machines GROUP BY state`)
@@ -122,16 +115,7 @@ func (s *SQLite) CountMachinesByState(ctx context.Context) (map[State]int, error
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[State]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[State(st)] = n
-	}
-	return out, rows.Err()
+	return scanStateCounts(rows)
 }
 
 // BMCURL returns the BMC URL with credentials, unsealed.
