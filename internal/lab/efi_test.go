@@ -109,3 +109,54 @@ func TestEFIImageBoots(t *testing.T) {
 		t.Errorf("the disk changed while the OS booted: %s, image %s", sum, img.RawSHA256)
 	}
 }
+
+// TestUEFIWrapperBootOrder runs the UEFI VM wrapper with a stand-in for
+// QEMU that prints its arguments: the BMC's -boot n must put the NIC
+// first, -boot c (and no -boot) the disk; the BIOS NIC and disk
+// arguments are replaced, the OVMF flash drives added, and the rest
+// (-daemonize -pidfile from chassis control) passed on.
+func TestUEFIWrapperBootOrder(t *testing.T) {
+	if _, err := os.Stat(OVMFVars); err != nil {
+		t.Skipf("SKIPPED: %s missing (apt-get install ovmf)", OVMFVars)
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "fake-qemu")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v := &VM{Cfg: VMConfig{Name: "u", MAC: "52:54:00:00:00:01"}, Dir: dir, Disk: filepath.Join(dir, "disk.raw")}
+	cmd, err := uefiVM(v, []string{fake, "-m", "384",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01",
+		"-drive", "file=" + v.Disk + ",if=virtio,format=raw,cache=unsafe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args      []string
+		nic, disk string
+	}{
+		{[]string{"-boot", "n", "-daemonize"}, "1", "2"},
+		{[]string{"-boot", "c", "-daemonize"}, "2", "1"},
+		{[]string{"-boot", "d", "-daemonize"}, "2", "1"},
+		{[]string{"-daemonize"}, "2", "1"},
+	} {
+		out, err := exec.Command(cmd[0], tc.args...).Output()
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		args := strings.Split(strings.TrimSpace(string(out)), "\n")
+		got := strings.Join(args, " ")
+		for _, want := range []string{
+			"-m 384", "-machine q35", "readonly=on,file=" + OVMFCode, "unit=1,file=" + filepath.Join(dir, "OVMF_VARS.fd"),
+			"virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,romfile=,bootindex=" + tc.nic,
+			"virtio-blk-pci,drive=d0,bootindex=" + tc.disk,
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%v: qemu got %q, want %q in it", tc.args, got, want)
+			}
+		}
+		if strings.Contains(got, "-boot") || strings.Contains(got, "if=virtio") || args[len(args)-1] != "-daemonize" {
+			t.Errorf("%v: qemu got %q: want no -boot, no BIOS disk, -daemonize passed on last", tc.args, got)
+		}
+	}
+}
