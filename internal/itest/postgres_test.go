@@ -8,72 +8,25 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/pgtest"
 )
 
-// startPostgres starts a throwaway PostgreSQL cluster (initdb into a temp
-// dir, unix socket only: no TCP listener at all), creates database
-// "metal" and returns its URL. The cluster stops when the test ends.
+// startPostgres starts a throwaway PostgreSQL cluster (internal/pgtest:
+// unix socket only, no TCP listener at all), creates database "metal" and
+// returns its URL. The cluster stops when the test ends.
 func startPostgres(t *testing.T) string {
 	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	Require(t, len(bins) > 0, "postgresql server binaries not found under /usr/lib/postgresql/*/bin: apt-get install postgresql")
-	sort.Slice(bins, func(i, j int) bool { return pgMajor(bins[i]) < pgMajor(bins[j]) })
-	bin := filepath.Dir(bins[len(bins)-1])
-	dir, err := os.MkdirTemp("", "metal-itest-pg-") // short: the socket path must fit in 107 bytes
+	url, err := pgtest.Require(t).CreateDatabase(context.Background(), "metal", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	asPG := os.Geteuid() == 0 // initdb refuses to run as root
-	if asPG {
-		u, err := user.Lookup("postgres")
-		Require(t, err == nil, "running as root needs the postgres user (apt-get install postgresql)")
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(tool string, args ...string) ([]byte, error) {
-		path := filepath.Join(bin, tool)
-		cmd := exec.Command(path, args...)
-		if asPG {
-			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
-		}
-		cmd.Dir = dir
-		return cmd.CombinedOutput()
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := run("initdb", "-D", data, "-U", "metal", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	opts := fmt.Sprintf("-k %s -p 5432 -c listen_addresses=''", dir)
-	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
-	}
-	t.Cleanup(func() { run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop") })
-	if out, err := run(filepath.Join("createdb"), "-h", dir, "-p", "5432", "-U", "metal", "metal"); err != nil {
-		t.Fatalf("createdb: %v\n%s", err, out)
-	}
-	return "postgres://metal@/metal?host=" + dir + "&port=5432"
-}
-
-func pgMajor(initdb string) int {
-	n, _ := strconv.Atoi(strings.Split(filepath.Base(filepath.Dir(filepath.Dir(initdb))), ".")[0])
-	return n
+	return url
 }
 
 // TestTwoMetaldsShareOnePostgres runs two metald processes (two data
