@@ -5,9 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,23 +117,7 @@ func OpenPostgres(ctx context.Context, url string, dataDir string) (*Postgres, e
 
 // pgMigrations returns the embedded migrations in order; NNNN_x.sql is
 // schema version NNNN.
-func pgMigrations() ([]string, error) {
-	entries, err := fs.ReadDir(pgMigrationFS, "migrations_pg")
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for i, n := range names {
-		if want := fmt.Sprintf("%04d_", i+1); !strings.HasPrefix(n, want) {
-			return nil, fmt.Errorf("migration %s out of sequence (want prefix %s)", n, want)
-		}
-	}
-	return names, nil
-}
+func pgMigrations() ([]string, error) { return migrationNames(pgMigrationFS, "migrations_pg") }
 
 // PostgresSchemaVersion is the PostgreSQL schema version this build writes.
 func PostgresSchemaVersion() int {
@@ -161,17 +143,12 @@ func (s *Postgres) migrate(ctx context.Context) error {
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		if have > len(names) {
-			return fmt.Errorf("%w: database schema version %d, this metald knows up to %d: upgrade metald or restore a backup", ErrSchemaTooNew, have, len(names))
-		}
-		for i := have; i < len(names); i++ {
-			body, err := pgMigrationFS.ReadFile("migrations_pg/" + names[i])
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("migration %s: %w", names[i], err)
-			}
+		// Every missing migration in this one transaction.
+		if err := runMigrations(pgMigrationFS, "migrations_pg", names, have, func(_ int, body string) error {
+			_, err := tx.Exec(ctx, body)
+			return err
+		}); err != nil {
+			return err
 		}
 		if have < len(names) {
 			if _, err := tx.Exec(ctx, `DELETE FROM schema_version`); err != nil {

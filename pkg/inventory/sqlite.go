@@ -6,9 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -68,23 +66,7 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 
 // migrations returns the embedded migrations in order; file NNNN_x.sql is
 // schema version NNNN.
-func migrations() ([]string, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for i, n := range names {
-		if want := fmt.Sprintf("%04d_", i+1); !strings.HasPrefix(n, want) {
-			return nil, fmt.Errorf("migration %s out of sequence (want prefix %s)", n, want)
-		}
-	}
-	return names, nil
-}
+func migrations() ([]string, error) { return migrationNames(migrationFS, "migrations") }
 
 // SchemaVersion is the schema version this build writes.
 func SchemaVersion() int {
@@ -101,26 +83,16 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if have > len(names) {
-		return fmt.Errorf("%w: database schema version %d, this metald knows up to %d: upgrade metald or restore a backup", ErrSchemaTooNew, have, len(names))
-	}
-	for i := have; i < len(names); i++ {
-		body, err := migrationFS.ReadFile("migrations/" + names[i])
-		if err != nil {
-			return err
-		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+	// One transaction per migration, each setting its version.
+	return runMigrations(migrationFS, "migrations", names, have, func(version int, body string) error {
+		return s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, body); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, i+1))
+			_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version))
 			return err
 		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", names[i], err)
-		}
-	}
-	return nil
+	})
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE).
