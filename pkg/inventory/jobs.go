@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -79,4 +80,63 @@ func scanJob(sc scanner) (Job, error) {
 	}
 	j.Deadline, j.CreatedAt, j.UpdatedAt, j.FinishedAt = fromNano(deadline), fromNano(created), fromNano(updated), fromNano(finished)
 	return j, nil
+}
+
+// jobTx is one store's SQL for jobs inside an open transaction.
+type jobTx interface {
+	machineTx
+	// runningJob returns the id of the machine's running job, if any.
+	runningJob(ctx context.Context, machine string) (int64, bool, error)
+	// insertJob creates j as running and returns its id.
+	insertJob(ctx context.Context, j Job, hash string, tokenSealed []byte, now time.Time) (int64, error)
+}
+
+// applyStartJob moves the machine to the job's active state and creates
+// the job with its state and job.started events. It returns the job's id
+// and the last event's.
+func applyStartJob(ctx context.Context, tx jobTx, j Job, to State, reason, token string, tokenSealed []byte, now time.Time) (id, evID int64, err error) {
+	mid, from, err := tx.lockMachine(ctx, j.Machine)
+	if err != nil {
+		return 0, 0, err
+	}
+	running, ok, err := tx.runningJob(ctx, j.Machine)
+	if err != nil {
+		return 0, 0, err
+	}
+	if ok {
+		return 0, 0, fmt.Errorf("%w: machine %q already has job %d running", ErrConflict, j.Machine, running)
+	}
+	if err := CheckTransition(from, to); err != nil {
+		return 0, 0, fmt.Errorf("machine %q: %w", j.Machine, err)
+	}
+	if err := tx.setState(ctx, mid, to, reason, now); err != nil {
+		return 0, 0, err
+	}
+	if id, err = tx.insertJob(ctx, j, tokenHash(token), tokenSealed, now); err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.appendEvent(ctx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
+		return 0, 0, err
+	}
+	evID, err = tx.appendEvent(ctx, jobStartedEvent(now, j, id))
+	return id, evID, err
+}
+
+// applyJobEnd is the end of FinishJob, once the job row is finished: the
+// machine (row id mid, in state from) moves to `to` if it is not there,
+// with its state event, and job.finished is recorded. It returns the last
+// event's id.
+func applyJobEnd(ctx context.Context, tx machineTx, j Job, mid int64, from, to State, reason, state, errText string, now time.Time) (int64, error) {
+	if from != to {
+		if err := CheckTransition(from, to); err != nil {
+			return 0, fmt.Errorf("machine %q: %w", j.Machine, err)
+		}
+		if err := tx.setState(ctx, mid, to, reason, now); err != nil {
+			return 0, err
+		}
+		if _, err := tx.appendEvent(ctx, jobStateEvent(now, j.Machine, from, to, reason, j.ID)); err != nil {
+			return 0, err
+		}
+	}
+	return tx.appendEvent(ctx, jobFinishedEvent(now, j, state, errText))
 }

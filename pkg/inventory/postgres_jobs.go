@@ -22,39 +22,11 @@ func (s *Postgres) StartJob(ctx context.Context, j Job, to State, reason string)
 	if err != nil {
 		return Job{}, "", err
 	}
+	sealed := s.sealer.Seal([]byte(token))
 	now := s.now()
 	var id, evID int64
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		mid, from, err := pgLockMachine(ctx, tx, j.Machine)
-		if err != nil {
-			return err
-		}
-		var running int64
-		err = tx.QueryRow(ctx, `SELECT id FROM jobs WHERE machine = $1 AND state = $2`, j.Machine, JobRunning).Scan(&running)
-		if err == nil {
-			return fmt.Errorf("%w: machine %q already has job %d running", ErrConflict, j.Machine, running)
-		} else if !pgNoRows(err) {
-			return err
-		}
-		if err := CheckTransition(from, to); err != nil {
-			return fmt.Errorf("machine %q: %w", j.Machine, err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE machines SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4`,
-			string(to), reason, now.UnixNano(), mid); err != nil {
-			return err
-		}
-		err = tx.QueryRow(ctx, `INSERT INTO jobs (machine, kind, state, phase, params, deadline, created_at, updated_at, token_hash, token_sealed)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id`, j.Machine, j.Kind, JobRunning, j.Phase, string(j.Params), unixNano(j.Deadline),
-			now.UnixNano(), now.UnixNano(), tokenHash(token), s.sealer.Seal([]byte(token))).Scan(&id)
-		if _, ok := pgUnique(err); ok {
-			return fmt.Errorf("%w: machine %q already has a job running", ErrConflict, j.Machine)
-		} else if err != nil {
-			return err
-		}
-		if _, err = pgAppendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
-			return err
-		}
-		evID, err = pgAppendEventTx(ctx, tx, jobStartedEvent(now, j, id))
+		id, evID, err = applyStartJob(ctx, pgTx{tx}, j, to, reason, token, sealed, now)
 		return err
 	})
 	if err != nil {
@@ -173,19 +145,7 @@ func (s *Postgres) FinishJob(ctx context.Context, id int64, success bool, errTex
 		if machErr != nil {
 			return machErr
 		}
-		if from != to {
-			if err := CheckTransition(from, to); err != nil {
-				return fmt.Errorf("machine %q: %w", j.Machine, err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE machines SET state = $1, state_reason = $2, updated_at = $3 WHERE id = $4`,
-				string(to), reason, now.UnixNano(), mid); err != nil {
-				return err
-			}
-			if _, err := pgAppendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
-				return err
-			}
-		}
-		evID, err = pgAppendEventTx(ctx, tx, jobFinishedEvent(now, j, state, errText))
+		evID, err = applyJobEnd(ctx, pgTx{tx}, j, mid, from, to, reason, state, errText, now)
 		return err
 	})
 	if err != nil {
@@ -218,4 +178,27 @@ func (s *Postgres) JobToken(ctx context.Context, id int64) (string, error) {
 	}
 	tok, err := s.sealer.Open(sealed)
 	return string(tok), err
+}
+
+// runningJob implements jobTx.
+func (w pgTx) runningJob(ctx context.Context, machine string) (int64, bool, error) {
+	var id int64
+	err := w.tx.QueryRow(ctx, `SELECT id FROM jobs WHERE machine = $1 AND state = $2`, machine, JobRunning).Scan(&id)
+	if pgNoRows(err) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// insertJob implements jobTx. A unique violation (jobs_one_running) is
+// another metald's job started on the machine at the same moment.
+func (w pgTx) insertJob(ctx context.Context, j Job, hash string, tokenSealed []byte, now time.Time) (int64, error) {
+	var id int64
+	err := w.tx.QueryRow(ctx, `INSERT INTO jobs (machine, kind, state, phase, params, deadline, created_at, updated_at, token_hash, token_sealed)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING id`, j.Machine, j.Kind, JobRunning, j.Phase, string(j.Params), unixNano(j.Deadline),
+		now.UnixNano(), now.UnixNano(), hash, tokenSealed).Scan(&id)
+	if _, ok := pgUnique(err); ok {
+		return 0, fmt.Errorf("%w: machine %q already has a job running", ErrConflict, j.Machine)
+	}
+	return id, err
 }

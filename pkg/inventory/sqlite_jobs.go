@@ -21,38 +21,11 @@ func (s *SQLite) StartJob(ctx context.Context, j Job, to State, reason string) (
 	if err != nil {
 		return Job{}, "", err
 	}
+	sealed := s.sealer.Seal([]byte(token))
 	now := s.now()
 	var id, evID int64
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		mid, from, err := machineID(ctx, tx, j.Machine)
-		if err != nil {
-			return err
-		}
-		var running int64
-		err = tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE machine = ? AND state = ?`, j.Machine, JobRunning).Scan(&running)
-		if err == nil {
-			return fmt.Errorf("%w: machine %q already has job %d running", ErrConflict, j.Machine, running)
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if err := CheckTransition(from, to); err != nil {
-			return fmt.Errorf("machine %q: %w", j.Machine, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
-			string(to), reason, now.UnixNano(), mid); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (machine, kind, state, phase, params, deadline, created_at, updated_at, token_hash, token_sealed)
-			VALUES (?,?,?,?,?,?,?,?,?,?)`, j.Machine, j.Kind, JobRunning, j.Phase, string(j.Params), unixNano(j.Deadline),
-			now.UnixNano(), now.UnixNano(), tokenHash(token), s.sealer.Seal([]byte(token)))
-		if err != nil {
-			return err
-		}
-		id, _ = res.LastInsertId()
-		if _, err = appendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
-			return err
-		}
-		evID, err = appendEventTx(ctx, tx, jobStartedEvent(now, j, id))
+		id, evID, err = applyStartJob(ctx, sqliteTx{tx}, j, to, reason, token, sealed, now)
 		return err
 	})
 	if err != nil {
@@ -158,19 +131,7 @@ func (s *SQLite) FinishJob(ctx context.Context, id int64, success bool, errText 
 		if err != nil {
 			return err
 		}
-		if from != to {
-			if err := CheckTransition(from, to); err != nil {
-				return fmt.Errorf("machine %q: %w", j.Machine, err)
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
-				string(to), reason, now.UnixNano(), mid); err != nil {
-				return err
-			}
-			if _, err := appendEventTx(ctx, tx, jobStateEvent(now, j.Machine, from, to, reason, id)); err != nil {
-				return err
-			}
-		}
-		evID, err = appendEventTx(ctx, tx, jobFinishedEvent(now, j, state, errText))
+		evID, err = applyJobEnd(ctx, sqliteTx{tx}, j, mid, from, to, reason, state, errText, now)
 		return err
 	})
 	if err != nil {
@@ -203,4 +164,26 @@ func (s *SQLite) JobToken(ctx context.Context, id int64) (string, error) {
 	}
 	tok, err := s.sealer.Open(sealed)
 	return string(tok), err
+}
+
+// runningJob implements jobTx.
+func (w sqliteTx) runningJob(ctx context.Context, machine string) (int64, bool, error) {
+	var id int64
+	err := w.tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE machine = ? AND state = ?`, machine, JobRunning).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// insertJob implements jobTx.
+func (w sqliteTx) insertJob(ctx context.Context, j Job, hash string, tokenSealed []byte, now time.Time) (int64, error) {
+	res, err := w.tx.ExecContext(ctx, `INSERT INTO jobs (machine, kind, state, phase, params, deadline, created_at, updated_at, token_hash, token_sealed)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, j.Machine, j.Kind, JobRunning, j.Phase, string(j.Params), unixNano(j.Deadline),
+		now.UnixNano(), now.UnixNano(), hash, tokenSealed)
+	if err != nil {
+		return 0, err
+	}
+	id, _ := res.LastInsertId()
+	return id, nil
 }
