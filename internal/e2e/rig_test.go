@@ -52,6 +52,7 @@ func setup(t testing.TB) *shared {
 	need(t)
 	sharedOnce.Do(func() {
 		ctx := context.Background()
+		lab.CleanupStale(nsPrefix)
 		if sh.root, sh.err = lab.RepoRoot(); sh.err != nil {
 			return
 		}
@@ -92,6 +93,9 @@ type rig struct {
 
 var nrig int
 
+// nsPrefix names the tests' namespaces: metal-e2e-<pid>-<n>.
+const nsPrefix = "metal-e2e-"
+
 func newRig(t testing.TB, extra ...string) *rig {
 	t.Helper()
 	return newRigCfg(t, lab.MetaldConfig{Extra: extra})
@@ -105,7 +109,7 @@ func newRigCfg(t testing.TB, mc lab.MetaldConfig) *rig {
 	nrig++
 	dir := t.TempDir()
 	ctx := context.Background()
-	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("metal-e2e-%d-%d", os.Getpid(), nrig), Dir: dir})
+	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), nrig), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,6 +246,27 @@ func Cleanup(name string) {
 	_ = exec.CommandContext(ctx, "ip", "netns", "del", name).Run()
 }
 
+// CleanupStale cleans up namespaces named prefix + "<pid>-…" whose
+// process no longer runs (a killed test run's leftovers).
+func CleanupStale(prefix string) {
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == nil {
+			continue // still running: not ours to touch
+		}
+		Cleanup(e.Name())
+	}
+}
+
 // Run runs a command (60 s at most) and returns an error with its output
 // when it fails.
 func Run(ctx context.Context, name string, args ...string) error {

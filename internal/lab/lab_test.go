@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,5 +95,31 @@ func TestCleanupUnknownNamespace(t *testing.T) {
 	Cleanup("metal-lab-does-not-exist") // must not fail or hang
 	if _, err := os.Stat("/var/run/netns/metal-lab-does-not-exist"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("cleanup created a namespace")
+	}
+}
+
+// TestCleanupStale removes a namespace left by a process that is gone and
+// keeps one whose process runs.
+func TestCleanupStale(t *testing.T) {
+	if os.Geteuid() != 0 {
+		need(t)
+	}
+	ctx := context.Background()
+	// pid 0x7ffffffe is above pid_max: no such process.
+	dead, alive := "metal-labtest-2147483646-1", fmt.Sprintf("metal-labtest-%d-1", os.Getppid())
+	for _, n := range []string{dead, alive} {
+		Cleanup(n)
+		if err := Run(ctx, "ip", "netns", "add", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer Cleanup(alive)
+	defer Cleanup(dead)
+	CleanupStale("metal-labtest-")
+	if _, err := os.Stat("/var/run/netns/" + dead); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale namespace %s still exists", dead)
+	}
+	if _, err := os.Stat("/var/run/netns/" + alive); err != nil {
+		t.Errorf("namespace %s of a running process was removed: %v", alive, err)
 	}
 }
