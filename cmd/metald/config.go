@@ -60,7 +60,12 @@ func (c *Config) Validate() error {
 	if err := checkHostPort("--http", c.HTTP, false); err != nil {
 		return err
 	}
-	if err := checkHostPort("--tftp", c.TFTP, true); err != nil {
+	if c.TFTP == "off" {
+		c.TFTP = ""
+		if c.DHCPMode != "off" {
+			c.TFTP = "off"
+		}
+	} else if err := checkHostPort("--tftp", c.TFTP, true); err != nil {
 		return err
 	}
 	switch c.DHCPMode {
@@ -150,7 +155,13 @@ func (c *Config) netbootConfig() (netboot.Config, error) {
 		LeaseTime: c.DHCPLease,
 		Domain:    c.DHCPDomain,
 	}
-	if nc.TFTPAddr == "" {
+	switch {
+	case nc.TFTPAddr == "" && c.DHCPMode != "off":
+		// metald answers PXE clients, which fetch their iPXE binary over
+		// TFTP: serve it, or UEFI firmware waits a minute before trying
+		// anything else.
+		nc.TFTPAddr = ":69"
+	case nc.TFTPAddr == "":
 		nc.TFTPAddr = "off"
 	}
 	nc.AdvertiseURL = c.AdvertiseURL

@@ -49,7 +49,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "./metald-data", "directory for the database, keys and images")
 	f.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://user@/dbname?host=/run/postgresql) shared by several metalds; empty uses SQLite in --data-dir")
 	f.StringVar(&cfg.HTTP, "http", ":8080", "HTTP listen address (API, boot scripts, images, metrics)")
-	f.StringVar(&cfg.TFTP, "tftp", "", "TFTP listen address, e.g. :69 (empty disables TFTP)")
+	f.StringVar(&cfg.TFTP, "tftp", "", "TFTP listen address; default :69 when --dhcp-mode is proxy or full, else none (\"off\" disables it)")
 	f.StringVar(&cfg.TFTPRoot, "tftp-root", "", "extra directory served read-only over TFTP")
 	f.StringVar(&cfg.DHCPMode, "dhcp-mode", "off", "DHCP mode: off, proxy (beside an existing DHCP server) or full (authoritative)")
 	f.StringVar(&cfg.Interface, "interface", "", "network interface for DHCP")
