@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // CreateMachine enrols a machine. A machine without a state starts as new.
 func (s *Postgres) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
-	m, macs, err := prepareMachine(m)
+	m, err := prepareMachine(m)
 	if err != nil {
 		return Machine{}, err
 	}
@@ -22,23 +23,7 @@ func (s *Postgres) CreateMachine(ctx context.Context, m Machine) (Machine, error
 	now := s.now()
 	var evID int64
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		if err := pgCheckFree(ctx, tx, m.Name, macs, m.IP, 0); err != nil {
-			return err
-		}
-		var id int64
-		err := tx.QueryRow(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed,
-			now.UnixNano(), now.UnixNano()).Scan(&id)
-		if err != nil {
-			return pgMachineConflict(err, m.Name, m.IP)
-		}
-		if err := pgInsertMACs(ctx, tx, id, macs); err != nil {
-			return err
-		}
-		if err := pgMergeTags(ctx, tx, id, m.Tags); err != nil {
-			return err
-		}
-		evID, err = pgAppendEventTx(ctx, tx, createdEvent(now, m))
+		evID, err = applyCreate(ctx, pgTx{tx}, m, bmcShown, bmcSealed, now)
 		return err
 	})
 	if err != nil {
@@ -61,41 +46,41 @@ func pgMachineConflict(err error, name, ip string) error {
 	return err
 }
 
-// pgCheckFree refuses a name, MAC or reserved IP that another machine
-// holds, naming that machine. self is the id of the machine being changed.
-func pgCheckFree(ctx context.Context, tx pgx.Tx, name string, macs []string, ip string, self int64) error {
-	var other string
-	if self == 0 {
-		err := tx.QueryRow(ctx, `SELECT name FROM machines WHERE name = $1`, name).Scan(&other)
-		if err == nil {
-			return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
-		} else if !pgNoRows(err) {
-			return err
-		}
+// insertMachine implements machineTx.
+func (w pgTx) insertMachine(ctx context.Context, m Machine, bmcShown string, bmcSealed []byte, now time.Time) (int64, error) {
+	var id int64
+	err := w.tx.QueryRow(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed,
+		now.UnixNano(), now.UnixNano()).Scan(&id)
+	if err != nil {
+		return 0, pgMachineConflict(err, m.Name, m.IP)
 	}
-	for _, mac := range macs {
-		err := tx.QueryRow(ctx, `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
-			WHERE x.mac = $1 AND x.machine_id <> $2`, mac, self).Scan(&other)
-		if err == nil {
-			return fmt.Errorf("%w: mac %s already belongs to machine %q", ErrConflict, mac, other)
-		} else if !pgNoRows(err) {
-			return err
-		}
-	}
-	if ip != "" {
-		err := tx.QueryRow(ctx, `SELECT name FROM machines WHERE ip = $1 AND id <> $2`, ip, self).Scan(&other)
-		if err == nil {
-			return fmt.Errorf("%w: ip %s is already reserved for machine %q", ErrConflict, ip, other)
-		} else if !pgNoRows(err) {
-			return err
-		}
-	}
-	return nil
+	return id, nil
 }
 
-func pgInsertMACs(ctx context.Context, tx pgx.Tx, id int64, macs []string) error {
+// pgHolderQueries find the machine, other than $2, holding a name, MAC
+// or IP ($1).
+var pgHolderQueries = [...]string{
+	holdName: `SELECT name FROM machines WHERE name = $1 AND id <> $2`,
+	holdMAC: `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
+		WHERE x.mac = $1 AND x.machine_id <> $2`,
+	holdIP: `SELECT name FROM machines WHERE ip = $1 AND id <> $2`,
+}
+
+// holder implements machineTx.
+func (w pgTx) holder(ctx context.Context, kind holdKind, key string, self int64) (string, bool, error) {
+	var other string
+	err := w.tx.QueryRow(ctx, pgHolderQueries[kind], key, self).Scan(&other)
+	if pgNoRows(err) {
+		return "", false, nil
+	}
+	return other, err == nil, err
+}
+
+// insertMACs implements machineTx.
+func (w pgTx) insertMACs(ctx context.Context, id int64, macs []string) error {
 	for i, mac := range macs {
-		if _, err := tx.Exec(ctx, `INSERT INTO machine_macs (mac, machine_id, position) VALUES ($1,$2,$3)`, mac, id, i); err != nil {
+		if _, err := w.tx.Exec(ctx, `INSERT INTO machine_macs (mac, machine_id, position) VALUES ($1,$2,$3)`, mac, id, i); err != nil {
 			if _, ok := pgUnique(err); ok {
 				return fmt.Errorf("%w: mac %s already belongs to another machine", ErrConflict, mac)
 			}
@@ -105,13 +90,14 @@ func pgInsertMACs(ctx context.Context, tx pgx.Tx, id int64, macs []string) error
 	return nil
 }
 
-func pgMergeTags(ctx context.Context, tx pgx.Tx, id int64, tags map[string]string) error {
+// mergeTags implements machineTx.
+func (w pgTx) mergeTags(ctx context.Context, id int64, tags map[string]string) error {
 	for k, v := range tags {
 		var err error
 		if v == "" {
-			_, err = tx.Exec(ctx, `DELETE FROM machine_tags WHERE machine_id = $1 AND key = $2`, id, k)
+			_, err = w.tx.Exec(ctx, `DELETE FROM machine_tags WHERE machine_id = $1 AND key = $2`, id, k)
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO machine_tags (machine_id, key, value) VALUES ($1,$2,$3)
+			_, err = w.tx.Exec(ctx, `INSERT INTO machine_tags (machine_id, key, value) VALUES ($1,$2,$3)
 				ON CONFLICT (machine_id, key) DO UPDATE SET value = excluded.value`, id, k, v)
 		}
 		if err != nil {

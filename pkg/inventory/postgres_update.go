@@ -70,15 +70,9 @@ func (w pgTx) lockMachine(ctx context.Context, name string) (int64, State, error
 	return pgLockMachine(ctx, w.tx, name)
 }
 
-func (w pgTx) checkFree(ctx context.Context, name string, macs []string, ip string, self int64) error {
-	return pgCheckFree(ctx, w.tx, name, macs, ip, self)
-}
-
-func (w pgTx) replaceMACs(ctx context.Context, id int64, macs []string) error {
-	if _, err := w.tx.Exec(ctx, `DELETE FROM machine_macs WHERE machine_id = $1`, id); err != nil {
-		return err
-	}
-	return pgInsertMACs(ctx, w.tx, id, macs)
+func (w pgTx) deleteMACs(ctx context.Context, id int64) error {
+	_, err := w.tx.Exec(ctx, `DELETE FROM machine_macs WHERE machine_id = $1`, id)
+	return err
 }
 
 func (w pgTx) setColumn(ctx context.Context, id int64, name string, c colSet) error {
@@ -91,10 +85,6 @@ func (w pgTx) setColumn(ctx context.Context, id int64, name string, c colSet) er
 		return pgMachineConflict(err, name, ip)
 	}
 	return nil
-}
-
-func (w pgTx) mergeTags(ctx context.Context, id int64, tags map[string]string) error {
-	return pgMergeTags(ctx, w.tx, id, tags)
 }
 
 func (w pgTx) touch(ctx context.Context, id int64, now time.Time) error {

@@ -3,43 +3,27 @@ package inventory
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // CreateMachine enrols a machine. A machine without a state starts as new.
 func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
-	m, macs, err := prepareMachine(m)
+	m, err := prepareMachine(m)
 	if err != nil {
 		return Machine{}, err
 	}
-	bmcShown, bmcSealed, err := s.sealBMC(m.BMC)
+	bmcShown, bmcSealed, err := sealBMC(s.sealer, m.BMC)
 	if err != nil {
 		return Machine{}, err
 	}
 	now := s.now()
 	var evID int64
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := checkFree(ctx, tx, m.Name, macs, m.IP, 0); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?)`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed, now.UnixNano(), now.UnixNano())
-		if err != nil {
-			if isUnique(err) {
-				return fmt.Errorf("%w: machine %q already exists", ErrConflict, m.Name)
-			}
-			return err
-		}
-		id, _ := res.LastInsertId()
-		if err := insertMACs(ctx, tx, id, macs); err != nil {
-			return err
-		}
-		if err := mergeTags(ctx, tx, id, m.Tags); err != nil {
-			return err
-		}
-		evID, err = appendEventTx(ctx, tx, createdEvent(now, m))
+		evID, err = applyCreate(ctx, sqliteTx{tx}, m, bmcShown, bmcSealed, now)
 		return err
 	})
 	if err != nil {
@@ -49,41 +33,43 @@ func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) 
 	return s.GetMachine(ctx, m.Name)
 }
 
-// checkFree refuses a name, MAC or reserved IP that another machine holds,
-// naming that machine. self is the id of the machine being changed.
-func checkFree(ctx context.Context, tx *sql.Tx, name string, macs []string, ip string, self int64) error {
-	var other string
-	if self == 0 {
-		err := tx.QueryRowContext(ctx, `SELECT name FROM machines WHERE name = ?`, name).Scan(&other)
-		if err == nil {
-			return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
-		} else if err != sql.ErrNoRows {
-			return err
+// insertMachine implements machineTx.
+func (w sqliteTx) insertMachine(ctx context.Context, m Machine, bmcShown string, bmcSealed []byte, now time.Time) (int64, error) {
+	res, err := w.tx.ExecContext(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?)`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed, now.UnixNano(), now.UnixNano())
+	if err != nil {
+		if isUnique(err) {
+			return 0, fmt.Errorf("%w: machine %q already exists", ErrConflict, m.Name)
 		}
+		return 0, err
 	}
-	for _, mac := range macs {
-		err := tx.QueryRowContext(ctx, `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
-			WHERE x.mac = ? AND x.machine_id != ?`, mac, self).Scan(&other)
-		if err == nil {
-			return fmt.Errorf("%w: mac %s already belongs to machine %q", ErrConflict, mac, other)
-		} else if err != sql.ErrNoRows {
-			return err
-		}
-	}
-	if ip != "" {
-		err := tx.QueryRowContext(ctx, `SELECT name FROM machines WHERE ip = ? AND id != ?`, ip, self).Scan(&other)
-		if err == nil {
-			return fmt.Errorf("%w: ip %s is already reserved for machine %q", ErrConflict, ip, other)
-		} else if err != sql.ErrNoRows {
-			return err
-		}
-	}
-	return nil
+	id, _ := res.LastInsertId()
+	return id, nil
 }
 
-func insertMACs(ctx context.Context, tx *sql.Tx, id int64, macs []string) error {
+// sqliteHolderQueries find the machine, other than the second argument,
+// holding a name, MAC or IP (the first).
+var sqliteHolderQueries = [...]string{
+	holdName: `SELECT name FROM machines WHERE name = ? AND id != ?`,
+	holdMAC: `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
+		WHERE x.mac = ? AND x.machine_id != ?`,
+	holdIP: `SELECT name FROM machines WHERE ip = ? AND id != ?`,
+}
+
+// holder implements machineTx.
+func (w sqliteTx) holder(ctx context.Context, kind holdKind, key string, self int64) (string, bool, error) {
+	var other string
+	err := w.tx.QueryRowContext(ctx, sqliteHolderQueries[kind], key, self).Scan(&other)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return other, err == nil, err
+}
+
+// insertMACs implements machineTx.
+func (w sqliteTx) insertMACs(ctx context.Context, id int64, macs []string) error {
 	for i, mac := range macs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO machine_macs (mac, machine_id, position) VALUES (?,?,?)`, mac, id, i); err != nil {
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO machine_macs (mac, machine_id, position) VALUES (?,?,?)`, mac, id, i); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("%w: mac %s already belongs to another machine", ErrConflict, mac)
 			}
@@ -93,13 +79,14 @@ func insertMACs(ctx context.Context, tx *sql.Tx, id int64, macs []string) error 
 	return nil
 }
 
-func mergeTags(ctx context.Context, tx *sql.Tx, id int64, tags map[string]string) error {
+// mergeTags implements machineTx.
+func (w sqliteTx) mergeTags(ctx context.Context, id int64, tags map[string]string) error {
 	for k, v := range tags {
 		var err error
 		if v == "" {
-			_, err = tx.ExecContext(ctx, `DELETE FROM machine_tags WHERE machine_id = ? AND key = ?`, id, k)
+			_, err = w.tx.ExecContext(ctx, `DELETE FROM machine_tags WHERE machine_id = ? AND key = ?`, id, k)
 		} else {
-			_, err = tx.ExecContext(ctx, `INSERT INTO machine_tags (machine_id, key, value) VALUES (?,?,?)
+			_, err = w.tx.ExecContext(ctx, `INSERT INTO machine_tags (machine_id, key, value) VALUES (?,?,?)
 				ON CONFLICT(machine_id, key) DO UPDATE SET value = excluded.value`, id, k, v)
 		}
 		if err != nil {
@@ -108,8 +95,6 @@ func mergeTags(ctx context.Context, tx *sql.Tx, id int64, tags map[string]string
 	}
 	return nil
 }
-
-func (s *SQLite) sealBMC(raw string) (string, []byte, error) { return sealBMC(s.sealer, raw) }
 
 // GetMachine returns a machine by name.
 func (s *SQLite) GetMachine(ctx context.Context, name string) (Machine, error) {

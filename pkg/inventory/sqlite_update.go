@@ -67,25 +67,15 @@ func (w sqliteTx) lockMachine(ctx context.Context, name string) (int64, State, e
 	return machineID(ctx, w.tx, name)
 }
 
-func (w sqliteTx) checkFree(ctx context.Context, name string, macs []string, ip string, self int64) error {
-	return checkFree(ctx, w.tx, name, macs, ip, self)
-}
-
-func (w sqliteTx) replaceMACs(ctx context.Context, id int64, macs []string) error {
-	if _, err := w.tx.ExecContext(ctx, `DELETE FROM machine_macs WHERE machine_id = ?`, id); err != nil {
-		return err
-	}
-	return insertMACs(ctx, w.tx, id, macs)
+func (w sqliteTx) deleteMACs(ctx context.Context, id int64) error {
+	_, err := w.tx.ExecContext(ctx, `DELETE FROM machine_macs WHERE machine_id = ?`, id)
+	return err
 }
 
 func (w sqliteTx) setColumn(ctx context.Context, id int64, _ string, c colSet) error {
 	// c.col comes from preparePatch's fixed list, never from input.
 	_, err := w.tx.ExecContext(ctx, `UPDATE machines SET `+c.col+` = ? WHERE id = ?`, c.val, id)
 	return err
-}
-
-func (w sqliteTx) mergeTags(ctx context.Context, id int64, tags map[string]string) error {
-	return mergeTags(ctx, w.tx, id, tags)
 }
 
 func (w sqliteTx) touch(ctx context.Context, id int64, now time.Time) error {

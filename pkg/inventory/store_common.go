@@ -16,28 +16,28 @@ import (
 
 // prepareMachine validates a machine to create and returns it with its
 // normalised MACs, IP and initial state.
-func prepareMachine(m Machine) (Machine, []string, error) {
+func prepareMachine(m Machine) (Machine, error) {
 	if err := ValidateName("name", m.Name); err != nil {
-		return Machine{}, nil, err
+		return Machine{}, err
 	}
 	macs, err := NormalizeMACs(m.MACs)
 	if err != nil {
-		return Machine{}, nil, err
+		return Machine{}, err
 	}
 	if m.IP, err = NormalizeIP(m.IP); err != nil {
-		return Machine{}, nil, err
+		return Machine{}, err
 	}
 	if err := ValidateTags(m.Tags); err != nil {
-		return Machine{}, nil, err
+		return Machine{}, err
 	}
 	if m.State == "" {
 		m.State = StateNew
 	}
 	if m.State != StateNew && m.State != StateDiscovered {
-		return Machine{}, nil, fmt.Errorf("%w: state: a machine is created as new or discovered, not %q", ErrInvalid, m.State)
+		return Machine{}, fmt.Errorf("%w: state: a machine is created as new or discovered, not %q", ErrInvalid, m.State)
 	}
 	m.MACs = macs
-	return m, macs, nil
+	return m, nil
 }
 
 // sealBMC validates a BMC URL and returns the masked form shown to users

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// This file holds the order of the writes that change an existing
+// This file holds the order of the writes that create or change a
 // machine, for both stores. Each store supplies its SQL as a machineTx
 // bound to one of its transactions; what is written, in which order, with
 // which checks and events, is decided here once.
@@ -17,11 +17,15 @@ type machineTx interface {
 	// lockMachine returns a machine's row id and state, or ErrNotFound.
 	// PostgreSQL holds the row lock until the transaction ends.
 	lockMachine(ctx context.Context, name string) (int64, State, error)
-	// checkFree refuses a MAC or reserved IP another machine than self
-	// holds (and, for self 0, a taken name), naming that machine.
-	checkFree(ctx context.Context, name string, macs []string, ip string, self int64) error
-	// replaceMACs sets a machine's MACs, in order.
-	replaceMACs(ctx context.Context, id int64, macs []string) error
+	// holder returns the name of the machine, other than self, that
+	// holds a name, MAC or IP.
+	holder(ctx context.Context, kind holdKind, key string, self int64) (string, bool, error)
+	// insertMachine creates the machine's row and returns its id.
+	insertMachine(ctx context.Context, m Machine, bmcShown string, bmcSealed []byte, now time.Time) (int64, error)
+	// deleteMACs removes all of a machine's MACs.
+	deleteMACs(ctx context.Context, id int64) error
+	// insertMACs adds MACs to a machine, in order.
+	insertMACs(ctx context.Context, id int64, macs []string) error
 	// setColumn writes one column of a patch; name is the machine's.
 	setColumn(ctx context.Context, id int64, name string, c colSet) error
 	// mergeTags sets tags; an empty value deletes the key.
@@ -37,6 +41,63 @@ type machineTx interface {
 	appendEvent(ctx context.Context, e Event) (int64, error)
 }
 
+// holdKind is what a machine can hold that no other machine may.
+type holdKind int
+
+const (
+	holdName holdKind = iota
+	holdMAC
+	holdIP
+)
+
+// checkFree refuses a name, MAC or reserved IP that another machine holds,
+// naming that machine. self is the id of the machine being changed, 0 for
+// a new one (whose name is checked too).
+func checkFree(ctx context.Context, tx machineTx, name string, macs []string, ip string, self int64) error {
+	if self == 0 {
+		if _, taken, err := tx.holder(ctx, holdName, name, 0); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
+		}
+	}
+	for _, mac := range macs {
+		if other, taken, err := tx.holder(ctx, holdMAC, mac, self); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("%w: mac %s already belongs to machine %q", ErrConflict, mac, other)
+		}
+	}
+	if ip != "" {
+		if other, taken, err := tx.holder(ctx, holdIP, ip, self); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("%w: ip %s is already reserved for machine %q", ErrConflict, ip, other)
+		}
+	}
+	return nil
+}
+
+// applyCreate writes a prepared machine (see prepareMachine) with its
+// MACs, tags and machine.created event, after refusing a name, MAC or IP
+// another machine holds.
+func applyCreate(ctx context.Context, tx machineTx, m Machine, bmcShown string, bmcSealed []byte, now time.Time) (int64, error) {
+	if err := checkFree(ctx, tx, m.Name, m.MACs, m.IP, 0); err != nil {
+		return 0, err
+	}
+	id, err := tx.insertMachine(ctx, m, bmcShown, bmcSealed, now)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.insertMACs(ctx, id, m.MACs); err != nil {
+		return 0, err
+	}
+	if err := tx.mergeTags(ctx, id, m.Tags); err != nil {
+		return 0, err
+	}
+	return tx.appendEvent(ctx, createdEvent(now, m))
+}
+
 // applyPatch writes a validated patch to machine name: conflict checks,
 // MACs, columns in preparePatch's order, tags, then updated_at and the
 // machine.updated event if anything changed. It returns the event's id, 0
@@ -47,12 +108,15 @@ func applyPatch(ctx context.Context, tx machineTx, name string, pp preparedPatch
 		return 0, err
 	}
 	if pp.setMACs || pp.checkIP {
-		if err := tx.checkFree(ctx, name, pp.macs, pp.ip, id); err != nil {
+		if err := checkFree(ctx, tx, name, pp.macs, pp.ip, id); err != nil {
 			return 0, err
 		}
 	}
 	if pp.setMACs {
-		if err := tx.replaceMACs(ctx, id, pp.macs); err != nil {
+		if err := tx.deleteMACs(ctx, id); err != nil {
+			return 0, err
+		}
+		if err := tx.insertMACs(ctx, id, pp.macs); err != nil {
 			return 0, err
 		}
 	}
