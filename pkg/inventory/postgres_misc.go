@@ -2,11 +2,8 @@ package inventory
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,7 +19,7 @@ func (s *Postgres) CreateToken(ctx context.Context, name string) (Token, string,
 	if _, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, name, hash, created_at) VALUES ($1,$2,$3,$4)`, id, name, hash, now.UnixNano()); err != nil {
 		return Token{}, "", err
 	}
-	return Token{ID: id, Name: name, CreatedAt: now.UTC()}, tokenPrefix + id + "_" + secret, nil
+	return Token{ID: id, Name: name, CreatedAt: now.UTC()}, formatAPIToken(id, secret), nil
 }
 
 // ListTokens returns all tokens, without secrets.
@@ -53,21 +50,11 @@ func (s *Postgres) CheckToken(ctx context.Context, secret string) (Token, error)
 	if !ok {
 		return Token{}, ErrUnauthorized
 	}
-	var t Token
-	var hash []byte
-	var c, u, r int64
-	err := s.pool.QueryRow(ctx, `SELECT id, name, hash, created_at, last_used_at, revoked_at FROM tokens WHERE id = $1`, id).
-		Scan(&t.ID, &t.Name, &hash, &c, &u, &r)
+	t, err := verifyAPIToken(s.pool.QueryRow(ctx, `SELECT `+tokenCheckCols+` FROM tokens WHERE id = $1`, id), sec)
 	if err != nil {
-		return Token{}, ErrUnauthorized
+		return Token{}, err
 	}
-	sum := sha256.Sum256([]byte(sec))
-	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || r != 0 {
-		return Token{}, ErrUnauthorized
-	}
-	t.CreatedAt, t.LastUsedAt = fromNano(c), fromNano(u)
-	// Record use at most once a minute so reads don't become writes.
-	if now := s.now(); now.Sub(t.LastUsedAt) > time.Minute {
+	if now := s.now(); tokenUseDue(now, t) {
 		_, _ = s.pool.Exec(ctx, `UPDATE tokens SET last_used_at = $1 WHERE id = $2`, now.UnixNano(), id)
 	}
 	return t, nil
@@ -100,30 +87,12 @@ func (s *Postgres) PutLease(ctx context.Context, l Lease) error {
 
 // GetLease returns the lease of a MAC.
 func (s *Postgres) GetLease(ctx context.Context, mac string) (Lease, error) {
-	norm, err := NormalizeMAC(mac)
-	if err != nil {
-		return Lease{}, err
-	}
-	ls, err := s.queryLeases(ctx, `WHERE mac = $1`, norm)
-	if err != nil {
-		return Lease{}, err
-	}
-	if len(ls) == 0 {
-		return Lease{}, notFound("lease for mac", norm)
-	}
-	return ls[0], nil
+	return leaseByMAC(ctx, s.queryLeases, `WHERE mac = $1`, mac)
 }
 
 // LeaseByIP returns the lease holding an address.
 func (s *Postgres) LeaseByIP(ctx context.Context, ip string) (Lease, error) {
-	ls, err := s.queryLeases(ctx, `WHERE ip = $1`, strings.TrimSpace(ip))
-	if err != nil {
-		return Lease{}, err
-	}
-	if len(ls) == 0 {
-		return Lease{}, notFound("lease for ip", ip)
-	}
-	return ls[0], nil
+	return leaseByIP(ctx, s.queryLeases, `WHERE ip = $1`, ip)
 }
 
 // DeleteLease removes the lease of a MAC.
@@ -168,14 +137,7 @@ func (s *Postgres) PutImage(ctx context.Context, img Image) error {
 
 // GetImage returns an image by name.
 func (s *Postgres) GetImage(ctx context.Context, name string) (Image, error) {
-	imgs, err := s.queryImages(ctx, `WHERE name = $1`, name)
-	if err != nil {
-		return Image{}, err
-	}
-	if len(imgs) == 0 {
-		return Image{}, notFound("image", name)
-	}
-	return imgs[0], nil
+	return imageByName(ctx, s.queryImages, `WHERE name = $1`, name)
 }
 
 // ListImages returns every image by name.

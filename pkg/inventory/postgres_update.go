@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -124,12 +123,5 @@ func (s *Postgres) BMCURL(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", pgScanErr(err, "machine", name)
 	}
-	if len(sealed) == 0 {
-		return "", fmt.Errorf("%w: machine %q has no BMC", ErrNotFound, name)
-	}
-	pt, err := s.sealer.Open(sealed)
-	if err != nil {
-		return "", fmt.Errorf("machine %q: %w", name, err)
-	}
-	return string(pt), nil
+	return openBMC(s.sealer, name, sealed)
 }

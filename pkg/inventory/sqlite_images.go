@@ -26,14 +26,7 @@ func (s *SQLite) PutImage(ctx context.Context, img Image) error {
 
 // GetImage returns an image by name.
 func (s *SQLite) GetImage(ctx context.Context, name string) (Image, error) {
-	imgs, err := s.queryImages(ctx, `WHERE name = ?`, name)
-	if err != nil {
-		return Image{}, err
-	}
-	if len(imgs) == 0 {
-		return Image{}, notFound("image", name)
-	}
-	return imgs[0], nil
+	return imageByName(ctx, s.queryImages, `WHERE name = ?`, name)
 }
 
 // ListImages returns every image by name.

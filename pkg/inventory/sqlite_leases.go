@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // PutLease creates or replaces the lease of a MAC.
@@ -31,30 +30,12 @@ func (s *SQLite) PutLease(ctx context.Context, l Lease) error {
 
 // GetLease returns the lease of a MAC.
 func (s *SQLite) GetLease(ctx context.Context, mac string) (Lease, error) {
-	norm, err := NormalizeMAC(mac)
-	if err != nil {
-		return Lease{}, err
-	}
-	ls, err := s.queryLeases(ctx, `WHERE mac = ?`, norm)
-	if err != nil {
-		return Lease{}, err
-	}
-	if len(ls) == 0 {
-		return Lease{}, notFound("lease for mac", norm)
-	}
-	return ls[0], nil
+	return leaseByMAC(ctx, s.queryLeases, `WHERE mac = ?`, mac)
 }
 
 // LeaseByIP returns the lease holding an address.
 func (s *SQLite) LeaseByIP(ctx context.Context, ip string) (Lease, error) {
-	ls, err := s.queryLeases(ctx, `WHERE ip = ?`, strings.TrimSpace(ip))
-	if err != nil {
-		return Lease{}, err
-	}
-	if len(ls) == 0 {
-		return Lease{}, notFound("lease for ip", ip)
-	}
-	return ls[0], nil
+	return leaseByIP(ctx, s.queryLeases, `WHERE ip = ?`, ip)
 }
 
 // DeleteLease removes the lease of a MAC.

@@ -98,46 +98,17 @@ func (w sqliteTx) mergeTags(ctx context.Context, id int64, tags map[string]strin
 
 // GetMachine returns a machine by name.
 func (s *SQLite) GetMachine(ctx context.Context, name string) (Machine, error) {
-	ms, err := s.queryMachines(ctx, `WHERE name = ?`, name)
-	if err != nil {
-		return Machine{}, err
-	}
-	if len(ms) == 0 {
-		return Machine{}, notFound("machine", name)
-	}
-	return ms[0], nil
+	return machineByName(ctx, s.queryMachines, `WHERE name = ?`, name)
 }
 
 // MachineByMAC returns the machine owning a MAC, in any notation.
 func (s *SQLite) MachineByMAC(ctx context.Context, mac string) (Machine, error) {
-	norm, err := NormalizeMAC(mac)
-	if err != nil {
-		return Machine{}, err
-	}
-	ms, err := s.queryMachines(ctx, `WHERE id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`, norm)
-	if err != nil {
-		return Machine{}, err
-	}
-	if len(ms) == 0 {
-		return Machine{}, fmt.Errorf("%w: no machine has mac %s", ErrNotFound, norm)
-	}
-	return ms[0], nil
+	return machineByMAC(ctx, s.queryMachines, `WHERE id = (SELECT machine_id FROM machine_macs WHERE mac = ?)`, mac)
 }
 
 // MachineByUUID returns the machine with a system UUID (any letter case).
 func (s *SQLite) MachineByUUID(ctx context.Context, uuid string) (Machine, error) {
-	uuid = strings.ToLower(strings.TrimSpace(uuid))
-	if uuid == "" {
-		return Machine{}, fmt.Errorf("%w: empty uuid", ErrInvalid)
-	}
-	ms, err := s.queryMachines(ctx, `WHERE lower(uuid) = ?`, uuid)
-	if err != nil {
-		return Machine{}, err
-	}
-	if len(ms) == 0 {
-		return Machine{}, fmt.Errorf("%w: no machine has uuid %s", ErrNotFound, uuid)
-	}
-	return ms[0], nil
+	return machineByUUID(ctx, s.queryMachines, `WHERE lower(uuid) = ?`, uuid)
 }
 
 // ListMachines returns machines ordered by name.

@@ -2,15 +2,9 @@ package inventory
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"fmt"
-	"time"
 )
-
-// tokenPrefix makes metal tokens recognisable in logs and secret scanners.
-const tokenPrefix = "metal_"
 
 // CreateToken makes a token and returns it with its secret, which is
 // shown only this once: metal_<id>_<secret>.
@@ -27,7 +21,7 @@ func (s *SQLite) CreateToken(ctx context.Context, name string) (Token, string, e
 	if err != nil {
 		return Token{}, "", err
 	}
-	return Token{ID: id, Name: name, CreatedAt: now.UTC()}, tokenPrefix + id + "_" + secret, nil
+	return Token{ID: id, Name: name, CreatedAt: now.UTC()}, formatAPIToken(id, secret), nil
 }
 
 // ListTokens returns all tokens, without secrets.
@@ -60,21 +54,11 @@ func (s *SQLite) CheckToken(ctx context.Context, secret string) (Token, error) {
 	if !ok {
 		return Token{}, ErrUnauthorized
 	}
-	var t Token
-	var hash []byte
-	var c, u, r int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, hash, created_at, last_used_at, revoked_at FROM tokens WHERE id = ?`, id).
-		Scan(&t.ID, &t.Name, &hash, &c, &u, &r)
+	t, err := verifyAPIToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCheckCols+` FROM tokens WHERE id = ?`, id), sec)
 	if err != nil {
-		return Token{}, ErrUnauthorized
+		return Token{}, err
 	}
-	sum := sha256.Sum256([]byte(sec))
-	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || r != 0 {
-		return Token{}, ErrUnauthorized
-	}
-	t.CreatedAt, t.LastUsedAt = fromNano(c), fromNano(u)
-	// Record use at most once a minute so reads don't become writes.
-	if now := s.now(); now.Sub(t.LastUsedAt) > time.Minute {
+	if now := s.now(); tokenUseDue(now, t) {
 		_, _ = s.db.ExecContext(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, now.UnixNano(), id)
 	}
 	return t, nil

@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 )
 
@@ -115,12 +114,5 @@ func (s *SQLite) BMCURL(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", scanErr(err, "machine", name)
 	}
-	if len(sealed) == 0 {
-		return "", fmt.Errorf("%w: machine %q has no BMC", ErrNotFound, name)
-	}
-	pt, err := s.sealer.Open(sealed)
-	if err != nil {
-		return "", fmt.Errorf("machine %q: %w", name, err)
-	}
-	return string(pt), nil
+	return openBMC(s.sealer, name, sealed)
 }

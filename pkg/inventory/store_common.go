@@ -3,6 +3,7 @@ package inventory
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -50,6 +51,18 @@ func sealBMC(sealer *Sealer, raw string) (string, []byte, error) {
 		return "", nil, err
 	}
 	return RedactURL(raw), sealer.Seal([]byte(raw)), nil
+}
+
+// openBMC unseals a machine's stored BMC URL (empty: it has none).
+func openBMC(sealer *Sealer, name string, sealed []byte) (string, error) {
+	if len(sealed) == 0 {
+		return "", fmt.Errorf("%w: machine %q has no BMC", ErrNotFound, name)
+	}
+	pt, err := sealer.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("machine %q: %w", name, err)
+	}
+	return string(pt), nil
 }
 
 // colSet is one column a patch writes; listed columns are named in the
@@ -176,6 +189,9 @@ func checkJob(j Job) error {
 	return nil
 }
 
+// tokenPrefix makes metal tokens recognisable in logs and secret scanners.
+const tokenPrefix = "metal_"
+
 // newAPIToken returns a token id, its secret, and the secret's hash.
 func newAPIToken(name string) (id, secret string, hash []byte, err error) {
 	if strings.TrimSpace(name) == "" {
@@ -193,6 +209,34 @@ func newAPIToken(name string) (id, secret string, hash []byte, err error) {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(idb), secret, sum[:], nil
 }
+
+// formatAPIToken joins metal_<id>_<secret>, the form shown to the user.
+func formatAPIToken(id, secret string) string { return tokenPrefix + id + "_" + secret }
+
+// tokenCheckCols are the columns verifyAPIToken reads.
+const tokenCheckCols = `id, name, hash, created_at, last_used_at, revoked_at`
+
+// verifyAPIToken reads a token row of tokenCheckCols and checks secret
+// against its hash in constant time. A missing, revoked or mismatching
+// token is ErrUnauthorized, whatever the reason.
+func verifyAPIToken(row scanner, secret string) (Token, error) {
+	var t Token
+	var hash []byte
+	var c, u, r int64
+	if err := row.Scan(&t.ID, &t.Name, &hash, &c, &u, &r); err != nil {
+		return Token{}, ErrUnauthorized
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(sum[:], hash) != 1 || r != 0 {
+		return Token{}, ErrUnauthorized
+	}
+	t.CreatedAt, t.LastUsedAt = fromNano(c), fromNano(u)
+	return t, nil
+}
+
+// tokenUseDue reports whether a token's use at now should be recorded:
+// at most once a minute, so that reads don't become writes.
+func tokenUseDue(now time.Time, t Token) bool { return now.Sub(t.LastUsedAt) > time.Minute }
 
 // parseAPIToken splits metal_<id>_<secret>.
 func parseAPIToken(s string) (id, secret string, ok bool) {
