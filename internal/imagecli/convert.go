@@ -18,7 +18,7 @@ import (
 // NewConvertCmd returns `image convert FILE|- OUT`.
 func NewConvertCmd() *cobra.Command {
 	var of openFlags
-	var force, noProgress bool
+	var force, noProgress, noHash bool
 	cmd := &cobra.Command{
 		Use:   "convert FILE|DIR|- OUT",
 		Short: "Convert a disk image to a raw disk offline (file or block device)",
@@ -40,12 +40,13 @@ A progress bar is drawn when stderr is a terminal.`,
 			}
 			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return convert(ctx, cmd, args[0], args[1], opts, force, !noProgress)
+			return convert(ctx, cmd, args[0], args[1], opts, convertFlags{force: force, progress: !noProgress, hash: !noHash})
 		},
 	}
 	of.register(cmd)
 	cmd.Flags().BoolVar(&force, "force", false, "allow OUT to be a block device (its contents are overwritten)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "never draw a progress bar")
+	cmd.Flags().BoolVar(&noHash, "no-sha256", false, "skip computing the raw disk's SHA-256 (saves ~1 s of CPU per 2 GiB)")
 	return cmd
 }
 
@@ -149,8 +150,12 @@ func (t *target) commit() error {
 	return nil
 }
 
-func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imaging.Options, force, progress bool) error {
-	t, err := openTarget(out, in, force)
+type convertFlags struct {
+	force, progress, hash bool
+}
+
+func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imaging.Options, cf convertFlags) error {
+	t, err := openTarget(out, in, cf.force)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
@@ -167,9 +172,9 @@ func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imagi
 	}
 	defer src.close()
 	s := src.s
-	wo := imaging.WriteOptions{Input: src.count}
+	wo := imaging.WriteOptions{Input: src.count, SkipHash: !cf.hash}
 	var bar *progressBar
-	if progress {
+	if cf.progress {
 		bar = newProgressBar(cmd.ErrOrStderr(), s.Info().VirtualSize)
 	}
 	if bar != nil {
@@ -193,6 +198,10 @@ func printResult(w io.Writer, out string, r imaging.Result) {
 	fmt.Fprintf(w, "%s: %d bytes raw (%s; data %s, zeros %s, holes %s) from %s in %s\n",
 		out, r.Size, human(r.Size), human(r.DataBytes), human(r.ZeroBytes), human(r.HoleBytes),
 		joinChain(r.Info.Chain), r.Duration.Round(time.Millisecond))
+	if r.SHA256 == "" {
+		fmt.Fprintf(w, "sha256: not computed (--no-sha256)\n")
+		return
+	}
 	fmt.Fprintf(w, "sha256: %s\n", r.SHA256)
 }
 

@@ -236,4 +236,8 @@ func TestConvertFlags(t *testing.T) {
 	if _, _, err := execute(t, NewConvertCmd(), nil, "--max-size", "24M", "--format-allow", "qcow2", img, out); err != nil {
 		t.Errorf("at the limit: %v", err)
 	}
+	stdout, _, err := execute(t, NewConvertCmd(), nil, "--no-sha256", img, out)
+	if err != nil || !strings.Contains(stdout, "sha256: not computed") {
+		t.Errorf("--no-sha256: %v, %q", err, stdout)
+	}
 }
