@@ -82,11 +82,17 @@ func scanJob(sc scanner) (Job, error) {
 	return j, nil
 }
 
-// jobTx is one store's SQL for jobs inside an open transaction.
-type jobTx interface {
+// storeTx is one store's SQL for machines and jobs inside an open
+// transaction.
+type storeTx interface {
 	machineTx
 	// runningJob returns the id of the machine's running job, if any.
 	runningJob(ctx context.Context, machine string) (int64, bool, error)
+	// updateRunningJob sets phase, progress (unless empty) and deadline
+	// of a running job; false if no running job has that id.
+	updateRunningJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline, now time.Time) (bool, error)
+	// finishJobRow ends a job in state, dropping its token.
+	finishJobRow(ctx context.Context, id int64, state, errText string, now time.Time) error
 	// insertJob creates j as running and returns its id.
 	insertJob(ctx context.Context, j Job, hash string, tokenSealed []byte, now time.Time) (int64, error)
 }
@@ -94,7 +100,7 @@ type jobTx interface {
 // applyStartJob moves the machine to the job's active state and creates
 // the job with its state and job.started events. It returns the job's id
 // and the last event's.
-func applyStartJob(ctx context.Context, tx jobTx, j Job, to State, reason, token string, tokenSealed []byte, now time.Time) (id, evID int64, err error) {
+func applyStartJob(ctx context.Context, tx storeTx, j Job, to State, reason, token string, tokenSealed []byte, now time.Time) (id, evID int64, err error) {
 	mid, from, err := tx.lockMachine(ctx, j.Machine)
 	if err != nil {
 		return 0, 0, err
@@ -120,6 +126,36 @@ func applyStartJob(ctx context.Context, tx jobTx, j Job, to State, reason, token
 	}
 	evID, err = tx.appendEvent(ctx, jobStartedEvent(now, j, id))
 	return id, evID, err
+}
+
+// endJob ends running job j as succeeded or failed and returns that
+// state.
+func endJob(ctx context.Context, tx storeTx, j Job, success bool, errText string, now time.Time) (string, error) {
+	if j.State != JobRunning {
+		return "", fmt.Errorf("%w: job %d already %s", ErrConflict, j.ID, j.State)
+	}
+	state := jobFinalState(success)
+	return state, tx.finishJobRow(ctx, j.ID, state, errText, now)
+}
+
+// applyJobUpdate records a running job's phase, progress and deadline and
+// appends ev (its time defaulting to now) if there is one. It returns the
+// event's id, 0 without one.
+func applyJobUpdate(ctx context.Context, tx storeTx, id int64, phase string, progress json.RawMessage, deadline time.Time, ev *Event, now time.Time) (int64, error) {
+	ok, err := tx.updateRunningJob(ctx, id, phase, progress, deadline, now)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: job %d is not running", ErrConflict, id)
+	}
+	if ev == nil {
+		return 0, nil
+	}
+	if ev.Time.IsZero() {
+		ev.Time = now
+	}
+	return tx.appendEvent(ctx, *ev)
 }
 
 // applyJobEnd is the end of FinishJob, once the job row is finished: the

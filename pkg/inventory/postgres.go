@@ -179,6 +179,21 @@ func (s *Postgres) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return nil
 }
 
+// write implements txRunner.
+func (s *Postgres) write(ctx context.Context, fn func(storeTx) (int64, error)) error {
+	var evID int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		evID, err = fn(pgTx{tx})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.ev.notify(evID)
+	return nil
+}
+
 func (s *Postgres) maxEventID(ctx context.Context) (int64, error) {
 	var last int64
 	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(id),0) FROM events`).Scan(&last); err != nil {

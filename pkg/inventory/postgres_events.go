@@ -11,21 +11,7 @@ import (
 
 // AppendEvent records an event.
 func (s *Postgres) AppendEvent(ctx context.Context, e Event) (Event, error) {
-	e, err := prepareEvent(e, s.now)
-	if err != nil {
-		return Event{}, err
-	}
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		id, err := pgAppendEventTx(ctx, tx, e)
-		e.ID = id
-		return err
-	})
-	if err != nil {
-		return Event{}, err
-	}
-	s.ev.notify(e.ID)
-	e.Time = e.Time.UTC()
-	return e, nil
+	return appendEvent(ctx, s, s.now, e)
 }
 
 // pgAppendEventTx inserts an event and notifies every listening metald

@@ -15,24 +15,10 @@ import (
 // two metalds starting a job on one machine the second waits, then sees
 // the first one's job and gets ErrConflict.
 func (s *Postgres) StartJob(ctx context.Context, j Job, to State, reason string) (Job, string, error) {
-	if err := checkJob(j); err != nil {
-		return Job{}, "", err
-	}
-	token, err := newJobToken()
+	id, token, err := startJob(ctx, s, s.sealer, s.now, j, to, reason)
 	if err != nil {
 		return Job{}, "", err
 	}
-	sealed := s.sealer.Seal([]byte(token))
-	now := s.now()
-	var id, evID int64
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		id, evID, err = applyStartJob(ctx, pgTx{tx}, j, to, reason, token, sealed, now)
-		return err
-	})
-	if err != nil {
-		return Job{}, "", err
-	}
-	s.ev.notify(evID)
 	job, err := s.GetJob(ctx, id)
 	return job, token, err
 }
@@ -84,31 +70,7 @@ func (s *Postgres) ListJobs(ctx context.Context, machine string, activeOnly bool
 
 // UpdateJob implements JobStore.
 func (s *Postgres) UpdateJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline time.Time, ev *Event) error {
-	now := s.now()
-	var evID int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET phase = $1, progress = CASE WHEN $2 = '' THEN progress ELSE $2 END,
-			deadline = $3, updated_at = $4 WHERE id = $5 AND state = $6`,
-			phase, string(progress), unixNano(deadline), now.UnixNano(), id, JobRunning)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("%w: job %d is not running", ErrConflict, id)
-		}
-		if ev != nil {
-			if ev.Time.IsZero() {
-				ev.Time = now
-			}
-			evID, err = pgAppendEventTx(ctx, tx, *ev)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.ev.notify(evID)
-	return nil
+	return updateJob(ctx, s, s.now, id, phase, progress, deadline, ev)
 }
 
 // FinishJob implements JobStore. Locks are taken machine first, then
@@ -134,12 +96,8 @@ func (s *Postgres) FinishJob(ctx context.Context, id int64, success bool, errTex
 		} else if err != nil {
 			return err
 		}
-		if j.State != JobRunning {
-			return fmt.Errorf("%w: job %d already %s", ErrConflict, id, j.State)
-		}
-		state := jobFinalState(success)
-		if _, err := tx.Exec(ctx, `UPDATE jobs SET state = $1, error = $2, updated_at = $3, finished_at = $4, token_hash = '', token_sealed = NULL WHERE id = $5`,
-			state, errText, now.UnixNano(), now.UnixNano(), id); err != nil {
+		state, err := endJob(ctx, pgTx{tx}, j, success, errText, now)
+		if err != nil {
 			return err
 		}
 		if machErr != nil {
@@ -180,7 +138,7 @@ func (s *Postgres) JobToken(ctx context.Context, id int64) (string, error) {
 	return string(tok), err
 }
 
-// runningJob implements jobTx.
+// runningJob implements storeTx.
 func (w pgTx) runningJob(ctx context.Context, machine string) (int64, bool, error) {
 	var id int64
 	err := w.tx.QueryRow(ctx, `SELECT id FROM jobs WHERE machine = $1 AND state = $2`, machine, JobRunning).Scan(&id)
@@ -190,7 +148,7 @@ func (w pgTx) runningJob(ctx context.Context, machine string) (int64, bool, erro
 	return id, err == nil, err
 }
 
-// insertJob implements jobTx. A unique violation (jobs_one_running) is
+// insertJob implements storeTx. A unique violation (jobs_one_running) is
 // another metald's job started on the machine at the same moment.
 func (w pgTx) insertJob(ctx context.Context, j Job, hash string, tokenSealed []byte, now time.Time) (int64, error) {
 	var id int64
@@ -201,4 +159,22 @@ func (w pgTx) insertJob(ctx context.Context, j Job, hash string, tokenSealed []b
 		return 0, fmt.Errorf("%w: machine %q already has a job running", ErrConflict, j.Machine)
 	}
 	return id, err
+}
+
+// updateRunningJob implements storeTx.
+func (w pgTx) updateRunningJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline, now time.Time) (bool, error) {
+	tag, err := w.tx.Exec(ctx, `UPDATE jobs SET phase = $1, progress = CASE WHEN $2 = '' THEN progress ELSE $2 END,
+		deadline = $3, updated_at = $4 WHERE id = $5 AND state = $6`,
+		phase, string(progress), unixNano(deadline), now.UnixNano(), id, JobRunning)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// finishJobRow implements storeTx.
+func (w pgTx) finishJobRow(ctx context.Context, id int64, state, errText string, now time.Time) error {
+	_, err := w.tx.Exec(ctx, `UPDATE jobs SET state = $1, error = $2, updated_at = $3, finished_at = $4, token_hash = '', token_sealed = NULL WHERE id = $5`,
+		state, errText, now.UnixNano(), now.UnixNano(), id)
+	return err
 }

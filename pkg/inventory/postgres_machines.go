@@ -12,25 +12,11 @@ import (
 
 // CreateMachine enrols a machine. A machine without a state starts as new.
 func (s *Postgres) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
-	m, err := prepareMachine(m)
+	name, err := createMachine(ctx, s, s.sealer, s.now, m)
 	if err != nil {
 		return Machine{}, err
 	}
-	bmcShown, bmcSealed, err := sealBMC(s.sealer, m.BMC)
-	if err != nil {
-		return Machine{}, err
-	}
-	now := s.now()
-	var evID int64
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		evID, err = applyCreate(ctx, pgTx{tx}, m, bmcShown, bmcSealed, now)
-		return err
-	})
-	if err != nil {
-		return Machine{}, err
-	}
-	s.ev.notify(evID)
-	return s.GetMachine(ctx, m.Name)
+	return s.GetMachine(ctx, name)
 }
 
 // pgMachineConflict turns a unique violation on machines (lost race with

@@ -10,53 +10,23 @@ import (
 // UpdateMachine applies a patch. Every change is validated before any is
 // written, and written with a machine.updated event in one transaction.
 func (s *Postgres) UpdateMachine(ctx context.Context, name string, p MachinePatch) (Machine, error) {
-	pp, err := preparePatch(s.sealer, p)
-	if err != nil {
+	if err := updateMachine(ctx, s, s.sealer, s.now, name, p); err != nil {
 		return Machine{}, err
 	}
-	now := s.now()
-	var evID int64
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		evID, err = applyPatch(ctx, pgTx{tx}, name, pp, now)
-		return err
-	})
-	if err != nil {
-		return Machine{}, err
-	}
-	s.ev.notify(evID)
 	return s.GetMachine(ctx, name)
 }
 
 // DeleteMachine removes a machine; its events stay.
 func (s *Postgres) DeleteMachine(ctx context.Context, name string) error {
-	now := s.now()
-	var evID int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		evID, err = applyDelete(ctx, pgTx{tx}, name, now)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.ev.notify(evID)
-	return nil
+	return deleteMachine(ctx, s, s.now, name)
 }
 
 // Transition changes a machine's lifecycle state; see lifecycle.go. The
 // machine's row is locked while the transition is checked and written.
 func (s *Postgres) Transition(ctx context.Context, name string, to State, reason string) (Machine, error) {
-	now := s.now()
-	var evID int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		evID, err = applyTransition(ctx, pgTx{tx}, name, to, reason, now)
-		return err
-	})
-	if err != nil {
+	if err := transition(ctx, s, s.now, name, to, reason); err != nil {
 		return Machine{}, err
 	}
-	s.ev.notify(evID)
 	return s.GetMachine(ctx, name)
 }
 

@@ -111,6 +111,21 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// write implements txRunner.
+func (s *SQLite) write(ctx context.Context, fn func(storeTx) (int64, error)) error {
+	var evID int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		evID, err = fn(sqliteTx{tx})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.notify(evID)
+	return nil
+}
+
 // Close closes the database.
 func (s *SQLite) Close() error {
 	return s.db.Close()

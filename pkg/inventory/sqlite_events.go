@@ -9,21 +9,7 @@ import (
 
 // AppendEvent records an event.
 func (s *SQLite) AppendEvent(ctx context.Context, e Event) (Event, error) {
-	e, err := prepareEvent(e, s.now)
-	if err != nil {
-		return Event{}, err
-	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		id, err := appendEventTx(ctx, tx, e)
-		e.ID = id
-		return err
-	})
-	if err != nil {
-		return Event{}, err
-	}
-	s.notify(e.ID)
-	e.Time = e.Time.UTC()
-	return e, nil
+	return appendEvent(ctx, s, s.now, e)
 }
 
 func appendEventTx(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {

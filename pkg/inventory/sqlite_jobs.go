@@ -14,24 +14,10 @@ var _ JobStore = (*SQLite)(nil)
 
 // StartJob implements JobStore.
 func (s *SQLite) StartJob(ctx context.Context, j Job, to State, reason string) (Job, string, error) {
-	if err := checkJob(j); err != nil {
-		return Job{}, "", err
-	}
-	token, err := newJobToken()
+	id, token, err := startJob(ctx, s, s.sealer, s.now, j, to, reason)
 	if err != nil {
 		return Job{}, "", err
 	}
-	sealed := s.sealer.Seal([]byte(token))
-	now := s.now()
-	var id, evID int64
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		id, evID, err = applyStartJob(ctx, sqliteTx{tx}, j, to, reason, token, sealed, now)
-		return err
-	})
-	if err != nil {
-		return Job{}, "", err
-	}
-	s.notify(evID)
 	job, err := s.GetJob(ctx, id)
 	return job, token, err
 }
@@ -81,31 +67,7 @@ func (s *SQLite) ListJobs(ctx context.Context, machine string, activeOnly bool, 
 
 // UpdateJob implements JobStore.
 func (s *SQLite) UpdateJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline time.Time, ev *Event) error {
-	now := s.now()
-	var evID int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET phase = ?, progress = CASE WHEN ? = '' THEN progress ELSE ? END,
-			deadline = ?, updated_at = ? WHERE id = ? AND state = ?`,
-			phase, string(progress), string(progress), unixNano(deadline), now.UnixNano(), id, JobRunning)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: job %d is not running", ErrConflict, id)
-		}
-		if ev != nil {
-			if ev.Time.IsZero() {
-				ev.Time = now
-			}
-			evID, err = appendEventTx(ctx, tx, *ev)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(evID)
-	return nil
+	return updateJob(ctx, s, s.now, id, phase, progress, deadline, ev)
 }
 
 // FinishJob implements JobStore.
@@ -119,12 +81,8 @@ func (s *SQLite) FinishJob(ctx context.Context, id int64, success bool, errText 
 		} else if err != nil {
 			return err
 		}
-		if j.State != JobRunning {
-			return fmt.Errorf("%w: job %d already %s", ErrConflict, id, j.State)
-		}
-		state := jobFinalState(success)
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, updated_at = ?, finished_at = ?, token_hash = '', token_sealed = NULL WHERE id = ?`,
-			state, errText, now.UnixNano(), now.UnixNano(), id); err != nil {
+		state, err := endJob(ctx, sqliteTx{tx}, j, success, errText, now)
+		if err != nil {
 			return err
 		}
 		mid, from, err := machineID(ctx, tx, j.Machine)
@@ -166,7 +124,7 @@ func (s *SQLite) JobToken(ctx context.Context, id int64) (string, error) {
 	return string(tok), err
 }
 
-// runningJob implements jobTx.
+// runningJob implements storeTx.
 func (w sqliteTx) runningJob(ctx context.Context, machine string) (int64, bool, error) {
 	var id int64
 	err := w.tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE machine = ? AND state = ?`, machine, JobRunning).Scan(&id)
@@ -176,7 +134,7 @@ func (w sqliteTx) runningJob(ctx context.Context, machine string) (int64, bool, 
 	return id, err == nil, err
 }
 
-// insertJob implements jobTx.
+// insertJob implements storeTx.
 func (w sqliteTx) insertJob(ctx context.Context, j Job, hash string, tokenSealed []byte, now time.Time) (int64, error) {
 	res, err := w.tx.ExecContext(ctx, `INSERT INTO jobs (machine, kind, state, phase, params, deadline, created_at, updated_at, token_hash, token_sealed)
 		VALUES (?,?,?,?,?,?,?,?,?,?)`, j.Machine, j.Kind, JobRunning, j.Phase, string(j.Params), unixNano(j.Deadline),
@@ -186,4 +144,23 @@ func (w sqliteTx) insertJob(ctx context.Context, j Job, hash string, tokenSealed
 	}
 	id, _ := res.LastInsertId()
 	return id, nil
+}
+
+// updateRunningJob implements storeTx.
+func (w sqliteTx) updateRunningJob(ctx context.Context, id int64, phase string, progress json.RawMessage, deadline, now time.Time) (bool, error) {
+	res, err := w.tx.ExecContext(ctx, `UPDATE jobs SET phase = ?, progress = CASE WHEN ? = '' THEN progress ELSE ? END,
+		deadline = ?, updated_at = ? WHERE id = ? AND state = ?`,
+		phase, string(progress), string(progress), unixNano(deadline), now.UnixNano(), id, JobRunning)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// finishJobRow implements storeTx.
+func (w sqliteTx) finishJobRow(ctx context.Context, id int64, state, errText string, now time.Time) error {
+	_, err := w.tx.ExecContext(ctx, `UPDATE jobs SET state = ?, error = ?, updated_at = ?, finished_at = ?, token_hash = '', token_sealed = NULL WHERE id = ?`,
+		state, errText, now.UnixNano(), now.UnixNano(), id)
+	return err
 }

@@ -12,25 +12,11 @@ import (
 
 // CreateMachine enrols a machine. A machine without a state starts as new.
 func (s *SQLite) CreateMachine(ctx context.Context, m Machine) (Machine, error) {
-	m, err := prepareMachine(m)
+	name, err := createMachine(ctx, s, s.sealer, s.now, m)
 	if err != nil {
 		return Machine{}, err
 	}
-	bmcShown, bmcSealed, err := sealBMC(s.sealer, m.BMC)
-	if err != nil {
-		return Machine{}, err
-	}
-	now := s.now()
-	var evID int64
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		evID, err = applyCreate(ctx, sqliteTx{tx}, m, bmcShown, bmcSealed, now)
-		return err
-	})
-	if err != nil {
-		return Machine{}, err
-	}
-	s.notify(evID)
-	return s.GetMachine(ctx, m.Name)
+	return s.GetMachine(ctx, name)
 }
 
 // insertMachine implements machineTx.

@@ -9,52 +9,22 @@ import (
 // UpdateMachine applies a patch. Every change is validated before any is
 // written, and written with a machine.updated event in one transaction.
 func (s *SQLite) UpdateMachine(ctx context.Context, name string, p MachinePatch) (Machine, error) {
-	pp, err := preparePatch(s.sealer, p)
-	if err != nil {
+	if err := updateMachine(ctx, s, s.sealer, s.now, name, p); err != nil {
 		return Machine{}, err
 	}
-	now := s.now()
-	var evID int64
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		evID, err = applyPatch(ctx, sqliteTx{tx}, name, pp, now)
-		return err
-	})
-	if err != nil {
-		return Machine{}, err
-	}
-	s.notify(evID)
 	return s.GetMachine(ctx, name)
 }
 
 // DeleteMachine removes a machine; its events stay.
 func (s *SQLite) DeleteMachine(ctx context.Context, name string) error {
-	now := s.now()
-	var evID int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		evID, err = applyDelete(ctx, sqliteTx{tx}, name, now)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(evID)
-	return nil
+	return deleteMachine(ctx, s, s.now, name)
 }
 
 // Transition changes a machine's lifecycle state; see lifecycle.go.
 func (s *SQLite) Transition(ctx context.Context, name string, to State, reason string) (Machine, error) {
-	now := s.now()
-	var evID int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		evID, err = applyTransition(ctx, sqliteTx{tx}, name, to, reason, now)
-		return err
-	})
-	if err != nil {
+	if err := transition(ctx, s, s.now, name, to, reason); err != nil {
 		return Machine{}, err
 	}
-	s.notify(evID)
 	return s.GetMachine(ctx, name)
 }
 
