@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -9,34 +8,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/metal-iaas/metal/internal/cliout"
 )
 
-// render prints v as JSON or YAML, or calls table for the table format.
+// render prints v in the -o format; table draws the table form.
 func render(w io.Writer, format string, v any, table func(*tabwriter.Writer)) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "yaml":
-		// Round-trip through JSON so YAML shows the same field names.
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		var generic any
-		if err := json.Unmarshal(b, &generic); err != nil {
-			return err
-		}
-		enc := yaml.NewEncoder(w)
-		enc.SetIndent(2)
-		defer enc.Close()
-		return enc.Encode(generic)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	table(tw)
-	return tw.Flush()
+	return cliout.Render(w, format, v, table)
 }
 
 // fmtTags renders tags as k=v,k=v in key order.

@@ -1,68 +1,17 @@
 package imagecli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"gopkg.in/yaml.v3"
+	"github.com/metal-iaas/metal/internal/cliout"
 )
 
-// render prints v as JSON or YAML (same field names), or calls table.
+// render prints v in the -o format; table draws the table form.
 func render(w io.Writer, format string, v any, table func(io.Writer)) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "yaml":
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		var generic any
-		if err := dec.Decode(&generic); err != nil {
-			return err
-		}
-		enc := yaml.NewEncoder(w)
-		enc.SetIndent(2)
-		if err := enc.Encode(integers(generic)); err != nil {
-			return err
-		}
-		return enc.Close()
-	case "table", "":
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		table(tw)
-		return tw.Flush()
-	}
-	return fmt.Errorf("output format %q: want table, json or yaml", format)
-}
-
-// integers turns json.Numbers back into int64 (or float64) so YAML prints
-// 25165824, not 2.5165824e+07.
-func integers(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = integers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = integers(e)
-		}
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
-	}
-	return v
+	return cliout.Render(w, format, v, func(tw *tabwriter.Writer) { table(tw) })
 }
 
 func renderReport(w io.Writer, format string, r *Report) error {
