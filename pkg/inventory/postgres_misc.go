@@ -62,13 +62,11 @@ func (s *Postgres) CheckToken(ctx context.Context, secret string) (Token, error)
 
 // PutLease creates or replaces the lease of a MAC.
 func (s *Postgres) PutLease(ctx context.Context, l Lease) error {
-	mac, err := NormalizeMAC(l.MAC)
+	l, err := prepareLease(l)
 	if err != nil {
 		return err
 	}
-	if l.IP, err = NormalizeIP(l.IP); err != nil || l.IP == "" {
-		return fmt.Errorf("%w: lease ip %q", ErrInvalid, l.IP)
-	}
+	mac := l.MAC
 	now := s.now()
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE ip = $1 AND mac <> $2`, l.IP, mac); err != nil {
@@ -121,13 +119,11 @@ func (s *Postgres) queryLeases(ctx context.Context, clause string, args ...any) 
 
 // PutImage records an image, replacing one of the same name.
 func (s *Postgres) PutImage(ctx context.Context, img Image) error {
-	if err := ValidateName("image name", img.Name); err != nil {
+	img, err := prepareImage(img, s.now)
+	if err != nil {
 		return err
 	}
-	if img.CreatedAt.IsZero() {
-		img.CreatedAt = s.now()
-	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO images (name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at)
+	_, err = s.pool.Exec(ctx, `INSERT INTO images (name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (name) DO UPDATE SET file = excluded.file, format = excluded.format,
 		chain = excluded.chain, size = excluded.size, virtual_size = excluded.virtual_size, sha256 = excluded.sha256,
 		raw_sha256 = excluded.raw_sha256, created_at = excluded.created_at`,

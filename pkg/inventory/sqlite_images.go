@@ -8,11 +8,9 @@ import (
 
 // PutImage records an image, replacing one of the same name.
 func (s *SQLite) PutImage(ctx context.Context, img Image) error {
-	if err := ValidateName("image name", img.Name); err != nil {
+	img, err := prepareImage(img, s.now)
+	if err != nil {
 		return err
-	}
-	if img.CreatedAt.IsZero() {
-		img.CreatedAt = s.now()
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO images (name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at)

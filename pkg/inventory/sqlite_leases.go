@@ -3,18 +3,15 @@ package inventory
 import (
 	"context"
 	"database/sql"
-	"fmt"
 )
 
 // PutLease creates or replaces the lease of a MAC.
 func (s *SQLite) PutLease(ctx context.Context, l Lease) error {
-	mac, err := NormalizeMAC(l.MAC)
+	l, err := prepareLease(l)
 	if err != nil {
 		return err
 	}
-	if l.IP, err = NormalizeIP(l.IP); err != nil || l.IP == "" {
-		return fmt.Errorf("%w: lease ip %q", ErrInvalid, l.IP)
-	}
+	mac := l.MAC
 	now := s.now()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE ip = ? AND mac != ?`, l.IP, mac); err != nil {

@@ -5,9 +5,13 @@
 //
 // Store is the interface every consumer sees; OpenSQLite returns the
 // default implementation, OpenPostgres the one several metalds can share.
-// Both have the same semantics: validation, conflicts and their messages,
-// ordering and events come from the shared files (store_common.go,
-// events_common.go, lifecycle.go, validate.go) and only the SQL differs. The machine lifecycle (SPEC §3) is enforced in
+// Both have the same semantics because they share everything but SQL and
+// locking: validation, conflicts and their messages, the order of the
+// writes and their events (ops_common.go, update_common.go, jobs.go,
+// store_common.go, events_common.go, lookup_common.go), row scanning
+// (scan_common.go) and migration sequencing (migrate_common.go). Each
+// store supplies its queries through a storeTx bound to one of its
+// transactions. The machine lifecycle (SPEC §3) is enforced in
 // lifecycle.go and nowhere else: every state change is checked there and
 // written together with its event in one transaction.
 package inventory

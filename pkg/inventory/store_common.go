@@ -41,6 +41,32 @@ func prepareMachine(m Machine) (Machine, error) {
 	return m, nil
 }
 
+// prepareLease validates a lease to store and returns it with its MAC and
+// IP normalised.
+func prepareLease(l Lease) (Lease, error) {
+	mac, err := NormalizeMAC(l.MAC)
+	if err != nil {
+		return Lease{}, err
+	}
+	if l.IP, err = NormalizeIP(l.IP); err != nil || l.IP == "" {
+		return Lease{}, fmt.Errorf("%w: lease ip %q", ErrInvalid, l.IP)
+	}
+	l.MAC = mac
+	return l, nil
+}
+
+// prepareImage validates an image to store; one without a creation time
+// is created now.
+func prepareImage(img Image, clock func() time.Time) (Image, error) {
+	if err := ValidateName("image name", img.Name); err != nil {
+		return Image{}, err
+	}
+	if img.CreatedAt.IsZero() {
+		img.CreatedAt = clock()
+	}
+	return img, nil
+}
+
 // sealBMC validates a BMC URL and returns the masked form shown to users
 // and the sealed form holding the credentials.
 func sealBMC(sealer *Sealer, raw string) (string, []byte, error) {
