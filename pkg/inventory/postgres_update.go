@@ -30,7 +30,7 @@ func (s *Postgres) Transition(ctx context.Context, name string, to State, reason
 	return s.GetMachine(ctx, name)
 }
 
-// pgTx is machineTx in PostgreSQL's SQL: lockMachine takes the machine's
+// pgTx is storeTx in PostgreSQL's SQL: lockMachine takes the machine's
 // row lock (SELECT … FOR UPDATE), and unique violations from a race with
 // another metald become the conflicts the checks would have reported.
 type pgTx struct{ tx pgx.Tx }

@@ -28,7 +28,7 @@ func (s *SQLite) Transition(ctx context.Context, name string, to State, reason s
 	return s.GetMachine(ctx, name)
 }
 
-// sqliteTx is machineTx in SQLite's SQL. BEGIN IMMEDIATE already holds
+// sqliteTx is storeTx in SQLite's SQL. BEGIN IMMEDIATE already holds
 // the database's write lock, so lockMachine only reads.
 type sqliteTx struct{ tx *sql.Tx }
 
