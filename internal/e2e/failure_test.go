@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,30 +11,6 @@ import (
 
 	"github.com/metal-iaas/metal/internal/lab"
 )
-
-// job is the part of metalctl jobs -o json the tests read.
-type job struct {
-	ID       int64           `json:"id"`
-	Machine  string          `json:"machine"`
-	Kind     string          `json:"kind"`
-	State    string          `json:"state"`
-	Phase    string          `json:"phase"`
-	Error    string          `json:"error"`
-	Progress json.RawMessage `json:"progress"`
-}
-
-// activeJob is the machine's running job (ok false when none runs).
-func (r *rig) activeJob(name string) (job, bool) {
-	out, err := r.ctl(20*time.Second, "jobs", name, "--active", "-o", "json")
-	if err != nil {
-		return job{}, false
-	}
-	var js []job
-	if json.Unmarshal([]byte(out), &js) != nil || len(js) == 0 {
-		return job{}, false
-	}
-	return js[0], true
-}
 
 // TestCorruptImage: an image that passed ingest but whose stored file was
 // replaced afterwards (one byte changed inside a data cluster of the
@@ -92,16 +67,25 @@ func TestCorruptImage(t *testing.T) {
 	_ = v
 }
 
-// TestMetaldKilledMidStream: metald is SIGKILLed while the agent is
-// writing the image (once it has reported bytes read; the 12 MiB qcow2 is
-// then usually already in its socket buffers, so what must survive are
-// the agent's progress and result calls) and restarted 2 s later; the agent retries and resumes, the job is
+// TestMetaldKilledMidStream: metald is SIGKILLed while the agent
+// downloads and writes the image (downloads slowed to 2 MiB/s by a proxy;
+// killed once 1 MiB of it went through the proxy) and
+// restarted 2 s later; the agent resumes the download with a Range
+// request and retries its progress and result calls; the agent retries and resumes, the job is
 // resumed from the database, and provisioning completes. The image is the
 // 4 GiB-capacity qcow2 (the small OS at the start, the rest zeros) on a
 // VM with 384 MiB of RAM, which also shows that memory does not grow with
 // the image.
 func TestMetaldKilledMidStream(t *testing.T) {
-	r := newRig(t)
+	// Machines reach metald through a proxy that slows image downloads to
+	// 2 MiB/s, so the download is still running when metald dies.
+	const proxyAddr = lab.BridgeIP + ":8081"
+	r := newRigCfg(t, lab.MetaldConfig{AdvertiseURL: "http://" + proxyAddr})
+	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetRate(2 << 20)
 	big := bigImage(t, r)
 	v := r.addVM("vm1", mac1, ip1, 5<<30)
 	r.mustCtl("image", "upload", big.QCOW2, "--name", "os-4g")
@@ -110,6 +94,7 @@ func TestMetaldKilledMidStream(t *testing.T) {
 	if im.VirtualSize != 4<<30 {
 		t.Fatalf("image virtual size %d, want 4 GiB", im.VirtualSize)
 	}
+	stored := im.Size
 	done := make(chan error, 1)
 	var out string
 	go func() {
@@ -120,14 +105,14 @@ func TestMetaldKilledMidStream(t *testing.T) {
 	deadline := time.Now().Add(4 * time.Minute)
 	killed := false
 	for !killed && time.Now().Before(deadline) {
-		// Mid-stream: the agent has reported bytes read from the image.
-		var p struct {
-			BytesRead int64 `json:"bytes_read"`
-			Total     int64 `json:"total"`
-		}
-		if j, ok := r.activeJob("vm1"); ok && j.Phase == "writing" && json.Unmarshal(j.Progress, &p) == nil && p.BytesRead > 0 {
+		// Mid-stream: the proxy has delivered 1 MiB of the image and the
+		// agent has not got it all.
+		if n := proxy.ImageBytes(); n >= 1<<20 {
+			if n >= stored {
+				t.Fatalf("the proxy had delivered the whole image (%d bytes) before the kill: the download was not slowed", n)
+			}
 			r.md.Kill(syscall.SIGKILL)
-			t.Logf("metald SIGKILLed in phase %s, progress %s", j.Phase, j.Progress)
+			t.Logf("metald SIGKILLed after %d of %d image bytes went through the proxy", n, stored)
 			time.Sleep(2 * time.Second)
 			if err := r.md.Start(t.Context()); err != nil {
 				t.Fatal(err)
@@ -138,12 +123,13 @@ func TestMetaldKilledMidStream(t *testing.T) {
 		select {
 		case err := <-done:
 			t.Fatalf("provision ended (%v) before the agent was seen streaming:\n%s", err, out)
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	if !killed {
 		t.Fatal("the agent was never seen streaming the image")
 	}
+	proxy.SetRate(0)
 	if err := <-done; err != nil {
 		t.Fatalf("provision after the metald restart: %v\n%s", err, tail(out, 2000))
 	}
@@ -165,6 +151,15 @@ func TestMetaldKilledMidStream(t *testing.T) {
 	}
 	if !strings.Contains(out, "done") {
 		t.Errorf("no finished progress line in metalctl's output")
+	}
+	reqs := proxy.Requests()
+	ranged := false
+	for _, q := range reqs {
+		ranged = ranged || strings.HasSuffix(q, "+range")
+	}
+	t.Logf("image requests: %q", reqs)
+	if !ranged {
+		t.Errorf("the agent did not resume the download with a Range request after the restart: %q", reqs)
 	}
 }
 

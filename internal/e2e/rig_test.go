@@ -206,6 +206,7 @@ type image struct {
 	Name        string `json:"name"`
 	File        string `json:"file"`
 	Format      string `json:"format"`
+	Size        int64  `json:"size"`
 	VirtualSize int64  `json:"virtual_size"`
 	RawSHA256   string `json:"raw_sha256"`
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,13 +68,15 @@ type CutProxy struct {
 	prefix   []byte
 	cutAfter int64
 	cut      atomic.Bool
+	rate     atomic.Int64
+	imgBytes atomic.Int64
 	mu       sync.Mutex
 	requests []string // request lines with the prefix, "+range" when ranged
 }
 
 // StartCutProxy listens on listen (in the namespace) and forwards to
 // target; the first connection that asks for "GET <prefix>" is closed
-// after cutAfter bytes of response.
+// after cutAfter bytes of response (never when cutAfter < 0).
 func (l *Lab) StartCutProxy(listen, target, prefix string, cutAfter int64) (*CutProxy, error) {
 	ln, err := l.Listen(listen)
 	if err != nil {
@@ -95,6 +98,15 @@ func (p *CutProxy) Requests() []string {
 	return append([]string(nil), p.requests...)
 }
 
+// SetRate limits responses on connections that asked for the prefix to
+// about bytesPerSec (0: no limit), so that a download lasts long enough to
+// break it from outside.
+func (p *CutProxy) SetRate(bytesPerSec int64) { p.rate.Store(bytesPerSec) }
+
+// ImageBytes is how many response bytes connections that asked for the
+// prefix have delivered so far.
+func (p *CutProxy) ImageBytes() int64 { return p.imgBytes.Load() }
+
 // Cut reports whether a connection was cut.
 func (p *CutProxy) Cut() bool { return p.cut.Load() }
 
@@ -115,7 +127,12 @@ func (p *CutProxy) handle(c net.Conn) {
 		return
 	}
 	defer s.Close()
-	var victim atomic.Bool
+	if tc, ok := s.(*net.TCPConn); ok && p.rate.Load() > 0 {
+		// A slowed download must not sit in this side's socket buffer:
+		// then a killed metald would still have delivered it all.
+		_ = tc.SetReadBuffer(64 << 10)
+	}
+	var victim, image atomic.Bool
 	go func() {
 		// client → server: look at each chunk for the prefix.
 		buf := make([]byte, 32<<10)
@@ -135,7 +152,8 @@ func (p *CutProxy) handle(c net.Conn) {
 					p.mu.Lock()
 					p.requests = append(p.requests, rec)
 					p.mu.Unlock()
-					if p.cut.CompareAndSwap(false, true) {
+					image.Store(true)
+					if p.cutAfter >= 0 && p.cut.CompareAndSwap(false, true) {
 						victim.Store(true)
 					}
 				}
@@ -169,6 +187,12 @@ func (p *CutProxy) handle(c net.Conn) {
 				return
 			}
 			sent += int64(n)
+			if image.Load() {
+				p.imgBytes.Add(int64(n))
+			}
+			if r := p.rate.Load(); r > 0 && image.Load() {
+				time.Sleep(time.Duration(int64(n) * int64(time.Second) / r))
+			}
 		}
 		if err != nil {
 			return
