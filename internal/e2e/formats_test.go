@@ -10,7 +10,9 @@ import (
 	"github.com/metal-iaas/metal/internal/lab"
 )
 
-// TestProvisionVHDThenQCOW2ZST provisions the dynamic VHD, deprovisions
+// TestProvisionVHDThenQCOW2ZST inspects a new machine (the agent reports
+// its hardware, the BMC powers it off, the machine is ready), provisions
+// the dynamic VHD, deprovisions
 // (the agent wipes the partition table; the machine returns to ready),
 // then provisions the zstd-compressed qcow2 onto the same VM. Machines
 // reach metald through a TCP proxy (metald advertises the proxy) that
@@ -24,7 +26,17 @@ func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := testImage(t, r)
-	v := r.addVM("vm1", mac1, ip1, 1<<30)
+	v := r.enrolVM("vm1", mac1, ip1, 1<<30)
+	out, err := r.ctl(5*time.Minute, "inspect", "vm1", "--wait", "--timeout", "4m")
+	t.Logf("metalctl inspect --wait:\n%s", tail(out, 1000))
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	var inspected machine
+	r.ctlJSON(&inspected, "machine", "show", "vm1")
+	if inspected.State != "ready" || len(inspected.Hardware.Disks) == 0 || inspected.Hardware.Disks[0].Name != "vda" {
+		t.Fatalf("after inspect: state %s (%s), disks %+v", inspected.State, inspected.StateReason, inspected.Hardware.Disks)
+	}
 	for _, u := range []struct{ file, name, format string }{
 		{img.VHD, "os-vhd", "vhd"},
 		{img.QCOW2ZST, "os-qcow2zst", "qcow2"},
@@ -50,7 +62,7 @@ func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 		t.Errorf("want the first image download cut and resumed with a Range request; requests %q", reqs)
 	}
 
-	out, err := r.ctl(5*time.Minute, "deprovision", "vm1", "--wait", "--timeout", "4m")
+	out, err = r.ctl(5*time.Minute, "deprovision", "vm1", "--wait", "--timeout", "4m")
 	t.Logf("metalctl deprovision --wait:\n%s", tail(out, 1000))
 	if err != nil {
 		t.Fatalf("deprovision: %v", err)

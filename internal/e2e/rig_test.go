@@ -177,12 +177,19 @@ func (r *rig) ctlJSON(v any, args ...string) {
 // addVM starts a BMC+VM and registers it with metald as ready.
 func (r *rig) addVM(name, mac, ip string, diskBytes int64) *lab.VM {
 	r.t.Helper()
+	v := r.enrolVM(name, mac, ip, diskBytes)
+	r.mustCtl("machine", "edit", name, "--state", "ready")
+	return v
+}
+
+// enrolVM starts a BMC+VM and enrols it with metald (state new).
+func (r *rig) enrolVM(name, mac, ip string, diskBytes int64) *lab.VM {
+	r.t.Helper()
 	v, err := r.lab.AddVM(context.Background(), lab.VMConfig{Name: name, MAC: mac, DiskBytes: diskBytes})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	r.mustCtl("machine", "add", name, "--mac", mac, "--bmc", v.BMCURL(), "--ip", ip)
-	r.mustCtl("machine", "edit", name, "--state", "ready")
 	return v
 }
 
