@@ -155,17 +155,7 @@ func (o *ovaStream) sideMember(h *tar.Header) error {
 	return o.st.finish(mh)
 }
 
-func (o *ovaStream) Info() Info {
-	in := o.inner.Info()
-	outer := []string{"ova"}
-	if o.st.disk.Compression == "gzip" {
-		outer = append(outer, "gzip")
-	}
-	in.Chain = append(outer, in.Chain...)
-	pi := *o.st.info
-	in.Package = &pi
-	return in
-}
+func (o *ovaStream) Info() Info { return o.st.streamInfo("ova", o.inner.Info()) }
 
 func (o *ovaStream) Next() (Extent, error) {
 	if o.err != nil {
@@ -174,8 +164,7 @@ func (o *ovaStream) Next() (Extent, error) {
 	e, err := o.inner.Next()
 	if err == nil {
 		o.emitted = e.Offset + e.Length
-		if o.emitted > o.st.disk.Capacity {
-			o.err = fmt.Errorf("%w: disk %q extends past the descriptor's capacity of %d bytes", ErrCorrupt, o.st.disk.ID, o.st.disk.Capacity)
+		if o.err = o.st.checkExtent(e); o.err != nil {
 			return Extent{}, o.err
 		}
 		return e, nil

@@ -187,17 +187,7 @@ type ovfDirStream struct {
 	err   error
 }
 
-func (o *ovfDirStream) Info() Info {
-	in := o.inner.Info()
-	outer := []string{"ovf"}
-	if o.st.disk.Compression == "gzip" {
-		outer = append(outer, "gzip")
-	}
-	in.Chain = append(outer, in.Chain...)
-	pi := *o.st.info
-	in.Package = &pi
-	return in
-}
+func (o *ovfDirStream) Info() Info { return o.st.streamInfo("ovf", o.inner.Info()) }
 
 func (o *ovfDirStream) Next() (Extent, error) {
 	if o.err != nil {
@@ -205,9 +195,7 @@ func (o *ovfDirStream) Next() (Extent, error) {
 	}
 	e, err := o.inner.Next()
 	if err == nil {
-		if e.Offset+e.Length > o.st.disk.Capacity {
-			err = fmt.Errorf("%w: disk %q extends past the descriptor's capacity of %d bytes", ErrCorrupt, o.st.disk.ID, o.st.disk.Capacity)
-		} else {
+		if err = o.st.checkExtent(e); err == nil {
 			return e, nil
 		}
 	}

@@ -156,3 +156,25 @@ func (p *pkgState) verifyCert() error {
 	p.info.Certificate = fmt.Sprintf("signature valid, signer %q (not checked against a trust store)", p.cert.Subject)
 	return nil
 }
+
+// streamInfo is the Info of a package's disk stream: the inner format's,
+// with the package layers (container, then gzip when the disk file is
+// compressed) in front of its chain and the package description attached.
+func (st *pkgState) streamInfo(container string, in Info) Info {
+	outer := []string{container}
+	if st.disk.Compression == "gzip" {
+		outer = append(outer, "gzip")
+	}
+	in.Chain = append(outer, in.Chain...)
+	pi := *st.info
+	in.Package = &pi
+	return in
+}
+
+// checkExtent refuses an extent past the capacity the descriptor declares.
+func (st *pkgState) checkExtent(e Extent) error {
+	if e.Offset+e.Length > st.disk.Capacity {
+		return fmt.Errorf("%w: disk %q extends past the descriptor's capacity of %d bytes", ErrCorrupt, st.disk.ID, st.disk.Capacity)
+	}
+	return nil
+}
