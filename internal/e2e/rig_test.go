@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metal-iaas/metal/internal/testenv"
+
 	"github.com/metal-iaas/metal/internal/lab"
 )
 
@@ -41,10 +43,7 @@ func need(t testing.TB) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("cannot run: %v (METAL_REQUIRE_ALL=1, so this is a failure)", err)
-	}
-	t.Skipf("SKIPPED, cannot run: %v (set METAL_REQUIRE_ALL=1 to make this a failure)", err)
+	testenv.Require(t, false, err.Error())
 }
 
 func setup(t testing.TB) *shared {

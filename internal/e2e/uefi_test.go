@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/metal-iaas/metal/internal/testenv"
+
 	"github.com/metal-iaas/metal/internal/lab"
 )
 
@@ -32,10 +34,7 @@ func TestProvisionUEFI(t *testing.T) {
 	// reaches iPXE.
 	r := newRig(t, "--boot-efi", "--tftp", lab.BridgeIP+":69")
 	if err := lab.CheckEFI(); err != nil {
-		if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-			t.Fatalf("cannot run: %v (METAL_REQUIRE_ALL=1, so this is a failure)", err)
-		}
-		t.Skipf("SKIPPED, cannot run: %v (set METAL_REQUIRE_ALL=1 to make this a failure)", err)
+		testenv.Require(t, false, err.Error())
 	}
 	img := efiImage(t, r)
 	v, err := r.lab.AddVM(context.Background(), lab.VMConfig{Name: "uefi1", MAC: macUEFI, DiskBytes: 1 << 30, UEFI: true})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 // needEFI is need plus the UEFI prerequisites.
@@ -15,10 +17,7 @@ func needEFI(t *testing.T) {
 	t.Helper()
 	need(t)
 	if err := CheckEFI(); err != nil {
-		if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-			t.Fatalf("cannot run: %v (METAL_REQUIRE_ALL=1, so this is a failure)", err)
-		}
-		t.Skipf("SKIPPED, cannot run: %v (set METAL_REQUIRE_ALL=1 to make this a failure)", err)
+		testenv.Require(t, false, err.Error())
 	}
 }
 

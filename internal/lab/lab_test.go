@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/testenv"
 )
 
 // need skips, or fails under METAL_REQUIRE_ALL=1, when the lab cannot run.
@@ -19,10 +21,7 @@ func need(t *testing.T) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("METAL_REQUIRE_ALL") == "1" {
-		t.Fatalf("cannot run: %v (METAL_REQUIRE_ALL=1, so this is a failure)", err)
-	}
-	t.Skipf("SKIPPED, cannot run: %v (set METAL_REQUIRE_ALL=1 to make this a failure)", err)
+	testenv.Require(t, false, err.Error())
 }
 
 // TestImageBoots builds the installed-OS disk and boots the raw disk in
