@@ -2,15 +2,14 @@ package netboot
 
 import (
 	"context"
-	"flag"
 	"net"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/golden"
 
 	"github.com/gin-gonic/gin"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -21,25 +20,6 @@ import (
 	"github.com/metal-iaas/metal/pkg/dhcp"
 	"github.com/metal-iaas/metal/pkg/pxe"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(path, []byte(got), 0o644)
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from golden file:\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 func unitService(t testing.TB, mode Mode, unknown Unknown) (*Service, *MemoryInventory) {
 	t.Helper()
@@ -82,7 +62,7 @@ func TestBootScriptHTTP(t *testing.T) {
 		}
 		all.WriteString("### " + q + "\n" + body)
 	}
-	golden(t, "boot_scripts", all.String())
+	golden.Check(t, "boot_scripts", all.String())
 	for q, want := range map[string]int{
 		"/boot.ipxe?mac=52:54:00:00:00:99": 404, "/boot.ipxe?mac=zz": 400, "/boot.ipxe": 400,
 		"/boot.ipxe?uuid=ffff": 404, "/ipxe/undionly.kpxe": 200, "/ipxe/nope": 404,
@@ -169,7 +149,7 @@ func TestDHCPDecisions(t *testing.T) {
 			}
 		}
 	}
-	golden(t, "dhcp_decisions", all.String())
+	golden.Check(t, "dhcp_decisions", all.String())
 }
 
 func TestConfigValidate(t *testing.T) {

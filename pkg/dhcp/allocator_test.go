@@ -2,38 +2,16 @@ package dhcp
 
 import (
 	"context"
-	"flag"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/metal-iaas/metal/internal/golden"
+
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from golden file:\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 type staticRes map[string]Reservation
 
@@ -135,7 +113,7 @@ func TestAllocatorExchanges(t *testing.T) {
 		all.WriteString("### " + s.name + "\n" + summary(resp))
 		now = now.Add(time.Second)
 	}
-	golden(t, "allocator_exchanges", all.String())
+	golden.Check(t, "allocator_exchanges", all.String())
 
 	// Bound leases were written through; a new allocator loads them.
 	l, err := store.Get(context.Background(), mac(0xaa))

@@ -2,37 +2,15 @@ package pxe
 
 import (
 	"errors"
-	"flag"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/metal-iaas/metal/internal/golden"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from golden file:\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 var hw = net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
 
@@ -121,7 +99,7 @@ func TestProxyReplies(t *testing.T) {
 	if resp, _ := ProxyReply(req, 67, net.IPv4(10, 0, 0, 1), ParseClient(req), Boot{Kind: KindTFTP, File: FileBIOS}); resp != nil {
 		t.Error("proxy answered a REQUEST on port 67")
 	}
-	golden(t, "proxy_replies", all.String())
+	golden.Check(t, "proxy_replies", all.String())
 }
 
 func TestCleanPath(t *testing.T) {

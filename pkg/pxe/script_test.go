@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/metal-iaas/metal/internal/golden"
+
 	"github.com/metal-iaas/metal/templates"
 )
 
@@ -27,7 +29,7 @@ func TestRenderScripts(t *testing.T) {
 		}
 		all.WriteString("### " + state + "\n" + b.String())
 	}
-	golden(t, "scripts", all.String())
+	golden.Check(t, "scripts", all.String())
 
 	if err := r.Render(&strings.Builder{}, ScriptData{State: "exploded"}); !errors.Is(err, ErrUnknownState) {
 		t.Errorf("unknown state: %v", err)
