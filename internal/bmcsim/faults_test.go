@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +23,7 @@ func TestFaultsOneFanOut(t *testing.T) {
 
 	closedTCP := closedPort(t, "tcp")
 	closedUDP := closedPort(t, "udp")
-	hang := hangingTCP(t)
+	hang := bmcsim.HangingTCP(t)
 
 	ipmiWrong := mustParse(t, sim.URL())
 	ipmiWrong.Password = "not-the-ipmi-pw"
@@ -38,7 +37,7 @@ func TestFaultsOneFanOut(t *testing.T) {
 		{Name: "redfish-nothing-listening", Endpoint: mustParse(t, fmt.Sprintf("redfish://u:pw-x1@127.0.0.1:%d?insecure=1", closedTCP))},
 		{Name: "ipmi-nothing-listening", Endpoint: mustParse(t, fmt.Sprintf("ipmi://u:pw-x2@127.0.0.1:%d", closedUDP))},
 		{Name: "redfish-accepts-never-answers", Endpoint: mustParse(t, fmt.Sprintf("redfish://u:pw-x3@127.0.0.1:%d?insecure=1", hang))},
-		{Name: "redfish+http-accepts-never-answers", Endpoint: mustParse(t, fmt.Sprintf("redfish+http://u:pw-x4@127.0.0.1:%d", hangingTCP(t)))},
+		{Name: "redfish+http-accepts-never-answers", Endpoint: mustParse(t, fmt.Sprintf("redfish+http://u:pw-x4@127.0.0.1:%d", bmcsim.HangingTCP(t)))},
 	}
 	const timeout = 3 * time.Second
 	m, err := bmc.NewManager(bmc.Config{Timeout: timeout, Backoff: 200 * time.Millisecond}, nil)
@@ -107,34 +106,4 @@ func closedPort(t *testing.T, network string) int {
 		defer c.Close()
 		return c.LocalAddr().(*net.UDPAddr).Port
 	}
-}
-
-func hangingTCP(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/metal-iaas/metal/internal/bmcsim"
 )
 
 // fakeDriver is a unit-test stand-in for a bmclib provider.
@@ -156,7 +158,7 @@ func TestFaultsRealSockets(t *testing.T) {
 	deadAddr := l.Addr().(*net.TCPAddr)
 	l.Close()
 	// Accept and never answer.
-	hang1, hang2 := hangingListener(t), hangingListener(t)
+	hang1, hang2 := bmcsim.HangingTCP(t), bmcsim.HangingTCP(t)
 
 	const timeout = 1500 * time.Millisecond
 	m, err := NewManager(Config{Timeout: timeout, Backoff: 100 * time.Millisecond}, nil)
@@ -201,38 +203,6 @@ func TestFaultsRealSockets(t *testing.T) {
 	if elapsed > 2*timeout+time.Second {
 		t.Errorf("fan-out took %v", elapsed)
 	}
-}
-
-// hangingListener accepts TCP connections and never answers; it returns
-// the port.
-func hangingListener(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestEachCancel(t *testing.T) {
