@@ -33,24 +33,7 @@ func TestEFIImageBoots(t *testing.T) {
 		t.Skip("boots a VM")
 	}
 	needEFI(t)
-	ctx := context.Background()
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	kdir, err := Kernel(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bins, err := Build(ctx, root, filepath.Join(dir, "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := BuildEFIImage(ctx, ImageConfig{Dir: filepath.Join(dir, "img"), KernelDir: kdir, Init: bins.InstalledInit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, dir, img := testImage(t, BuildEFIImage)
 	out, err := Output(ctx, "sfdisk", "--dump", img.Raw)
 	if err != nil || !strings.Contains(out, "label: gpt") || !strings.Contains(out, "type="+espType) {
 		t.Fatalf("sfdisk --dump %s: %v\n%s\nwant a GPT with an EFI System Partition", img.Raw, err, out)

@@ -33,24 +33,7 @@ func TestImageBoots(t *testing.T) {
 		t.Skip("boots a VM")
 	}
 	need(t)
-	ctx := context.Background()
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	kdir, err := Kernel(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bins, err := Build(ctx, root, filepath.Join(dir, "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := BuildImage(ctx, ImageConfig{Dir: filepath.Join(dir, "img"), KernelDir: kdir, Init: bins.InstalledInit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, dir, img := testImage(t, BuildImage)
 	for _, c := range [][]string{
 		{"-f", "raw", "-F", "qcow2", img.Raw, img.QCOW2},
 		{"-f", "raw", "-F", "vpc", img.Raw, img.VHD},
@@ -122,4 +105,29 @@ func TestCleanupStale(t *testing.T) {
 	if _, err := os.Stat("/var/run/netns/" + alive); err != nil {
 		t.Errorf("namespace %s of a running process was removed: %v", alive, err)
 	}
+}
+
+// testImage builds the agent-free installed-OS disk with build (BuildImage
+// or BuildEFIImage) from the cached kernel and freshly built binaries.
+func testImage(t *testing.T, build func(context.Context, ImageConfig) (*Image, error)) (context.Context, string, *Image) {
+	t.Helper()
+	ctx := context.Background()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kdir, err := Kernel(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err := Build(ctx, root, filepath.Join(dir, "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := build(ctx, ImageConfig{Dir: filepath.Join(dir, "img"), KernelDir: kdir, Init: bins.InstalledInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, dir, img
 }
