@@ -92,7 +92,14 @@ func TestServerRelayedDORAOnLoopback(t *testing.T) {
 	if ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(offer.YourIPAddr) {
 		t.Fatalf("ack: %s", ack.Summary())
 	}
-	if got := counterValue(srv.m.replies.WithLabelValues("ACK")); got != 1 {
+	// The worker counts a reply once it is sent, which can be just after
+	// the client has read it.
+	got := counterValue(srv.m.replies.WithLabelValues("ACK"))
+	for deadline := time.Now().Add(5 * time.Second); got < 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		got = counterValue(srv.m.replies.WithLabelValues("ACK"))
+	}
+	if got != 1 {
 		t.Errorf("ACK counter = %v", got)
 	}
 }
