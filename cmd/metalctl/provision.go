@@ -20,23 +20,33 @@ import (
 
 func newProvisionCmd(g *globals) *cobra.Command {
 	var req jobs.ProvisionRequest
-	var disk, serial, wwn, userData string
+	var disk, serial, wwn, userData, configDrive string
+	var sshKeys []string
 	var minSize int64
 	var wait bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "provision NAME… --image IMG [--disk HINT] [--user-data FILE] [--wait]",
+		Use:   "provision NAME… --image IMG [--disk HINT] [--user-data FILE] [--ssh-key FILE]… [--config-drive nocloud|configdrive|none] [--wait]",
 		Short: "Write an image to machines' disks and boot them into it",
 		Long: `Starts a provision job per machine: one-time PXE boot and a power cycle
 through the BMC (or a manual power-on for machines without one), the agent
 streams the image straight onto the chosen disk and verifies its SHA-256,
-then the machine reboots from disk into the installed OS.
+then writes a config drive at the very end of the disk (--config-drive:
+nocloud, a CIDATA partition that stock cloud images' cloud-init reads; or
+configdrive, OpenStack's CONFIG-2; or none), and the machine reboots from
+disk into the installed OS, which configures itself from it: hostname
+(--hostname, default the machine's name), ssh keys (--ssh-key), network
+(the reserved address as a static configuration when metald runs the
+DHCP, else DHCP) and --user-data as given. The disk must hold the image
+plus 65 MiB for the drive.
 
 Without hints the agent picks the smallest disk the image fits on.
 With --wait, metalctl shows a progress line per machine and exits 0 only
 when every machine is provisioned.`,
 		Example: `  metalctl provision rack1-07 rack1-08 --image ubuntu-24.04 --wait
-  metalctl provision rack1-09 --image debian --disk /dev/nvme0n1 --user-data cloud.yaml`,
+  metalctl provision rack1-09 --image debian --disk /dev/nvme0n1 --user-data cloud.yaml
+  metalctl provision rack1-10 --image debian-12 --ssh-key ~/.ssh/id_ed25519.pub --hostname web10.example.com --wait
+  metalctl provision win01 --image windows --config-drive configdrive --user-data unattend.ps1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Image == "" {
@@ -52,6 +62,18 @@ when every machine is provisioned.`,
 				}
 				req.UserData = string(b)
 			}
+			for _, p := range sshKeys {
+				keys, err := readSSHKeys(p)
+				if err != nil {
+					return usageError{fmt.Errorf("--ssh-key: %w", err)}
+				}
+				req.SSHKeys = append(req.SSHKeys, keys...)
+			}
+			f, err := agentapi.ParseConfigDriveFormat(configDrive)
+			if err != nil {
+				return usageError{fmt.Errorf("--config-drive %q: want nocloud, configdrive or none", configDrive)}
+			}
+			req.ConfigDrive = f
 			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (inventory.Job, error) {
 				return c.Provision(cmd.Context(), name, req)
 			})
@@ -63,7 +85,10 @@ when every machine is provisioned.`,
 	f.StringVar(&serial, "disk-serial", "", "target disk serial number")
 	f.StringVar(&wwn, "disk-wwn", "", "target disk WWN")
 	f.Int64Var(&minSize, "disk-min-size", 0, "target disk minimum size in bytes")
-	f.StringVar(&userData, "user-data", "", "cloud-init user-data file served to the installed OS")
+	f.StringVar(&userData, "user-data", "", "cloud-init user-data file (#cloud-config, a script or multipart) for the installed OS")
+	f.StringArrayVar(&sshKeys, "ssh-key", nil, "OpenSSH public key file for the installed OS's default user (repeatable; every key line of the file)")
+	f.StringVar(&req.Hostname, "hostname", "", "hostname of the installed OS (default: the machine's name)")
+	f.StringVar(&configDrive, "config-drive", "nocloud", "config drive the agent writes at the end of the disk: nocloud, configdrive (OpenStack) or none")
 	f.BoolVar(&wait, "wait", false, "wait and show progress until every machine is done")
 	f.DurationVar(&timeout, "timeout", 2*time.Hour, "with --wait, give up waiting after this long")
 	return cmd
@@ -253,5 +278,27 @@ func newJobsCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&active, "active", false, "only running jobs")
+	cmd.AddCommand(newJobShowCmd(g))
 	return cmd
+}
+
+// readSSHKeys reads the key lines of an OpenSSH public key or
+// authorized_keys file (comments and blank lines skipped).
+func readSSHKeys(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		keys = append(keys, line)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
 }

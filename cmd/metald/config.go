@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/internal/netboot"
 )
 
@@ -224,4 +225,15 @@ func (c *Config) defaultAdvertiseURL() (string, error) {
 		return "", fmt.Errorf("--dhcp-mode %s needs --advertise-url or --interface", c.DHCPMode)
 	}
 	return "http://" + net.JoinHostPort("127.0.0.1", port), nil
+}
+
+// metadataNetwork is what config drives say about the network: metald's
+// own subnet, gateway and DNS in full DHCP mode (machines with a
+// reserved address get it statically), nothing otherwise (DHCP).
+func metadataNetwork(nc netboot.Config, subnet netip.Prefix) metadata.Network {
+	n := metadata.Network{Static: nc.Mode == netboot.ModeFull, Subnet: subnet, DNS: nc.DNS, Domain: nc.Domain}
+	if len(nc.Router) > 0 {
+		n.Gateway = nc.Router[0]
+	}
+	return n
 }

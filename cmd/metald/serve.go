@@ -107,11 +107,16 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	pw := power.New(store, bmcMgr, cfg.PowerPoll, log.With("service", "power"))
 	pw.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
+	nb, err := netboot.New(nbCfg, netbootInventory{store: store}, srv.Registry(), log.With("service", "netboot"))
+	if err != nil {
+		return err
+	}
+	md := metadata.New(metadata.Config{Network: metadataNetwork(nbCfg, nb.Subnet())}, store, srv.Registry(), log.With("service", "metadata"))
+	md.Routes(srv.Router())
 	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AdvertiseURL, DiscoverUnknown: cfg.Unknown == "discover",
-		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI}, store, pw, log.With("service", "jobs"))
+		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	js.AgentRoutes(srv.Router())
-	metadata.New(store, log.With("service", "metadata")).Routes(srv.Router())
 	dashboard.Routes(srv.Router())
 	rfCtl := newRedfishControl(store, bmcMgr)
 	redfish.New(redfish.Config{}, redfishSystems{store: store, ctl: rfCtl}, rfCtl, redfishAuth{store: store},
@@ -132,10 +137,6 @@ func serve(ctx context.Context, cfg Config) error {
 			}
 			http.ServeFile(w, r, path)
 		}))
-	}
-	nb, err := netboot.New(nbCfg, netbootInventory{store: store}, srv.Registry(), log.With("service", "netboot"))
-	if err != nil {
-		return err
 	}
 	nb.Routes(srv.Router())
 	if err := srv.Listen(); err != nil {

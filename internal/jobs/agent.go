@@ -157,6 +157,13 @@ func (s *Service) task(ctx context.Context, j inventory.Job) (*agentapi.Task, er
 	case inventory.JobProvision:
 		t.Kind = agentapi.TaskProvision
 		t.Image = &agentapi.Image{URL: p.ImageURL, SHA256: p.RawSHA256, VirtualSize: p.VirtualSize}
+		m, err := s.store.GetMachine(ctx, j.Machine)
+		if err != nil {
+			return nil, err
+		}
+		if t.ConfigDrive, err = s.cfg.Seeds.ConfigDrive(m, j.ID, p.CloudInit); err != nil {
+			return nil, fmt.Errorf("job %d: config drive: %w", j.ID, err)
+		}
 	case inventory.JobDeprovision:
 		t.Kind = agentapi.TaskWipe
 	default:

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -59,6 +60,20 @@ type Config struct {
 	DiscoverUnknown bool
 	// EFI sets UEFI mode with the boot-device changes.
 	EFI bool
+	// Seeds renders provision config drives; nil renders them without
+	// metald's network (every NIC on DHCP).
+	Seeds Seeds
+}
+
+// Seeds renders the config drive of a provision (metadata.Service).
+type Seeds interface {
+	ConfigDrive(m inventory.Machine, jobID int64, ci metadata.CloudInit) (*agentapi.ConfigDrive, error)
+}
+
+type plainSeeds struct{}
+
+func (plainSeeds) ConfigDrive(m inventory.Machine, jobID int64, ci metadata.CloudInit) (*agentapi.ConfigDrive, error) {
+	return metadata.ConfigDrive(m, jobID, ci, metadata.Network{})
 }
 
 func (c *Config) defaults() {
@@ -73,6 +88,9 @@ func (c *Config) defaults() {
 	}
 	if c.FinishTimeout == 0 {
 		c.FinishTimeout = 2 * time.Minute
+	}
+	if c.Seeds == nil {
+		c.Seeds = plainSeeds{}
 	}
 }
 
@@ -112,8 +130,10 @@ type Params struct {
 	RawSHA256   string                    `json:"raw_sha256,omitempty"`
 	VirtualSize int64                     `json:"virtual_size,omitempty"`
 	Hints       *agentapi.RootDeviceHints `json:"root_device_hints,omitempty"`
-	UserData    string                    `json:"user_data,omitempty"`
 	HasBMC      bool                      `json:"has_bmc"`
+	// CloudInit is what the installed OS gets: user-data, ssh keys,
+	// hostname and the config drive's format.
+	metadata.CloudInit
 }
 
 func params(j inventory.Job) (Params, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/metal-iaas/metal/internal/metadata"
 	"io"
 	"log/slog"
 	"net/http"
@@ -134,7 +135,7 @@ func TestProvisionWithBMC(t *testing.T) {
 		t.Fatalf("provision from new: %v", err)
 	}
 	f.ready(t)
-	j, err := f.svc.Provision(ctx, "m1", ProvisionRequest{Image: "img", UserData: "#cloud-config\n"})
+	j, err := f.svc.Provision(ctx, "m1", ProvisionRequest{Image: "img", CloudInit: metadata.CloudInit{UserData: "#cloud-config\n"}})
 	if err != nil {
 		t.Fatal(err)
 	}

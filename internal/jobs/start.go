@@ -6,34 +6,37 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
-// ProvisionRequest asks for an image on a machine's disk.
+// ProvisionRequest asks for an image on a machine's disk, and what its
+// first boot gets: user_data, ssh_keys, hostname (default: the machine's
+// name) and config_drive (nocloud, the default; configdrive; none).
 type ProvisionRequest struct {
-	Image    string                    `json:"image"`
-	Hints    *agentapi.RootDeviceHints `json:"root_device_hints,omitempty"`
-	UserData string                    `json:"user_data,omitempty"`
+	Image string                    `json:"image"`
+	Hints *agentapi.RootDeviceHints `json:"root_device_hints,omitempty"`
+	metadata.CloudInit
 }
-
-// maxUserData bounds cloud-init user-data (as cloud providers do).
-const maxUserData = 64 << 10
 
 // Provision starts a provision job.
 func (s *Service) Provision(ctx context.Context, machine string, req ProvisionRequest) (inventory.Job, error) {
 	if req.Image == "" {
 		return inventory.Job{}, fmt.Errorf("%w: image is required", inventory.ErrInvalid)
 	}
-	if len(req.UserData) > maxUserData {
-		return inventory.Job{}, fmt.Errorf("%w: user_data is %d bytes, the limit is %d", inventory.ErrInvalid, len(req.UserData), maxUserData)
+	if err := req.CloudInit.Validate(); err != nil {
+		return inventory.Job{}, err
 	}
+	// The format is stored explicitly, so that jobs show says what the
+	// agent writes.
+	req.ConfigDrive, _ = agentapi.ParseConfigDriveFormat(string(req.ConfigDrive))
 	img, err := s.store.GetImage(ctx, req.Image)
 	if err != nil {
 		return inventory.Job{}, err
 	}
 	p := Params{Image: img.Name, ImageURL: s.cfg.AdvertiseURL + "/images/" + url.PathEscape(img.Name),
-		RawSHA256: img.RawSHA256, VirtualSize: img.VirtualSize, Hints: req.Hints, UserData: req.UserData}
+		RawSHA256: img.RawSHA256, VirtualSize: img.VirtualSize, Hints: req.Hints, CloudInit: req.CloudInit}
 	return s.start(ctx, machine, inventory.JobProvision, inventory.StateProvisioning, p)
 }
 

@@ -1,192 +1,172 @@
-// Package metadata serves what the installed OS's cloud-init reads at first
-// boot: NoCloud over HTTP at /nocloud/<machine>/ (meta-data, user-data,
-// vendor-data, network-config) and an EC2-style /latest/meta-data/ tree
-// for the machine identified by the request's source address.
+// Package metadata is the one home of what the installed OS's cloud-init
+// gets at first boot: the content of the config drive that the agent
+// writes onto the disk (render.go: NoCloud's CIDATA or OpenStack's
+// CONFIG-2), and the same data over HTTP — NoCloud at
+// /nocloud/<machine>/{meta-data,user-data,vendor-data,network-config}
+// and EC2's instance metadata at /latest/… and /<version>/… (ec2.go).
+//
+// Over HTTP a machine's data goes only to the machine: a request must
+// come from the address metald reserved or leased for it (internal/trust),
+// and user-data only while the machine is provisioning or provisioned.
+// Everything else is refused (403, or 404 for an address that is no
+// machine's), counted in metald_metadata_refused_total and evented as
+// security.metadata_refused (throttled per source).
 package metadata
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"sort"
-	"strings"
+	"net/netip"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/metal-iaas/metal/internal/trust"
+	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
 // Store is what metadata needs from the inventory.
 type Store interface {
+	trust.Store
 	GetMachine(ctx context.Context, name string) (inventory.Machine, error)
-	MachineByMAC(ctx context.Context, mac string) (inventory.Machine, error)
-	ListMachines(ctx context.Context, f inventory.MachineFilter) ([]inventory.Machine, error)
-	LeaseByIP(ctx context.Context, ip string) (inventory.Lease, error)
 	ListJobs(ctx context.Context, machine string, activeOnly bool, limit int) ([]inventory.Job, error)
+	AppendEvent(ctx context.Context, e inventory.Event) (inventory.Event, error)
+}
+
+// Config is the metadata service's configuration.
+type Config struct {
+	Network Network
 }
 
 // Service answers metadata requests.
 type Service struct {
-	store Store
-	log   *slog.Logger
+	cfg      Config
+	store    Store
+	binder   *trust.Binder
+	log      *slog.Logger
+	refused  *prometheus.CounterVec
+	throttle *trust.Throttle
+	tokens   *tokens
 }
 
-// New returns the metadata service.
-func New(store Store, log *slog.Logger) *Service { return &Service{store: store, log: log} }
+// New returns the metadata service; its counters go to reg.
+func New(cfg Config, store Store, reg prometheus.Registerer, log *slog.Logger) *Service {
+	s := &Service{cfg: cfg, store: store, binder: trust.New(store), log: log, throttle: trust.NewThrottle(0), tokens: newTokens(),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metald_metadata_refused_total",
+			Help: "Metadata requests refused, by reason (foreign: not from the machine's address; state: user-data outside provisioning; unknown: no machine at the address; token: bad IMDSv2 token)."},
+			[]string{"reason"})}
+	if reg != nil {
+		reg.MustRegister(s.refused)
+	}
+	return s
+}
 
-// Routes contributes /nocloud/… and /latest/… (unauthenticated, as
-// cloud-init expects).
+// ConfigDrive renders the drive the agent writes for provision job
+// jobID of m (nil for "none"), with the service's network.
+func (s *Service) ConfigDrive(m inventory.Machine, jobID int64, ci CloudInit) (*agentapi.ConfigDrive, error) {
+	return ConfigDrive(m, jobID, ci, s.cfg.Network)
+}
+
+// Routes contributes /nocloud/… and the EC2 paths (unauthenticated, as
+// cloud-init expects: the source address is the credential).
 func (s *Service) Routes(r gin.IRouter) {
 	r.GET("/nocloud/:machine/:item", s.nocloud)
-	r.GET("/latest/meta-data/", s.ec2Index)
-	r.GET("/latest/meta-data/:key", s.ec2Key)
-	r.GET("/latest/user-data", s.ec2UserData)
+	s.ec2Routes(r)
 }
 
-// provision is the part of the latest provision job cloud-init needs.
-type provision struct {
-	JobID    int64
-	UserData string
-}
-
-func (s *Service) lastProvision(ctx context.Context, machine string) provision {
+// lastProvision is the machine's latest provision job and its cloud-init
+// parameters.
+func (s *Service) lastProvision(ctx context.Context, machine string) (int64, CloudInit) {
 	jobs, err := s.store.ListJobs(ctx, machine, false, 20)
 	if err != nil {
-		return provision{}
+		return 0, CloudInit{}
 	}
 	for _, j := range jobs {
 		if j.Kind != inventory.JobProvision {
 			continue
 		}
-		var p struct {
-			UserData string `json:"user_data"`
-		}
-		_ = json.Unmarshal(j.Params, &p)
-		return provision{JobID: j.ID, UserData: p.UserData}
+		var ci CloudInit
+		_ = json.Unmarshal(j.Params, &ci)
+		return j.ID, ci
 	}
-	return provision{}
+	return 0, CloudInit{}
 }
 
-func instanceID(m inventory.Machine, p provision) string {
-	// A new instance-id per provisioning makes cloud-init run again.
-	return fmt.Sprintf("%s-%d", m.Name, p.JobID)
+func (s *Service) seedFor(ctx context.Context, m inventory.Machine) seed {
+	id, ci := s.lastProvision(ctx, m.Name)
+	return newSeed(m, id, ci)
+}
+
+// userDataAllowed: user-data exists for the OS being provisioned or
+// installed, never for a machine that has been wiped or is idle.
+func userDataAllowed(m inventory.Machine) bool {
+	return m.State == inventory.StateProvisioning || m.State == inventory.StateProvisioned
+}
+
+// refuse answers status, counts the reason and records a throttled
+// security event.
+func (s *Service) refuse(c *gin.Context, status int, reason, machine string, err error) {
+	s.refused.WithLabelValues(reason).Inc()
+	src := trust.Source(c.Request.RemoteAddr)
+	if s.throttle.Allow(reason + "|" + src.String() + "|" + machine) {
+		msg := fmt.Sprintf("metadata %s %s refused: %v", c.Request.Method, c.Request.URL.Path, err)
+		if _, aerr := s.store.AppendEvent(c.Request.Context(), inventory.Event{Machine: machine, Type: "security.metadata_refused",
+			Message: msg, Data: map[string]any{"source": src.String(), "reason": reason, "path": c.Request.URL.Path}}); aerr != nil {
+			s.log.Warn("record event", "err", aerr)
+		}
+	}
+	c.String(status, "%v\n", err)
 }
 
 func (s *Service) nocloud(c *gin.Context) {
 	ctx := c.Request.Context()
 	m, err := s.store.GetMachine(ctx, c.Param("machine"))
 	if err != nil {
-		c.String(http.StatusNotFound, "no machine %s\n", c.Param("machine"))
+		// The same answer as a foreign request, so that strangers cannot
+		// enumerate machine names.
+		s.refuse(c, http.StatusForbidden, "unknown", "", fmt.Errorf("%w: no metadata for %s here", trust.ErrForeign, trust.Source(c.Request.RemoteAddr)))
 		return
 	}
-	p := s.lastProvision(ctx, m.Name)
+	if err := s.binder.Check(ctx, m, trust.Source(c.Request.RemoteAddr)); err != nil {
+		s.refuse(c, http.StatusForbidden, "foreign", m.Name, err)
+		return
+	}
+	sd := s.seedFor(ctx, m)
 	switch c.Param("item") {
 	case "meta-data":
-		c.String(http.StatusOK, "instance-id: %s\nlocal-hostname: %s\n", instanceID(m, p), m.Name)
+		c.String(http.StatusOK, "%s", sd.metaData())
 	case "user-data":
-		c.String(http.StatusOK, "%s", userData(p))
+		if !userDataAllowed(m) {
+			s.refuse(c, http.StatusForbidden, "state", m.Name, fmt.Errorf("machine %s is %s: user-data is served only while provisioning or provisioned", m.Name, m.State))
+			return
+		}
+		c.String(http.StatusOK, "%s", sd.userData())
 	case "vendor-data":
 		c.String(http.StatusOK, "")
 	case "network-config":
-		c.String(http.StatusOK, "%s", networkConfig(m))
+		c.String(http.StatusOK, "%s", sd.networkConfig(s.cfg.Network))
 	default:
 		c.String(http.StatusNotFound, "no such item %s\n", c.Param("item"))
 	}
 }
 
-func userData(p provision) string {
-	if p.UserData == "" {
-		return "#cloud-config\n{}\n"
-	}
-	return p.UserData
-}
-
-// networkConfig is netplan v2 (cloud-init network-config version 2): every
-// NIC of the machine, matched by MAC, on DHCP (metald's full mode hands a
-// reserved machine its --ip).
-func networkConfig(m inventory.Machine) string {
-	var b strings.Builder
-	b.WriteString("version: 2\nethernets:\n")
-	for i, mac := range m.MACs {
-		fmt.Fprintf(&b, "  nic%d:\n    match:\n      macaddress: \"%s\"\n    dhcp4: true\n", i, mac)
-	}
-	return b.String()
-}
-
-// bySource finds the machine a request comes from: its reserved address,
-// else the DHCP lease of the address.
-func (s *Service) bySource(c *gin.Context) (inventory.Machine, bool) {
-	ctx := c.Request.Context()
-	ip, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+// bySource finds the machine a request comes from, refusing it when the
+// address is no machine's.
+func (s *Service) bySource(c *gin.Context) (inventory.Machine, netip.Addr, bool) {
+	src := trust.Source(c.Request.RemoteAddr)
+	m, err := s.binder.MachineAt(c.Request.Context(), src)
 	if err != nil {
-		ip = c.Request.RemoteAddr
-	}
-	ms, err := s.store.ListMachines(ctx, inventory.MachineFilter{})
-	if err == nil {
-		for _, m := range ms {
-			if m.IP == ip {
-				return m, true
-			}
+		status := http.StatusNotFound
+		if !errors.Is(err, inventory.ErrNotFound) {
+			status = http.StatusInternalServerError
 		}
+		s.refuse(c, status, "unknown", "", err)
+		return m, src, false
 	}
-	if l, err := s.store.LeaseByIP(ctx, ip); err == nil {
-		if m, err := s.store.MachineByMAC(ctx, l.MAC); err == nil {
-			return m, true
-		}
-	}
-	c.String(http.StatusNotFound, "no machine is known at %s\n", ip)
-	return inventory.Machine{}, false
-}
-
-func (s *Service) ec2Values(c *gin.Context, m inventory.Machine) map[string]string {
-	p := s.lastProvision(c.Request.Context(), m.Name)
-	ip, _, _ := net.SplitHostPort(c.Request.RemoteAddr)
-	v := map[string]string{
-		"instance-id":    instanceID(m, p),
-		"hostname":       m.Name,
-		"local-hostname": m.Name,
-		"local-ipv4":     ip,
-	}
-	if len(m.MACs) > 0 {
-		v["mac"] = m.MACs[0]
-	}
-	return v
-}
-
-func (s *Service) ec2Index(c *gin.Context) {
-	m, ok := s.bySource(c)
-	if !ok {
-		return
-	}
-	vals := s.ec2Values(c, m)
-	keys := make([]string, 0, len(vals))
-	for k := range vals {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	c.String(http.StatusOK, "%s\n", strings.Join(keys, "\n"))
-}
-
-func (s *Service) ec2Key(c *gin.Context) {
-	m, ok := s.bySource(c)
-	if !ok {
-		return
-	}
-	v, found := s.ec2Values(c, m)[c.Param("key")]
-	if !found {
-		c.String(http.StatusNotFound, "no such key\n")
-		return
-	}
-	c.String(http.StatusOK, "%s", v)
-}
-
-func (s *Service) ec2UserData(c *gin.Context) {
-	m, ok := s.bySource(c)
-	if !ok {
-		return
-	}
-	c.String(http.StatusOK, "%s", userData(s.lastProvision(c.Request.Context(), m.Name)))
+	return m, src, true
 }

@@ -70,6 +70,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 				return nil, err
 			}
 		}
+		s.cfg.Subnet = subnet
 		s.alloc, err = dhcp.NewAllocator(context.Background(), dhcp.AllocatorConfig{
 			ServerIP: cfg.ServerIP, Subnet: subnet, RangeStart: cfg.RangeStart, RangeEnd: cfg.RangeEnd,
 			LeaseTime: cfg.LeaseTime, Routers: cfg.Router, DNS: cfg.DNS, Domain: cfg.Domain,
@@ -98,6 +99,15 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 		}
 	}
 	return s, nil
+}
+
+// Subnet is the provisioning subnet in full mode (--interface's prefix
+// unless configured), invalid otherwise.
+func (s *Service) Subnet() netip.Prefix {
+	if s.cfg.Mode != ModeFull {
+		return netip.Prefix{}
+	}
+	return s.cfg.Subnet
 }
 
 // interfacePrefix finds the prefix of ip among iface's addresses.

@@ -104,6 +104,9 @@ type Task struct {
 	// RootDeviceHints select the target disk for provision (and restrict
 	// wipe to one disk when set).
 	RootDeviceHints *RootDeviceHints `json:"root_device_hints,omitempty"`
+	// ConfigDrive, for provision, is written after the image is
+	// verified; nil writes none.
+	ConfigDrive *ConfigDrive `json:"config_drive,omitempty"`
 	// After says what to do once the result is accepted.
 	After After `json:"after,omitempty"`
 }
@@ -136,8 +139,10 @@ const (
 	PhaseStarting  Phase = "starting"
 	PhaseWriting   Phase = "writing"
 	PhaseVerifying Phase = "verifying"
-	PhaseWiping    Phase = "wiping"
-	PhaseDone      Phase = "done"
+	// PhaseConfigDrive: the image is verified; the config drive is written.
+	PhaseConfigDrive Phase = "config-drive"
+	PhaseWiping      Phase = "wiping"
+	PhaseDone        Phase = "done"
 )
 
 // Progress is the body of POST PathProgress, sent about once a second.
@@ -166,6 +171,9 @@ type Result struct {
 	Error   string `json:"error,omitempty"`
 	// SHA256 is the digest of the raw disk written (provision).
 	SHA256 string `json:"sha256,omitempty"`
+	// ConfigDrive is the partition written after the image, "/dev/vda2"
+	// (provision with a config drive).
+	ConfigDrive string `json:"config_drive,omitempty"`
 	// Disk is the device written or wiped, "/dev/vda".
 	Disk         string  `json:"disk,omitempty"`
 	BytesWritten int64   `json:"bytes_written,omitempty"`
@@ -228,6 +236,11 @@ func (t *Task) Validate() error {
 		}
 		if s := t.Image.SHA256; s != "" && (len(s) != 64 || strings.Trim(s, "0123456789abcdef") != "") {
 			return fmt.Errorf("%w: provision task %s: sha256 %q is not 64 lower-case hex digits", ErrInvalid, t.ID, s)
+		}
+		if t.ConfigDrive != nil {
+			if err := t.ConfigDrive.Validate(); err != nil {
+				return fmt.Errorf("provision task %s: %w", t.ID, err)
+			}
 		}
 		return nil
 	}
