@@ -2,9 +2,9 @@
 # make demo: provisions a QEMU VM end to end on this machine (as root):
 # a private network namespace "metal-demo" with the real metald (full
 # DHCP on its bridge), an ipmi_sim BMC wired to a QEMU VM with a blank
-# disk, the netbooted agent, and a small bootable OVA that metalctl
+# disk, the netbooted agent, and a stock Debian 12 cloud image (OVA) that metalctl
 # uploads and provisions with `metalctl provision --wait`. Then the
-# installed OS's serial console is shown. Cleans up on exit or Ctrl-C;
+# installed Debian's console is shown, configured by its own cloud-init. Cleans up on exit or Ctrl-C;
 # safe to run twice. METAL_DEMO_KEEP=1 keeps it running until Ctrl-C.
 # See docs/demo.md.
 set -euo pipefail

@@ -142,12 +142,8 @@ func TestMetaldKilledMidStream(t *testing.T) {
 	if _, err := v.WaitSerial(t.Context(), "METAL-INSTALLED-OS-OK hostname=vm1", 0, 3*time.Minute); err != nil {
 		t.Fatalf("%v\n%s", err, tail(v.SerialText(), 3000))
 	}
-	sum, err := lab.FileSHA256(v.Disk, im.VirtualSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum != im.RawSHA256 {
-		t.Errorf("disk's first 4 GiB hash to %s, want %s", sum, im.RawSHA256)
+	if err := lab.DiskHoldsImage(v.Disk, big.Raw, im.VirtualSize); err != nil {
+		t.Error(err)
 	}
 	if !strings.Contains(out, "done") {
 		t.Errorf("no finished progress line in metalctl's output")

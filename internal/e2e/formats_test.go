@@ -51,7 +51,7 @@ func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 			t.Fatalf("image %s (%s): raw_sha256 %s virtual size %d, want %s %d", im.Name, im.Format, im.RawSHA256, im.VirtualSize, img.RawSHA256, img.SizeBytes)
 		}
 	}
-	provisionAndBoot(t, r, v, "os-vhd", vhd)
+	provisionAndBoot(t, r, v, "os-vhd", vhd, img.Raw)
 	reqs := proxy.Requests()
 	t.Logf("image requests through the proxy: %q", reqs)
 	ranged := false
@@ -86,5 +86,5 @@ func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 		t.Errorf("after the wipe the MBR's partition table and signature are not zero: % x", mbr[446:512])
 	}
 
-	provisionAndBoot(t, r, v, "os-qcow2zst", zst)
+	provisionAndBoot(t, r, v, "os-qcow2zst", zst, img.Raw)
 }

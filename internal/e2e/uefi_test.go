@@ -49,7 +49,7 @@ func TestProvisionUEFI(t *testing.T) {
 	if im.RawSHA256 != img.RawSHA256 || im.VirtualSize != img.SizeBytes {
 		t.Fatalf("image show: raw_sha256 %s virtual_size %d, want %s %d", im.RawSHA256, im.VirtualSize, img.RawSHA256, img.SizeBytes)
 	}
-	provisionAndBoot(t, r, v, "os-efi", im)
+	provisionAndBoot(t, r, v, "os-efi", im, img.Raw)
 
 	// The firmware really was UEFI all the way: OVMF's own PXE fetched
 	// snponly.efi (no ROM was there to do it) and iPXE asked for the

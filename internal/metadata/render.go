@@ -201,7 +201,9 @@ func (s seed) openStackFiles(n Network) []agentapi.File {
 
 // networkData is OpenStack's network_data.json.
 func (s seed) networkData(n Network) []byte {
-	var links, networks, services []map[string]any
+	// Empty lists, never null: cloud-init iterates them
+	// (openstack.convert_net_json fails on "services": null).
+	links, networks, services := []map[string]any{}, []map[string]any{}, []map[string]any{}
 	for i, mac := range s.m.MACs {
 		id := fmt.Sprintf("nic%d", i)
 		links = append(links, map[string]any{"id": id, "type": "phy", "ethernet_mac_address": strings.ToLower(mac), "mtu": nil})
