@@ -19,6 +19,10 @@ var ErrChanged = errors.New("image changed during download")
 // (metald restarting: connection refused) or a 5xx answer.
 var errTransient = errors.New("transient")
 
+// errAtEnd means the server answered 416 to "Range: bytes=N-" because the
+// resource ends at N: everything has been delivered.
+var errAtEnd = errors.New("range starts at the end of the resource")
+
 // ResumeOptions tune a ResumingReader.
 type ResumeOptions struct {
 	Client *http.Client
@@ -37,6 +41,12 @@ type ResumeOptions struct {
 // ResumingReader is one continuous io.Reader over an HTTP resource that
 // transparently reconnects after a dropped connection with
 // "Range: bytes=N-" and carries on where it stopped.
+//
+// When the length is known (Content-Length, or the total of a
+// Content-Range) it delivers exactly that many bytes and then io.EOF,
+// however the last bytes arrived (with io.EOF in the same Read, or
+// followed by a transport error) and however often it is read again:
+// nothing past the end is ever requested. io.EOF is sticky.
 type ResumingReader struct {
 	ctx  context.Context
 	url  string
@@ -45,6 +55,7 @@ type ResumingReader struct {
 	size int64 // -1 unknown
 	etag string
 	lmod string
+	eof  bool // the whole resource was delivered
 
 	body    io.ReadCloser
 	cancel  context.CancelFunc
@@ -130,13 +141,28 @@ func (r *ResumingReader) connect() error {
 		if !ok || start != r.off {
 			return fail("get image: asked for bytes=%d-, got Content-Range %q", r.off, resp.Header.Get("Content-Range"))
 		}
-		if (r.etag != "" && etag != r.etag) || (r.etag == "" && r.lmod != "" && lmod != r.lmod) || (total >= 0 && r.size >= 0 && total != r.size) {
+		if r.changed(etag, lmod) || (total >= 0 && r.size >= 0 && total != r.size) {
 			return fail("get image: %w (etag %q→%q, size %d→%d)", ErrChanged, r.etag, etag, r.size, total)
 		}
+		if r.size < 0 {
+			r.size = total
+		}
+	case r.off > 0 && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// "bytes=N-" is unsatisfiable when the resource has at most N
+		// bytes; N have been read, so it has exactly N: the end (the
+		// reader never asks past a known size, so a known size larger
+		// than N means the resource shrank).
+		cr := resp.Header.Get("Content-Range")
+		total, ok := parseUnsatisfiedRange(cr)
+		if r.changed(etag, lmod) || (ok && total != r.off) || (!ok && r.size >= 0 && r.size != r.off) {
+			return fail("get image: %w (bytes=%d- unsatisfiable, Content-Range %q, etag %q→%q, size %d)", ErrChanged, r.off, cr, r.etag, etag, r.size)
+		}
+		r.size = r.off
+		return fail("get image: %w", errAtEnd)
 	case r.off > 0 && resp.StatusCode == http.StatusOK:
 		// The server ignores Range: read again from the start and skip.
-		if r.etag != "" && etag != r.etag {
-			return fail("get image: %w", ErrChanged)
+		if (r.etag != "" && etag != r.etag) || (resp.ContentLength >= 0 && r.size >= 0 && resp.ContentLength != r.size) {
+			return fail("get image: %w (etag %q→%q, size %d→%d)", ErrChanged, r.etag, etag, r.size, resp.ContentLength)
 		}
 		r.o.Log.Warn("image server ignores Range, skipping from the start", "offset", r.off)
 		if _, err := io.CopyN(io.Discard, resp.Body, r.off); err != nil {
@@ -152,6 +178,26 @@ func (r *ResumingReader) connect() error {
 	r.body, r.cancel = resp.Body, cancel
 	r.idle = time.AfterFunc(r.o.IdleTimeout, cancel)
 	return nil
+}
+
+// changed reports whether a later answer's validators differ from the
+// first answer's.
+func (r *ResumingReader) changed(etag, lmod string) bool {
+	return (r.etag != "" && etag != r.etag) || (r.etag == "" && r.lmod != "" && lmod != r.lmod)
+}
+
+// parseUnsatisfiedRange parses the Content-Range of a 416 answer,
+// "bytes */TOTAL".
+func parseUnsatisfiedRange(s string) (total int64, ok bool) {
+	tot, found := strings.CutPrefix(s, "bytes */")
+	if !found {
+		return 0, false
+	}
+	t, err := strconv.ParseUint(tot, 10, 63)
+	if err != nil {
+		return 0, false
+	}
+	return int64(t), true
 }
 
 // parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*"):
@@ -194,15 +240,35 @@ func (r *ResumingReader) drop() {
 	}
 }
 
+// atEnd marks the resource as delivered and releases the connection.
+func (r *ResumingReader) atEnd() {
+	r.eof = true
+	r.drop()
+}
+
 // Read implements io.Reader.
 func (r *ResumingReader) Read(p []byte) (int, error) {
 	for {
+		if r.eof {
+			return 0, io.EOF
+		}
+		if r.size >= 0 && r.off >= r.size {
+			// Everything arrived, though not (yet) with io.EOF from
+			// this connection: never ask for "bytes=<size>-".
+			r.atEnd()
+			return 0, io.EOF
+		}
 		if err := r.ctx.Err(); err != nil {
 			r.drop()
 			return 0, err
 		}
 		if r.body == nil {
 			if err := r.connect(); err != nil {
+				if errors.Is(err, errAtEnd) {
+					r.o.Log.Info("image server says the resumed range is past the end: complete", "offset", r.off)
+					r.atEnd()
+					return 0, io.EOF
+				}
 				if errors.Is(err, ErrChanged) || r.ctx.Err() != nil {
 					return 0, err
 				}
@@ -213,6 +279,9 @@ func (r *ResumingReader) Read(p []byte) (int, error) {
 			}
 			r.Reconnects++
 		}
+		if r.size >= 0 && int64(len(p)) > r.size-r.off {
+			p = p[:r.size-r.off] // never more than the announced length
+		}
 		n, err := r.body.Read(p)
 		if n > 0 {
 			r.off += int64(n)
@@ -222,8 +291,10 @@ func (r *ResumingReader) Read(p []byte) (int, error) {
 		switch {
 		case err == nil:
 			return n, nil
-		case err == io.EOF && (r.size < 0 || r.off >= r.size):
-			r.drop()
+		case r.size >= 0 && r.off >= r.size, err == io.EOF && r.size < 0:
+			// Complete, whether the last bytes came with io.EOF, before
+			// it, or before a transport error.
+			r.atEnd()
 			return n, io.EOF
 		}
 		// Dropped: a transport error, a premature EOF, or the idle timer.

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -255,4 +256,291 @@ func FuzzParseContentRange(f *testing.F) {
 			t.Fatalf("parseContentRange(%q) = %d, %d", s, start, total)
 		}
 	})
+}
+
+// eagerEOF is a response body that behaves like a fast network in front
+// of a slower disk: the data is already buffered, so every Read fills p,
+// and the Read that delivers the last bytes also returns io.EOF (as
+// net/http's own body does when it reaches the Content-Length).
+type eagerEOF struct {
+	br *bufio.Reader
+	io.Closer
+}
+
+func (b *eagerEOF) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := b.br.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	if _, err := b.br.Peek(1); err == io.EOF {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// eagerEOFTransport wraps every response body in an eagerEOF.
+type eagerEOFTransport struct{ http.RoundTripper }
+
+func (t eagerEOFTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt := t.RoundTripper
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err == nil {
+		resp.Body = &eagerEOF{br: bufio.NewReaderSize(resp.Body, 64<<10), Closer: resp.Body}
+	}
+	return resp, err
+}
+
+// contentServer serves data with http.ServeContent (Range support, 416
+// for "bytes=<len>-") and counts the requests, and those with a Range.
+func contentServer(t *testing.T, data []byte) (srv *httptest.Server, reqs, ranged *atomic.Int32) {
+	reqs, ranged = new(atomic.Int32), new(atomic.Int32)
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		if r.Header.Get("Range") != "" {
+			ranged.Add(1)
+		}
+		http.ServeContent(w, r, "img", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, reqs, ranged
+}
+
+// assertEOFAfterEnd reads r a few more times after it has delivered
+// everything: each Read must return (0, io.EOF) at once.
+func assertEOFAfterEnd(t *testing.T, r *ResumingReader) {
+	t.Helper()
+	buf := make([]byte, 4<<20)
+	for i := range 3 {
+		start := time.Now()
+		if n, err := r.Read(buf); n != 0 || err != io.EOF {
+			t.Fatalf("read %d after the end: %d bytes, err %v; want 0, io.EOF", i+1, n, err)
+		}
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("read %d after the end took %v", i+1, d)
+		}
+	}
+}
+
+// TestResumingReaderLastChunkWithEOF: the image's last bytes arrive with
+// io.EOF in the same Read, and the consumer reads 4 MiB chunks with
+// io.ReadFull (as imaging's raw stream does), which drops that io.EOF when
+// the chunk is full and reads again. For a size that is a multiple of the
+// chunk the reader used to reconnect with "Range: bytes=<size>-", get 416
+// and retry until it gave up.
+func TestResumingReaderLastChunkWithEOF(t *testing.T) {
+	const chunk = 4 << 20
+	for _, size := range []int{2 * chunk, 2*chunk + 12345, chunk, chunk - 1, 1} {
+		for _, eager := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%d/eager=%v", size, eager), func(t *testing.T) {
+				data := payload(size)
+				srv, reqs, _ := contentServer(t, data)
+				o := fastOpts()
+				if eager {
+					o.Client = &http.Client{Transport: eagerEOFTransport{}}
+				}
+				r, err := OpenURL(context.Background(), srv.URL, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				var got []byte
+				buf := make([]byte, chunk)
+				for {
+					n, err := io.ReadFull(r, buf)
+					got = append(got, buf[:n]...)
+					if err == io.EOF || err == io.ErrUnexpectedEOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("after %d bytes: %v (%d requests)", len(got), err, reqs.Load())
+					}
+				}
+				if !bytes.Equal(got, data) {
+					t.Fatalf("read %d bytes, differ from the %d served", len(got), len(data))
+				}
+				assertEOFAfterEnd(t, r)
+				if reqs.Load() != 1 || r.Reconnects != 0 || r.Offset() != int64(size) || r.Size() != int64(size) {
+					t.Errorf("%d requests, %d reconnects, offset %d, size %d; want 1 request", reqs.Load(), r.Reconnects, r.Offset(), r.Size())
+				}
+			})
+		}
+	}
+}
+
+// After io.ReadAll (which saw io.EOF) further Reads return io.EOF without
+// a request, also when the size was unknown (chunked answer) or learnt
+// only from a resumed answer's Content-Range.
+func TestResumingReaderReadAfterEOF(t *testing.T) {
+	data := payload(300_000)
+	t.Run("content-length", func(t *testing.T) {
+		srv, reqs, _ := contentServer(t, data)
+		r, err := OpenURL(context.Background(), srv.URL, fastOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("got %d bytes, err %v", len(got), err)
+		}
+		assertEOFAfterEnd(t, r)
+		if reqs.Load() != 1 {
+			t.Errorf("%d requests, want 1", reqs.Load())
+		}
+	})
+	t.Run("chunked", func(t *testing.T) {
+		var reqs atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reqs.Add(1)
+			w.(http.Flusher).Flush() // no Content-Length: chunked
+			_, _ = w.Write(data)
+		}))
+		defer srv.Close()
+		r, err := OpenURL(context.Background(), srv.URL, fastOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) || r.Size() != -1 {
+			t.Fatalf("got %d bytes, size %d, err %v", len(got), r.Size(), err)
+		}
+		assertEOFAfterEnd(t, r)
+		if reqs.Load() != 1 {
+			t.Errorf("%d requests, want 1", reqs.Load())
+		}
+	})
+	t.Run("size from content-range", func(t *testing.T) {
+		var reqs atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if reqs.Add(1) == 1 { // chunked, cut in the middle
+				w.(http.Flusher).Flush()
+				_, _ = w.Write(data[:100_000])
+				w.(http.Flusher).Flush()
+				if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					c.Close()
+				}
+				return
+			}
+			http.ServeContent(w, r, "img", time.Time{}, bytes.NewReader(data))
+		}))
+		defer srv.Close()
+		r, err := OpenURL(context.Background(), srv.URL, fastOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) || r.Size() != int64(len(data)) {
+			t.Fatalf("got %d bytes, size %d, err %v", len(got), r.Size(), err)
+		}
+		assertEOFAfterEnd(t, r)
+		if reqs.Load() != 2 || r.Reconnects != 1 {
+			t.Errorf("%d requests, %d reconnects; want 2, 1", reqs.Load(), r.Reconnects)
+		}
+	})
+}
+
+// A connection dropped right after the last byte, before the reader saw
+// the end (chunked: no length known), is resumed with "bytes=<len>-"; the
+// server's 416 for it means the end, not a failure to retry. A 416 that
+// contradicts what was read means the image changed.
+func TestResumingReader416AtEnd(t *testing.T) {
+	data := payload(200_000)
+	cases := []struct {
+		name         string
+		contentRange string // of the 416
+		etag         string // of the 416 (the first answer has "v1")
+		wantErr      error
+	}{
+		{"with total", fmt.Sprintf("bytes */%d", len(data)), `"v1"`, nil},
+		{"without content-range", "", `"v1"`, nil},
+		{"other total", fmt.Sprintf("bytes */%d", len(data)+5), `"v1"`, ErrChanged},
+		{"other etag", fmt.Sprintf("bytes */%d", len(data)), `"v2"`, ErrChanged},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var reqs, ranged atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reqs.Add(1)
+				if rg := r.Header.Get("Range"); rg != "" {
+					ranged.Add(1)
+					if rg != fmt.Sprintf("bytes=%d-", len(data)) {
+						t.Errorf("Range %q", rg)
+					}
+					w.Header().Set("ETag", c.etag)
+					if c.contentRange != "" {
+						w.Header().Set("Content-Range", c.contentRange)
+					}
+					http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+					return
+				}
+				w.Header().Set("ETag", `"v1"`)
+				w.(http.Flusher).Flush() // chunked
+				_, _ = w.Write(data)
+				w.(http.Flusher).Flush()
+				if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					c.Close() // no final chunk: the client sees a drop
+				}
+			}))
+			defer srv.Close()
+			r, err := OpenURL(context.Background(), srv.URL, fastOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			got, err := io.ReadAll(r)
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) || ranged.Load() != 1 {
+					t.Fatalf("err = %v after %d ranged requests, want %v at once", err, ranged.Load(), c.wantErr)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("got %d bytes, err %v (%d requests)", len(got), err, reqs.Load())
+			}
+			assertEOFAfterEnd(t, r)
+			if reqs.Load() != 2 || ranged.Load() != 1 || r.Size() != int64(len(data)) {
+				t.Errorf("%d requests (%d ranged), size %d; want 2 (1)", reqs.Load(), ranged.Load(), r.Size())
+			}
+		})
+	}
+	for in, want := range map[string]int64{"bytes */100": 100, "bytes */0": 0, "bytes */*": -1, "bytes 0-1/2": -1, "*/5": -1, "bytes */-1": -1} {
+		if got, ok := parseUnsatisfiedRange(in); (ok && got != want) || ok != (want >= 0) {
+			t.Errorf("parseUnsatisfiedRange(%q) = %d, %v", in, got, ok)
+		}
+	}
+}
+
+// Real drops still resume when they fall on the 4 MiB chunk boundaries of
+// an aligned image and the last bytes come with io.EOF.
+func TestResumingReaderDropsAtChunkBoundaries(t *testing.T) {
+	data := payload(12 << 20)
+	srv, reqs := dropServer(t, data, 4<<20, nil)
+	o := fastOpts()
+	o.Client = &http.Client{Transport: eagerEOFTransport{}}
+	r, err := OpenURL(context.Background(), srv.URL, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 4<<20)
+	for {
+		n, err := io.ReadFull(r, buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, differ from the %d served", len(got), len(data))
+	}
+	assertEOFAfterEnd(t, r)
+	if reqs.Load() != 3 || r.Reconnects != 2 {
+		t.Errorf("%d requests, %d reconnects; want 3, 2", reqs.Load(), r.Reconnects)
+	}
 }
