@@ -165,22 +165,27 @@ const ovfTemplate = `<?xml version="1.0" encoding="UTF-8"?>
     <Info>Virtual disks</Info>
     <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="%d" ovf:capacityAllocationUnits="byte" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
   </DiskSection>
-  <VirtualSystem ovf:id="metal-installed-os">
-    <Info>metal's end-to-end test OS</Info>
-    <Name>metal-installed-os</Name>
+  <VirtualSystem ovf:id="%s">
+    <Info>%s</Info>
+    <Name>%s</Name>
   </VirtualSystem>
 </Envelope>
 `
 
 // writeOVA packs name.ovf, the VMDK and name.mf (SHA256) into a ustar tar.
 func writeOVA(ctx context.Context, dir, name, vmdk string, capacity int64, out string) error {
+	return writeOVASystem(ctx, dir, name, vmdk, capacity, out, "metal-installed-os", "metal's end-to-end test OS")
+}
+
+// writeOVASystem is writeOVA with the OVF VirtualSystem's id and info.
+func writeOVASystem(ctx context.Context, dir, name, vmdk string, capacity int64, out, system, info string) error {
 	st, err := os.Stat(vmdk)
 	if err != nil {
 		return err
 	}
 	disk := filepath.Base(vmdk)
 	ovf := name + ".ovf"
-	if err := os.WriteFile(filepath.Join(dir, ovf), []byte(fmt.Sprintf(ovfTemplate, disk, st.Size(), capacity)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ovf), []byte(fmt.Sprintf(ovfTemplate, disk, st.Size(), capacity, system, info, system)), 0o644); err != nil {
 		return err
 	}
 	var mf strings.Builder
