@@ -81,7 +81,7 @@ func prepareEvent(e Event, now func() time.Time) (Event, error) {
 			e.MAC = m
 		}
 	}
-	return e, nil
+	return boundEvent(e), nil
 }
 
 func encodeEventData(d map[string]any) (string, error) {

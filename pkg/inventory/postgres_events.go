@@ -21,6 +21,7 @@ func (s *Postgres) AppendEvent(ctx context.Context, e Event) (Event, error) {
 // appends its events last in its transaction, so the lock is held only
 // to commit and never taken before a row lock (no lock-order deadlock).
 func pgAppendEventTx(ctx context.Context, tx pgx.Tx, e Event) (int64, error) {
+	e = boundEvent(e)
 	data, err := encodeEventData(e.Data)
 	if err != nil {
 		return 0, err

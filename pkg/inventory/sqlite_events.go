@@ -13,6 +13,7 @@ func (s *SQLite) AppendEvent(ctx context.Context, e Event) (Event, error) {
 }
 
 func appendEventTx(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
+	e = boundEvent(e)
 	data, err := encodeEventData(e.Data)
 	if err != nil {
 		return 0, err
