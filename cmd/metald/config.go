@@ -48,6 +48,10 @@ type Config struct {
 	MaxImageSize   int64
 	MaxImageBuffer int64
 	ImageFormats   []string
+
+	// Event retention (retention.go).
+	EventRetention string
+	EventMaxRows   int
 }
 
 // Validate checks every field and names the flag at fault.
@@ -94,6 +98,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if _, err := c.retentionConfig(); err != nil {
 		return err
 	}
 	return nil

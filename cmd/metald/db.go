@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 
+	"github.com/metal-iaas/metal/internal/retention"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
@@ -14,6 +15,7 @@ import (
 type inventoryStore interface {
 	inventory.Store
 	inventory.JobStore
+	retention.Pruner
 }
 
 // validateDB checks --db: empty (SQLite in the data dir) or a

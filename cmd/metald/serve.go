@@ -19,6 +19,7 @@ import (
 	"github.com/metal-iaas/metal/internal/netboot"
 	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/internal/redfish"
+	"github.com/metal-iaas/metal/internal/retention"
 	"github.com/metal-iaas/metal/internal/server"
 	"github.com/metal-iaas/metal/internal/version"
 	"github.com/metal-iaas/metal/pkg/bmc"
@@ -73,6 +74,8 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.DurationVar(&cfg.ProgressTimeout, "progress-timeout", 5*time.Minute, "how long a job tolerates silence from a working agent")
 	f.BoolVar(&cfg.BootEFI, "boot-efi", false, "ask BMCs for UEFI boot with boot-device changes")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
+	f.StringVar(&cfg.EventRetention, "event-retention", "30d", "how long events are kept: days (30d) or a duration (720h); 0 keeps them forever")
+	f.IntVar(&cfg.EventMaxRows, "event-max-rows", retention.DefaultMaxRows, "how many events are kept at most, the oldest pruned first; 0: no limit")
 	return cmd
 }
 
@@ -139,6 +142,11 @@ func serve(ctx context.Context, cfg Config) error {
 		}))
 	}
 	nb.Routes(srv.Router())
+	retCfg, err := cfg.retentionConfig()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	evRetention := retention.New(retCfg, store, srv.Registry(), log.With("service", "retention"))
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -152,6 +160,7 @@ func serve(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return nb.Run(gctx) })
 	g.Go(func() error { return pw.Run(gctx) })
 	g.Go(func() error { return js.Run(gctx) })
+	g.Go(func() error { return evRetention.Run(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("metald stopped", "reason", context.Cause(ctx))
