@@ -36,6 +36,9 @@ type Config struct {
 	LogLevel     string
 	Shutdown     time.Duration
 
+	// HTTP hardening and TLS (tls.go).
+	HTTPMaxConns int
+
 	BMCConcurrency int
 	BMCTimeout     time.Duration
 	PowerPoll      time.Duration

@@ -74,6 +74,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.DurationVar(&cfg.ProgressTimeout, "progress-timeout", 5*time.Minute, "how long a job tolerates silence from a working agent")
 	f.BoolVar(&cfg.BootEFI, "boot-efi", false, "ask BMCs for UEFI boot with boot-device changes")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
+	f.IntVar(&cfg.HTTPMaxConns, "http-max-conns", server.DefaultMaxConns, "open connections each HTTP(S) listener accepts at most (-1: no cap)")
 	f.StringVar(&cfg.EventRetention, "event-retention", "30d", "how long events are kept: days (30d) or a duration (720h); 0 keeps them forever")
 	f.IntVar(&cfg.EventMaxRows, "event-max-rows", retention.DefaultMaxRows, "how many events are kept at most, the oldest pruned first; 0: no limit")
 	return cmd
@@ -92,7 +93,11 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	defer store.Close()
 
-	srv := server.New(server.Config{Addr: cfg.HTTP, ShutdownTimeout: cfg.Shutdown}, log)
+	srvCfg := server.Config{Addr: cfg.HTTP, MaxConns: cfg.HTTPMaxConns, ShutdownTimeout: cfg.Shutdown}
+	if err := srvCfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	srv := server.New(srvCfg, log)
 	srv.Registry().MustRegister(server.NewMachineStateCollector(store))
 	apiSrv := api.New(store, log)
 	apiSrv.Routes(srv.Router())

@@ -113,6 +113,11 @@ func (a *Agent) register(ctx context.Context) (agentapi.Assignment, error) {
 	})
 }
 
+// sendInventory reports the hardware under the task's token.
+func (a *Agent) sendInventory(ctx context.Context, t agentapi.Task) error {
+	return a.Client.Inventory(ctx, t.Token, agentapi.InventoryReport{TaskID: t.ID, Inventory: a.Inventory.Inventory(ctx)})
+}
+
 // handle runs one task and reports its result.
 func (a *Agent) handle(ctx context.Context, log *slog.Logger, t agentapi.Task) {
 	log = log.With("task", t.ID, "kind", t.Kind)
@@ -124,11 +129,18 @@ func (a *Agent) handle(ctx context.Context, log *slog.Logger, t agentapi.Task) {
 		switch t.Kind {
 		case agentapi.TaskInspect:
 			// The fresh inventory is the inspection's product.
-			if _, err := a.register(ctx); err != nil {
-				res = agentapi.Result{Error: fmt.Sprintf("re-register: %v", err)}
+			if err := a.sendInventory(ctx, t); err != nil {
+				res = agentapi.Result{Error: fmt.Sprintf("inventory: %v", err)}
 			} else {
 				res = agentapi.Result{Success: true}
 			}
+		case agentapi.TaskProvision:
+			// metald records the hardware being provisioned; a lost
+			// report does not stop the provision.
+			if err := a.sendInventory(ctx, t); err != nil {
+				log.Warn("inventory not delivered", "err", err)
+			}
+			res = a.runWithProgress(ctx, log, t)
 		default:
 			res = a.runWithProgress(ctx, log, t)
 		}

@@ -81,8 +81,12 @@ func TestAgentRunsTasks(t *testing.T) {
 	if len(res) != 4 {
 		t.Fatalf("results %+v", res)
 	}
-	if res[0].TaskID != "i1" || !res[0].Success || len(srv.Registrations()) != 2 || inv.n != 2 {
-		t.Errorf("inspect: result %+v, %d registrations", res[0], len(srv.Registrations()))
+	// Hardware goes to metald under the task's token, for the inspection
+	// and before the provision: register once, inventory three times.
+	invs := srv.Inventories()
+	if res[0].TaskID != "i1" || !res[0].Success || len(srv.Registrations()) != 1 || inv.n != 3 ||
+		len(invs) != 2 || invs[0].TaskID != "i1" || invs[1].TaskID != "p1" || invs[0].Inventory.MemoryBytes == 0 {
+		t.Errorf("inspect: result %+v, %d registrations, %d inventories collected, reports %+v", res[0], len(srv.Registrations()), inv.n, invs)
 	}
 	if res[1].TaskID != "p1" || !res[1].Success || res[1].Disk != "/dev/vda" {
 		t.Errorf("provision result %+v", res[1])

@@ -51,6 +51,15 @@ func (c *Client) Poll(ctx context.Context, mac string) (agentapi.Assignment, err
 	return a, err
 }
 
+// Inventory sends the hardware inventory of a task, retrying until
+// metald accepts it.
+func (c *Client) Inventory(ctx context.Context, token string, r agentapi.InventoryReport) error {
+	r.Version = agentapi.Version
+	return c.retry(ctx, "inventory", func() error {
+		return c.do(ctx, http.MethodPost, agentapi.PathInventory, token, r, nil)
+	})
+}
+
 // Progress sends one progress report, once: a lost report is replaced by
 // the next one.
 func (c *Client) Progress(ctx context.Context, token string, p agentapi.Progress) error {

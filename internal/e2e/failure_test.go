@@ -77,10 +77,10 @@ func TestCorruptImage(t *testing.T) {
 // VM with 384 MiB of RAM, which also shows that memory does not grow with
 // the image.
 func TestMetaldKilledMidStream(t *testing.T) {
-	// Machines reach metald through a proxy that slows image downloads to
+	// Agents download images through a proxy (--image-url) that slows them to
 	// 2 MiB/s, so the download is still running when metald dies.
 	const proxyAddr = lab.BridgeIP + ":8081"
-	r := newRigCfg(t, lab.MetaldConfig{AdvertiseURL: "http://" + proxyAddr})
+	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr})
 	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", -1)
 	if err != nil {
 		t.Fatal(err)

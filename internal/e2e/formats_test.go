@@ -15,12 +15,12 @@ import (
 // the dynamic VHD, deprovisions
 // (the agent wipes the partition table; the machine returns to ready),
 // then provisions the zstd-compressed qcow2 onto the same VM. Machines
-// reach metald through a TCP proxy (metald advertises the proxy) that
+// reach metald's images through a TCP proxy (metald --image-url) that
 // cuts the first image download after 2 MiB: the agent must resume it
 // with a Range request.
 func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 	const proxyAddr = lab.BridgeIP + ":8081"
-	r := newRigCfg(t, lab.MetaldConfig{AdvertiseURL: "http://" + proxyAddr})
+	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr})
 	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", 2<<20)
 	if err != nil {
 		t.Fatal(err)

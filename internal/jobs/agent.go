@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -20,12 +21,15 @@ import (
 const pollSeconds = 3
 
 // AgentRoutes contributes /agent/v1. Register and task polls identify the
-// machine by MAC; progress and result need the task's bearer token, which
-// is bound to one job of one machine and dies with it.
+// machine by MAC and are accepted only from the machine's address
+// (AgentGuard); handing out a task claims its job for the asking address
+// with a fresh token that revokes the previous one. Inventory, progress
+// and result need that token, from that address.
 func (s *Service) AgentRoutes(r gin.IRouter) {
 	g := r.Group(agentapi.PathPrefix)
 	g.POST("/register", s.register)
 	g.GET("/task", s.poll)
+	g.POST("/inventory", s.inventory)
 	g.POST("/progress", s.progress)
 	g.POST("/result", s.result)
 }
@@ -58,14 +62,28 @@ func decodeAgent(c *gin.Context, v interface{ Validate() error }) error {
 
 func (s *Service) register(c *gin.Context) {
 	ctx := c.Request.Context()
+	src := trust.Source(c.Request.RemoteAddr)
+	if s.limited(c, s.guard.byAddr, src.String(), "") {
+		return
+	}
 	var req agentapi.RegisterRequest
 	if err := decodeAgent(c, &req); err != nil {
 		agentError(c, statusFor(err), err)
 		return
 	}
 	mac, _ := agentapi.NormalizeMAC(req.MAC)
+	if s.limited(c, s.guard.byMAC, mac, "") {
+		return
+	}
 	m, err := s.store.MachineByMAC(ctx, mac)
 	if errors.Is(err, inventory.ErrNotFound) && s.cfg.DiscoverUnknown {
+		if err := s.discoverable(ctx, mac, src); err != nil {
+			s.refuse(c, http.StatusForbidden, refusedForeign, "", err)
+			return
+		}
+		if s.limited(c, s.guard.discovery, "discovery", "") {
+			return
+		}
 		m, err = s.store.CreateMachine(ctx, inventory.Machine{Name: "discovered-" + strings.ReplaceAll(mac, ":", ""),
 			MACs: []string{mac}, State: inventory.StateDiscovered, Tags: map[string]string{"discovered-by": "agent"}})
 	}
@@ -73,33 +91,25 @@ func (s *Service) register(c *gin.Context) {
 		agentError(c, statusFor(err), err)
 		return
 	}
-	hw, err := json.Marshal(req.Inventory)
-	if err != nil {
-		agentError(c, http.StatusBadRequest, err)
+	if !s.admitOrRefuse(c, m) {
 		return
 	}
-	patch := inventory.MachinePatch{Hardware: hw}
-	if m.UUID == "" && req.Inventory.DMI.SystemUUID != "" {
-		u := strings.ToLower(req.Inventory.DMI.SystemUUID)
-		patch.UUID = &u
-	}
-	if m.Serial == "" && req.Inventory.DMI.SystemSerial != "" {
-		sn := req.Inventory.DMI.SystemSerial
-		patch.Serial = &sn
-	}
-	if _, err := s.store.UpdateMachine(ctx, m.Name, patch); err != nil {
-		agentError(c, statusFor(err), err)
-		return
-	}
-	s.event(ctx, m.Name, "agent.registered", fmt.Sprintf("agent %s registered from %s", req.AgentVersion, c.ClientIP()),
+	s.event(ctx, m.Name, "agent.registered", fmt.Sprintf("agent %s registered from %s", req.AgentVersion, src),
 		map[string]any{"mac": mac, "disks": len(req.Inventory.Disks), "nics": len(req.Inventory.NICs)})
 	s.assign(c, m.Name)
 }
 
 func (s *Service) poll(c *gin.Context) {
+	src := trust.Source(c.Request.RemoteAddr)
+	if s.limited(c, s.guard.byAddr, src.String(), "") {
+		return
+	}
 	mac, err := agentapi.NormalizeMAC(c.Query(agentapi.QueryMAC))
 	if err != nil {
 		agentError(c, http.StatusBadRequest, err)
+		return
+	}
+	if s.limited(c, s.guard.byMAC, mac, "") {
 		return
 	}
 	m, err := s.store.MachineByMAC(c.Request.Context(), mac)
@@ -107,11 +117,16 @@ func (s *Service) poll(c *gin.Context) {
 		agentError(c, statusFor(err), err)
 		return
 	}
+	if !s.admitOrRefuse(c, m) {
+		return
+	}
 	s.assign(c, m.Name)
 }
 
 // assign answers with the machine's task, moving a job that waited for
-// the agent into its task phase. Asking again returns the same task.
+// the agent into its task phase. Every answer with a task claims the job
+// for the asking address with a fresh token (an agent that restarted
+// asks again; the token it had stops working).
 func (s *Service) assign(c *gin.Context, machine string) {
 	ctx := c.Request.Context()
 	out := agentapi.Assignment{Version: agentapi.Version, Machine: machine, PollIntervalSeconds: pollSeconds}
@@ -123,18 +138,31 @@ func (s *Service) assign(c *gin.Context, machine string) {
 		agentError(c, statusFor(err), err)
 		return
 	}
-	switch j.Phase {
-	case PhasePower, PhaseBooting:
-		phase := taskPhase(j.Kind)
-		if err := s.setPhase(ctx, j, phase, s.cfg.ProgressTimeout, "agent is up; task handed out"); err != nil {
-			agentError(c, statusFor(err), err)
-			return
-		}
-	case PhaseFinishing:
+	if j.Phase == PhaseFinishing {
 		c.JSON(http.StatusOK, out) // done; metald is rebooting it
 		return
 	}
-	task, err := s.task(ctx, j)
+	src := trust.Source(c.Request.RemoteAddr)
+	token, err := s.store.ClaimJobToken(ctx, j.ID, src.String())
+	if errors.Is(err, inventory.ErrConflict) {
+		s.refuse(c, http.StatusForbidden, refusedForeign, machine, fmt.Errorf("%w: %v", trust.ErrForeign, err))
+		return
+	} else if err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	switch j.Phase {
+	case PhasePower, PhaseBooting:
+		phase := taskPhase(j.Kind)
+		if err := s.setPhase(ctx, j, phase, s.cfg.ProgressTimeout, "agent is up at "+src.String()+"; task handed out"); err != nil {
+			agentError(c, statusFor(err), err)
+			return
+		}
+	default:
+		s.event(ctx, machine, "agent.reclaimed", fmt.Sprintf("agent at %s asked for job %d again (restarted): fresh task token, the previous one revoked", src, j.ID),
+			map[string]any{"job": j.ID, "phase": j.Phase})
+	}
+	task, err := s.task(ctx, j, token)
 	if err != nil {
 		agentError(c, statusFor(err), err)
 		return
@@ -143,16 +171,12 @@ func (s *Service) assign(c *gin.Context, machine string) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (s *Service) task(ctx context.Context, j inventory.Job) (*agentapi.Task, error) {
+func (s *Service) task(ctx context.Context, j inventory.Job, token string) (*agentapi.Task, error) {
 	p, err := params(j)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.store.JobToken(ctx, j.ID)
-	if err != nil {
-		return nil, err
-	}
-	t := &agentapi.Task{ID: strconv.FormatInt(j.ID, 10), Token: tok, RootDeviceHints: p.Hints}
+	t := &agentapi.Task{ID: strconv.FormatInt(j.ID, 10), Token: token, RootDeviceHints: p.Hints}
 	switch j.Kind {
 	case inventory.JobProvision:
 		t.Kind = agentapi.TaskProvision
@@ -172,19 +196,69 @@ func (s *Service) task(ctx context.Context, j inventory.Job) (*agentapi.Task, er
 	return t, nil
 }
 
-// jobFor authenticates a task token and checks it names this task.
+// jobFor authenticates a task token, checks it names this task and that
+// the request comes from the address that claimed the job.
 func (s *Service) jobFor(c *gin.Context, taskID string) (inventory.Job, bool) {
 	tok, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	j, err := s.store.JobByToken(c.Request.Context(), strings.TrimSpace(tok))
 	if err != nil {
-		agentError(c, http.StatusUnauthorized, errors.New("task token missing, unknown or spent"))
+		s.refuse(c, http.StatusUnauthorized, refusedToken, "", errors.New("task token missing, unknown or revoked"))
 		return j, false
 	}
 	if strconv.FormatInt(j.ID, 10) != taskID {
 		agentError(c, http.StatusForbidden, fmt.Errorf("token is for task %d, not %s", j.ID, taskID))
 		return j, false
 	}
+	if err := ownedBy(j, trust.Source(c.Request.RemoteAddr)); err != nil {
+		s.refuse(c, http.StatusForbidden, refusedForeign, j.Machine, err)
+		return j, false
+	}
 	return j, true
+}
+
+// inventory records the hardware an agent reports for an inspect or a
+// provision.
+func (s *Service) inventory(c *gin.Context) {
+	var rep agentapi.InventoryReport
+	if err := decodeAgent(c, &rep); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	j, ok := s.jobFor(c, rep.TaskID)
+	if !ok {
+		return
+	}
+	if j.Kind != inventory.JobInspect && j.Kind != inventory.JobProvision {
+		s.refuse(c, http.StatusConflict, refusedJob, j.Machine, fmt.Errorf("job %d is a %s: hardware is recorded only by an inspect or a provision", j.ID, j.Kind))
+		return
+	}
+	ctx := c.Request.Context()
+	m, err := s.store.GetMachine(ctx, j.Machine)
+	if err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	hw, err := json.Marshal(rep.Inventory)
+	if err != nil {
+		agentError(c, http.StatusBadRequest, err)
+		return
+	}
+	patch := inventory.MachinePatch{Hardware: hw}
+	if m.UUID == "" && rep.Inventory.DMI.SystemUUID != "" {
+		u := strings.ToLower(rep.Inventory.DMI.SystemUUID)
+		patch.UUID = &u
+	}
+	if m.Serial == "" && rep.Inventory.DMI.SystemSerial != "" {
+		sn := rep.Inventory.DMI.SystemSerial
+		patch.Serial = &sn
+	}
+	if _, err := s.store.UpdateMachine(ctx, m.Name, patch); err != nil {
+		agentError(c, statusFor(err), err)
+		return
+	}
+	s.event(ctx, m.Name, "agent.inventory", fmt.Sprintf("hardware reported by the agent of job %d", j.ID),
+		map[string]any{"job": j.ID, "disks": len(rep.Inventory.Disks), "nics": len(rep.Inventory.NICs), "memory_bytes": rep.Inventory.MemoryBytes})
+	c.Status(http.StatusNoContent)
 }
 
 func (s *Service) progress(c *gin.Context) {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/internal/metadata"
+	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -37,6 +38,7 @@ type Store interface {
 	AppendEvent(ctx context.Context, e inventory.Event) (inventory.Event, error)
 	GetImage(ctx context.Context, name string) (inventory.Image, error)
 	inventory.JobStore
+	trust.Store
 }
 
 // Power is what jobs need from the BMC layer.
@@ -49,6 +51,11 @@ type Power interface {
 type Config struct {
 	// AdvertiseURL is metald's base URL as machines reach it.
 	AdvertiseURL string
+	// ImageURL is the base URL agents download /images/<name> from
+	// (a cache in front of metald); AdvertiseURL when empty.
+	ImageURL string
+	// Guard is how the agent API trusts the provisioning network.
+	Guard AgentGuard
 	// PowerTimeout bounds the power phase, BootTimeout the wait for the
 	// agent to register, ProgressTimeout the silence allowed between two
 	// progress reports, FinishTimeout the final boot-device and reboot.
@@ -92,6 +99,9 @@ func (c *Config) defaults() {
 	if c.Seeds == nil {
 		c.Seeds = plainSeeds{}
 	}
+	if c.ImageURL == "" {
+		c.ImageURL = c.AdvertiseURL
+	}
 }
 
 // Service runs jobs.
@@ -104,13 +114,14 @@ type Service struct {
 	// async runs background steps; tests replace it to run them inline.
 	async func(func())
 	kick  chan struct{}
+	guard *guard
 }
 
 // New returns a job service.
 func New(cfg Config, store Store, power Power, log *slog.Logger) *Service {
 	cfg.defaults()
 	return &Service{cfg: cfg, store: store, power: power, log: log, now: time.Now,
-		async: func(f func()) { go f() }, kick: make(chan struct{}, 1)}
+		async: func(f func()) { go f() }, kick: make(chan struct{}, 1), guard: newGuard(cfg.Guard, store, log)}
 }
 
 // Phases.

@@ -148,13 +148,31 @@ func TestProvisionWithBMC(t *testing.T) {
 		t.Fatalf("assignment %+v", a.Task)
 	}
 	m, _ := f.store.GetMachine(ctx, "m1")
+	if m.UUID != "" || len(m.Hardware) != 0 {
+		t.Fatalf("register without a token stored hardware: %+v %s", m, m.Hardware)
+	}
+	rep := agentapi.InventoryReport{Version: 1, TaskID: a.Task.ID, Inventory: agentapi.Inventory{DMI: agentapi.DMI{SystemUUID: "ABC-123", SystemSerial: "SN1"},
+		Disks: []agentapi.Disk{{Name: "vda", SizeBytes: 8 << 30}}}}
+	if code, b := f.post(t, agentapi.PathInventory, "", rep); code != 401 {
+		t.Fatalf("inventory without a token: %d %s", code, b)
+	}
+	if code, b := f.post(t, agentapi.PathInventory, a.Task.Token, rep); code != 204 {
+		t.Fatalf("inventory: %d %s", code, b)
+	}
+	m, _ = f.store.GetMachine(ctx, "m1")
 	if m.UUID != "abc-123" || m.Serial != "SN1" || !strings.Contains(string(m.Hardware), `"vda"`) {
 		t.Fatalf("inventory not stored: %+v %s", m, m.Hardware)
 	}
-	// The same task again on a second register (agent restarted).
-	if again := f.register(t); again.Task == nil || again.Task.Token != a.Task.Token {
-		t.Fatal("second register lost the task")
+	// The same task again on a second register (agent restarted), with a
+	// fresh token: the first one is revoked.
+	again := f.register(t)
+	if again.Task == nil || again.Task.ID != a.Task.ID || again.Task.Token == a.Task.Token {
+		t.Fatalf("second register: %+v", again.Task)
 	}
+	if code, _ := f.post(t, agentapi.PathProgress, a.Task.Token, agentapi.Progress{Version: 1, TaskID: a.Task.ID}); code != 401 {
+		t.Fatalf("revoked token: %d", code)
+	}
+	a = again
 	prog := agentapi.Progress{Version: 1, TaskID: a.Task.ID, Phase: agentapi.PhaseWriting, BytesWritten: 512, Total: 1 << 20, Log: []string{"writing vda"}}
 	if code, b := f.post(t, agentapi.PathProgress, "mt_forged", prog); code != 401 {
 		t.Fatalf("forged token: %d %s", code, b)

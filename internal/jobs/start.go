@@ -35,7 +35,7 @@ func (s *Service) Provision(ctx context.Context, machine string, req ProvisionRe
 	if err != nil {
 		return inventory.Job{}, err
 	}
-	p := Params{Image: img.Name, ImageURL: s.cfg.AdvertiseURL + "/images/" + url.PathEscape(img.Name),
+	p := Params{Image: img.Name, ImageURL: s.cfg.ImageURL + "/images/" + url.PathEscape(img.Name),
 		RawSHA256: img.RawSHA256, VirtualSize: img.VirtualSize, Hints: req.Hints, CloudInit: req.CloudInit}
 	return s.start(ctx, machine, inventory.JobProvision, inventory.StateProvisioning, p)
 }

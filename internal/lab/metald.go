@@ -21,9 +21,11 @@ type MetaldConfig struct {
 	AgentDir string
 	// Port on the bridge address (default 8080).
 	Port int
-	// AdvertiseURL is --advertise-url (default the URL metald listens on;
-	// set it to put a proxy between machines and metald).
+	// AdvertiseURL is --advertise-url (default the URL metald listens on).
 	AdvertiseURL string
+	// ImageURL is --image-url (set it to put a proxy between agents and
+	// metald's /images/).
+	ImageURL string
 	// Extra flags appended to metald serve.
 	Extra []string
 }
@@ -67,6 +69,9 @@ func (m *Metald) Start(ctx context.Context) error {
 	args := append([]string{"serve", "--data-dir", m.cfg.DataDir, "--http", addr,
 		"--dhcp-mode", "full", "--interface", bridge, "--advertise-url", m.advertise(),
 		"--dhcp-range", DHCPRange, "--agent-dir", m.cfg.AgentDir, "--log-level", "debug"}, m.cfg.Extra...)
+	if m.cfg.ImageURL != "" {
+		args = append(args, "--image-url", m.cfg.ImageURL)
+	}
 	m.n++
 	done, err := m.lab.Start("metald", m.cfg.Bin, args...)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -19,6 +18,7 @@ type fixture struct {
 	t     *testing.T
 	store *inventory.SQLite
 	svc   *Service
+	reg   *prometheus.Registry
 	r     *gin.Engine
 	jobID int64
 }
@@ -62,7 +62,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	gin.SetMode(gin.TestMode)
 	f.r = gin.New()
-	f.svc = New(Config{Network: lan}, store, prometheus.NewRegistry(), nil)
+	f.reg = prometheus.NewRegistry()
+	f.svc = New(Config{Network: lan}, store, f.reg, nil)
 	f.svc.Routes(f.r)
 	return f
 }
@@ -79,7 +80,23 @@ func (f *fixture) do(method, path, from string, hdr map[string]string) (int, str
 }
 
 func (f *fixture) refused(reason string) float64 {
-	return testutil.ToFloat64(f.svc.refused.WithLabelValues(reason))
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "metald_metadata_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // TestNoCloudOnlyForItsMachine: a machine reads its own NoCloud data from

@@ -49,21 +49,16 @@ type Service struct {
 	store    Store
 	binder   *trust.Binder
 	log      *slog.Logger
-	refused  *prometheus.CounterVec
-	throttle *trust.Throttle
+	refused  *trust.Refusals
 	tokens   *tokens
 }
 
 // New returns the metadata service; its counters go to reg.
 func New(cfg Config, store Store, reg prometheus.Registerer, log *slog.Logger) *Service {
-	s := &Service{cfg: cfg, store: store, binder: trust.New(store), log: log, throttle: trust.NewThrottle(0), tokens: newTokens(),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metald_metadata_refused_total",
-			Help: "Metadata requests refused, by reason (foreign: not from the machine's address; state: user-data outside provisioning; unknown: no machine at the address; token: bad IMDSv2 token)."},
-			[]string{"reason"})}
-	if reg != nil {
-		reg.MustRegister(s.refused)
-	}
-	return s
+	return &Service{cfg: cfg, store: store, binder: trust.New(store), log: log, tokens: newTokens(),
+		refused: trust.NewRefusals("metadata",
+			"Metadata requests refused, by reason (foreign: not from the machine's address; state: user-data outside provisioning; unknown: no machine at the address; token: bad IMDSv2 token).",
+			store, reg, log)}
 }
 
 // ConfigDrive renders the drive the agent writes for provision job
@@ -111,15 +106,7 @@ func userDataAllowed(m inventory.Machine) bool {
 // refuse answers status, counts the reason and records a throttled
 // security event.
 func (s *Service) refuse(c *gin.Context, status int, reason, machine string, err error) {
-	s.refused.WithLabelValues(reason).Inc()
-	src := trust.Source(c.Request.RemoteAddr)
-	if s.throttle.Allow(reason + "|" + src.String() + "|" + machine) {
-		msg := fmt.Sprintf("metadata %s %s refused: %v", c.Request.Method, c.Request.URL.Path, err)
-		if _, aerr := s.store.AppendEvent(c.Request.Context(), inventory.Event{Machine: machine, Type: "security.metadata_refused",
-			Message: msg, Data: map[string]any{"source": src.String(), "reason": reason, "path": c.Request.URL.Path}}); aerr != nil {
-			s.log.Warn("record event", "err", aerr)
-		}
-	}
+	s.refused.Refuse(c.Request.Context(), reason, machine, trust.Source(c.Request.RemoteAddr), c.Request.Method+" "+c.Request.URL.Path, err)
 	c.String(status, "%v\n", err)
 }
 

@@ -22,8 +22,15 @@ type mount struct {
 	h      http.Handler
 }
 
-// ServeHTTP dispatches to a mounted handler or to gin.
+// ServeHTTP sets the request's deadlines and dispatches to a mounted
+// handler or to gin. Every answer says nosniff: no browser may guess a
+// script out of an image, a boot file or a JSON error.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.withDeadlines(w, r, http.HandlerFunc(s.dispatch))
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	for _, m := range s.mounts {
 		if strings.HasPrefix(r.URL.Path, m.prefix) {
 			start := time.Now()

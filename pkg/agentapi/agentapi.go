@@ -6,13 +6,17 @@
 //
 //	POST /agent/v1/register   RegisterRequest  → Assignment
 //	GET  /agent/v1/task?mac=M                  → Assignment (poll)
+//	POST /agent/v1/inventory  InventoryReport  → 204   (Bearer task token)
 //	POST /agent/v1/progress   Progress         → 204   (Bearer task token)
 //	POST /agent/v1/result     Result           → ResultResponse (Bearer task token)
 //
-// An Assignment carries at most one Task. A task's Token is single-use and
-// bound to one machine: the agent sends it as "Authorization: Bearer
-// <token>" on progress and result for that task only. Errors come back as
-// a non-2xx status with an Error body.
+// An Assignment carries at most one Task. A task's Token is bound to one
+// job of one machine and to the address the agent asked from: the agent
+// sends it as "Authorization: Bearer <token>" on inventory, progress and
+// result for that task only. Asking for the task again (an agent that
+// restarted) hands out a fresh token and revokes the previous one. The
+// server records hardware only from an InventoryReport carrying a valid
+// token. Errors come back as a non-2xx status with an Error body.
 package agentapi
 
 import (
@@ -34,6 +38,9 @@ const (
 	PathTask     = PathPrefix + "/task"
 	PathProgress = PathPrefix + "/progress"
 	PathResult   = PathPrefix + "/result"
+	// PathInventory takes the hardware inventory of an inspect or
+	// provision task.
+	PathInventory = PathPrefix + "/inventory"
 )
 
 // QueryMAC is the query parameter of GET PathTask naming the machine.
@@ -74,8 +81,17 @@ type RegisterRequest struct {
 	// (metal.mac), lower-case colon form.
 	MAC string `json:"mac"`
 	// AgentVersion is the agent build, free text.
-	AgentVersion string    `json:"agent_version,omitempty"`
-	Inventory    Inventory `json:"inventory"`
+	AgentVersion string `json:"agent_version,omitempty"`
+	// Inventory is a summary for the registration event only: metald
+	// records hardware from an InventoryReport, which needs a task token.
+	Inventory Inventory `json:"inventory"`
+}
+
+// InventoryReport is the body of POST PathInventory.
+type InventoryReport struct {
+	Version   int       `json:"version"`
+	TaskID    string    `json:"task_id"`
+	Inventory Inventory `json:"inventory"`
 }
 
 // Assignment answers register and task polls: who the machine is and what
@@ -257,6 +273,17 @@ func (r *Result) Validate() error {
 	}
 	if !r.Success && r.Error == "" {
 		return fmt.Errorf("%w: failed result for task %s without error text", ErrInvalid, r.TaskID)
+	}
+	return nil
+}
+
+// Validate checks an inventory report.
+func (r *InventoryReport) Validate() error {
+	if r.Version != Version {
+		return fmt.Errorf("%w: version %d, want %d", ErrInvalid, r.Version, Version)
+	}
+	if r.TaskID == "" {
+		return fmt.Errorf("%w: inventory without task_id", ErrInvalid)
 	}
 	return nil
 }

@@ -37,6 +37,9 @@ type Job struct {
 	CreatedAt  time.Time       `json:"created_at" yaml:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at" yaml:"updated_at"`
 	FinishedAt time.Time       `json:"finished_at,omitzero" yaml:"finished_at,omitempty"`
+	// AgentAddr is the address the job's agent claimed its task from
+	// (ClaimJobToken); empty until then.
+	AgentAddr string `json:"agent_addr,omitempty" yaml:"agent_addr,omitempty"`
 }
 
 // JobStore is the job half of the inventory, kept apart from Store so
@@ -44,8 +47,8 @@ type Job struct {
 type JobStore interface {
 	// StartJob moves the machine to the job's active state and creates
 	// the job, in one transaction; a machine has at most one running job.
-	// It returns the job and its agent token (shown only here and by
-	// JobToken).
+	// It returns the job and its first agent token (ClaimJobToken hands
+	// out the ones agents use).
 	StartJob(ctx context.Context, j Job, to State, reason string) (Job, string, error)
 	GetJob(ctx context.Context, id int64) (Job, error)
 	ActiveJob(ctx context.Context, machine string) (Job, error)
@@ -58,18 +61,21 @@ type JobStore interface {
 	FinishJob(ctx context.Context, id int64, success bool, errText string, to State, reason string) (Job, error)
 	// JobByToken returns the running job a task token belongs to.
 	JobByToken(ctx context.Context, token string) (Job, error)
-	// JobToken returns a running job's token (to hand the task out again).
-	JobToken(ctx context.Context, id int64) (string, error)
+	// ClaimJobToken hands out a fresh task token for a running job,
+	// revoking the previous one, and binds the job to the agent address
+	// addr. A job already bound to another address is refused with
+	// ErrConflict; a job that is not running with ErrNotFound.
+	ClaimJobToken(ctx context.Context, id int64, addr string) (string, error)
 }
 
-const jobCols = `id, machine, kind, state, phase, params, progress, error, deadline, created_at, updated_at, finished_at`
+const jobCols = `id, machine, kind, state, phase, params, progress, error, deadline, created_at, updated_at, finished_at, agent_addr`
 
 func scanJob(sc scanner) (Job, error) {
 	var j Job
 	var params, progress string
 	var deadline, created, updated, finished int64
 	if err := sc.Scan(&j.ID, &j.Machine, &j.Kind, &j.State, &j.Phase, &params, &progress, &j.Error,
-		&deadline, &created, &updated, &finished); err != nil {
+		&deadline, &created, &updated, &finished, &j.AgentAddr); err != nil {
 		return Job{}, err
 	}
 	if params != "" {

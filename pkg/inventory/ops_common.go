@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -99,6 +100,34 @@ func startJob(ctx context.Context, w txRunner, sealer *Sealer, clock func() time
 		return evID, err
 	})
 	return id, token, err
+}
+
+// claimJobToken is ClaimJobToken over a store's conditional update,
+// which sets the token hash and the address where the job is running
+// and unbound or bound to addr, and reports the rows it changed.
+func claimJobToken(ctx context.Context, id int64, addr string, get func(context.Context, int64) (Job, error), update func(hash string) (int64, error)) (string, error) {
+	if addr == "" {
+		return "", fmt.Errorf("%w: job %d: claiming a task needs the agent's address", ErrInvalid, id)
+	}
+	token, err := newJobToken()
+	if err != nil {
+		return "", err
+	}
+	n, err := update(tokenHash(token))
+	if err != nil {
+		return "", err
+	}
+	if n == 1 {
+		return token, nil
+	}
+	j, err := get(ctx, id)
+	switch {
+	case err != nil:
+		return "", err
+	case j.State != JobRunning:
+		return "", fmt.Errorf("%w: job %d is not running", ErrNotFound, id)
+	}
+	return "", fmt.Errorf("%w: job %d belongs to the agent at %s, not %s", ErrConflict, id, j.AgentAddr, addr)
 }
 
 func updateJob(ctx context.Context, w txRunner, clock func() time.Time, id int64, phase string, progress json.RawMessage, deadline time.Time, ev *Event) error {

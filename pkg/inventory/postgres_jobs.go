@@ -125,17 +125,16 @@ func (s *Postgres) JobByToken(ctx context.Context, token string) (Job, error) {
 	return j, err
 }
 
-// JobToken implements JobStore.
-func (s *Postgres) JobToken(ctx context.Context, id int64) (string, error) {
-	var sealed []byte
-	err := s.pool.QueryRow(ctx, `SELECT token_sealed FROM jobs WHERE id = $1 AND state = $2`, id, JobRunning).Scan(&sealed)
-	if pgNoRows(err) || (err == nil && len(sealed) == 0) {
-		return "", fmt.Errorf("%w: job %d is not running", ErrNotFound, id)
-	} else if err != nil {
-		return "", err
-	}
-	tok, err := s.sealer.Open(sealed)
-	return string(tok), err
+// ClaimJobToken implements JobStore.
+func (s *Postgres) ClaimJobToken(ctx context.Context, id int64, addr string) (string, error) {
+	return claimJobToken(ctx, id, addr, s.GetJob, func(hash string) (int64, error) {
+		tag, err := s.pool.Exec(ctx, `UPDATE jobs SET token_hash = $1, token_sealed = NULL, agent_addr = $2
+			WHERE id = $3 AND state = $4 AND (agent_addr = '' OR agent_addr = $2)`, hash, addr, id, JobRunning)
+		if err != nil {
+			return 0, err
+		}
+		return tag.RowsAffected(), nil
+	})
 }
 
 // runningJob implements storeTx.

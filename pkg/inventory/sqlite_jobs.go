@@ -111,17 +111,16 @@ func (s *SQLite) JobByToken(ctx context.Context, token string) (Job, error) {
 	return j, err
 }
 
-// JobToken implements JobStore.
-func (s *SQLite) JobToken(ctx context.Context, id int64) (string, error) {
-	var sealed []byte
-	err := s.db.QueryRowContext(ctx, `SELECT token_sealed FROM jobs WHERE id = ? AND state = ?`, id, JobRunning).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) || len(sealed) == 0 {
-		return "", fmt.Errorf("%w: job %d is not running", ErrNotFound, id)
-	} else if err != nil {
-		return "", err
-	}
-	tok, err := s.sealer.Open(sealed)
-	return string(tok), err
+// ClaimJobToken implements JobStore.
+func (s *SQLite) ClaimJobToken(ctx context.Context, id int64, addr string) (string, error) {
+	return claimJobToken(ctx, id, addr, s.GetJob, func(hash string) (int64, error) {
+		res, err := s.db.ExecContext(ctx, `UPDATE jobs SET token_hash = ?, token_sealed = NULL, agent_addr = ?
+			WHERE id = ? AND state = ? AND (agent_addr = '' OR agent_addr = ?)`, hash, addr, id, JobRunning, addr)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
 }
 
 // runningJob implements storeTx.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,9 +33,29 @@ func TestJobLifecycle(t *testing.T) {
 		if got, err := s.JobByToken(ctx, tok); err != nil || got.ID != j.ID {
 			t.Fatalf("by token: %v", err)
 		}
-		if got, err := s.JobToken(ctx, j.ID); err != nil || got != tok {
-			t.Fatalf("token: %v", err)
+		// Claiming the task rotates the token and binds the job to the
+		// claiming address; another address is refused and changes nothing.
+		tok2, err := s.ClaimJobToken(ctx, j.ID, "192.0.2.10")
+		if err != nil || tok2 == tok {
+			t.Fatalf("claim: %q %v", tok2, err)
 		}
+		if _, err := s.JobByToken(ctx, tok); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("first token still valid after a claim: %v", err)
+		}
+		if _, err := s.ClaimJobToken(ctx, j.ID, "192.0.2.66"); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "192.0.2.10") {
+			t.Fatalf("claim from another address: %v", err)
+		}
+		if got, err := s.JobByToken(ctx, tok2); err != nil || got.ID != j.ID || got.AgentAddr != "192.0.2.10" {
+			t.Fatalf("token after a refused claim: %+v %v", got, err)
+		}
+		tok3, err := s.ClaimJobToken(ctx, j.ID, "192.0.2.10")
+		if err != nil || tok3 == tok2 {
+			t.Fatalf("claim again by the owner: %v", err)
+		}
+		if _, err := s.JobByToken(ctx, tok2); !errors.Is(err, ErrUnauthorized) {
+			t.Fatal("revoked token still valid")
+		}
+		tok = tok3
 		if err := s.UpdateJob(ctx, j.ID, "agent", json.RawMessage(`{"bytes":5}`), time.Now().Add(time.Minute), &Event{Machine: "m1", Type: "job.phase"}); err != nil {
 			t.Fatal(err)
 		}
@@ -50,6 +71,9 @@ func TestJobLifecycle(t *testing.T) {
 		}
 		if _, err := s.JobByToken(ctx, tok); !errors.Is(err, ErrUnauthorized) {
 			t.Fatal("token still valid after the job ended")
+		}
+		if _, err := s.ClaimJobToken(ctx, j.ID, "192.0.2.10"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("claim of an ended job: %v", err)
 		}
 		if _, err := s.FinishJob(ctx, j.ID, false, "late", StateFailed, "x"); !errors.Is(err, ErrConflict) {
 			t.Fatalf("finishing twice: %v", err)

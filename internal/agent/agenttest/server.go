@@ -21,14 +21,15 @@ type Server struct {
 	// PollIntervalSeconds is put in every assignment.
 	PollIntervalSeconds int
 
-	mu       sync.Mutex
-	queue    []agentapi.Task // pending, handed out one at a time
-	current  *agentapi.Task  // handed out, no result yet
-	used     map[string]bool // tokens whose result was accepted
-	regs     []agentapi.RegisterRequest
-	progress []agentapi.Progress
-	results  []agentapi.Result
-	changed  chan struct{}
+	mu          sync.Mutex
+	queue       []agentapi.Task // pending, handed out one at a time
+	current     *agentapi.Task  // handed out, no result yet
+	used        map[string]bool // tokens whose result was accepted
+	regs        []agentapi.RegisterRequest
+	progress    []agentapi.Progress
+	results     []agentapi.Result
+	inventories []agentapi.InventoryReport
+	changed     chan struct{}
 	// Unavailable makes every request fail with 503 (metald restarting).
 	unavailable bool
 	refused     map[string]int // path → requests answered 503
@@ -115,6 +116,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.progressHandler(w, r)
 	case r.Method == http.MethodPost && r.URL.Path == agentapi.PathResult:
 		s.result(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == agentapi.PathInventory:
+		s.inventory(w, r)
 	default:
 		fail(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	}
@@ -219,6 +222,33 @@ func (s *Server) progressHandler(w http.ResponseWriter, r *http.Request) {
 	s.progress = append(s.progress, p)
 	s.notify()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
+	var rep agentapi.InventoryReport
+	if !decode(w, r, &rep) {
+		return
+	}
+	if err := rep.Validate(); err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if code, msg := s.authorize(r, rep.TaskID); code != 0 {
+		fail(w, code, msg)
+		return
+	}
+	s.inventories = append(s.inventories, rep)
+	s.notify()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Inventories returns the inventory reports received so far.
+func (s *Server) Inventories() []agentapi.InventoryReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]agentapi.InventoryReport(nil), s.inventories...)
 }
 
 func (s *Server) result(w http.ResponseWriter, r *http.Request) {
