@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -72,7 +73,18 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "netboot: need ?mac= or ?uuid=", http.StatusBadRequest)
 		return
 	}
+	src := sourceAddr(r.RemoteAddr)
+	if !s.scriptLimit.Allow(src.String()) {
+		s.counters.WithLabelValues("refused_rate").Inc()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "netboot: too many boot script requests from "+src.String(), http.StatusTooManyRequests)
+		return
+	}
 	if errors.Is(err, ErrNotFound) && s.cfg.Unknown == UnknownDiscover && mac != nil {
+		if ferr := s.fromMachine(ctx, mac, netip.Addr{}, src); ferr != nil {
+			s.refuseScript(ctx, w, mac, "", src, ferr)
+			return
+		}
 		m, err = s.inv.DiscoverMachine(ctx, mac, Hints{})
 	}
 	switch {
@@ -87,12 +99,16 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 	if m.MAC == nil {
 		m.MAC = mac
 	}
+	if ferr := s.fromMachine(ctx, m.MAC, m.IP, src); ferr != nil {
+		s.refuseScript(ctx, w, m.MAC, m.Name, src, ferr)
+		return
+	}
 	token := m.Token
 	if token == "" {
 		token = "TOKEN"
 	}
 	var buf bytes.Buffer
-	if err := s.render.Render(&buf, pxe.ScriptData{MAC: m.MAC.String(), Name: m.Name, State: m.State, URL: s.cfg.AdvertiseURL, Token: token}); err != nil {
+	if err := s.render.Render(&buf, pxe.ScriptData{MAC: m.MAC.String(), Name: m.Name, State: m.State, URL: s.cfg.AdvertiseURL, AgentURL: s.cfg.AgentURL, Token: token}); err != nil {
 		s.log.Error("netboot: render script", "mac", macString(mac), "state", m.State, "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -51,4 +51,7 @@ const (
 	EventDHCPAck    = "dhcp.ack"
 	EventTFTPSent   = "tftp.sent"
 	EventBootScript = "boot.script"
+	// EventScriptRefused: a boot script asked for from another address
+	// than the machine's (full mode).
+	EventScriptRefused = "security.boot_script_refused"
 )

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/ipxe"
 	"github.com/metal-iaas/metal/pkg/dhcp"
 	"github.com/metal-iaas/metal/pkg/pxe"
@@ -30,8 +31,12 @@ type Service struct {
 	alloc    *dhcp.Allocator // full mode only
 	tftp     *pxe.TFTPServer // nil if TFTP is off
 	counters *prometheus.CounterVec
-	mu       sync.Mutex
-	ipMAC    map[netip.Addr]net.HardwareAddr // for tftp.sent events
+	// scriptLimit bounds /boot.ipxe per source address; refusals
+	// throttles the security events of refused requests.
+	scriptLimit *trust.Limiter
+	refusals    *trust.Throttle
+	mu          sync.Mutex
+	ipMAC       map[netip.Addr]net.HardwareAddr // for tftp.sent events
 }
 
 // New validates cfg and builds the services; nothing listens until Run.
@@ -46,7 +51,8 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, inv: inv, log: log, policy: pxe.Policy{AdvertiseURL: cfg.AdvertiseURL}, ipMAC: map[netip.Addr]net.HardwareAddr{}}
+	s := &Service{cfg: cfg, inv: inv, log: log, policy: pxe.Policy{AdvertiseURL: cfg.AdvertiseURL}, ipMAC: map[netip.Addr]net.HardwareAddr{},
+		scriptLimit: trust.NewLimiter(5, 50), refusals: trust.NewThrottle(0)}
 	var err error
 	if s.render, err = pxe.NewRenderer(templates.FS()); err != nil {
 		return nil, err
@@ -56,7 +62,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 	}
 	s.counters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metal_netboot_decisions_total",
-		Help: "Boot decisions, by outcome (script, tftp, http, unsupported_arch, unknown_ignored, discovered, address_only).",
+		Help: "Boot decisions, by outcome (script, tftp, http, unsupported_arch, unknown_ignored, discovered, address_only, refused_foreign, refused_rate).",
 	}, []string{"outcome"})
 	if reg != nil {
 		if err := reg.Register(s.counters); err != nil {
