@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,6 +66,11 @@ func program() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if strings.HasPrefix(*url, "https://") {
+		if err := agent.WaitEntropy(ctx, log); err != nil {
+			return 1
+		}
+	}
 	a := build(log, *url, m, *root, *devDir, *lldpWait, nil)
 	a.Config.Once = *once
 	if err := a.Run(ctx); err != nil && ctx.Err() == nil {
@@ -85,7 +91,9 @@ func newLogger(debug bool) *slog.Logger {
 }
 
 func build(log *slog.Logger, url, mac, root, devDir string, lldpWait time.Duration, power agent.Power) *agent.Agent {
-	hc := &http.Client{Timeout: 30 * time.Second}
+	// HTTPS to metald trusts the CA metald appended to the initrd.
+	tr := agent.Transport(agentapi.CAFile, log)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	sys := filepath.Join(root, "sys")
 	inv := &agent.SysInventory{Root: root, Log: log}
 	if lldpWait > 0 {
@@ -106,7 +114,7 @@ func build(log *slog.Logger, url, mac, root, devDir string, lldpWait time.Durati
 			SysRoot: sys,
 			Disks:   func() []agentapi.Disk { return hwinfo.Disks(root) },
 			// The image download has no overall timeout, only an idle one.
-			HTTP: &http.Client{},
+			HTTP: &http.Client{Transport: tr},
 			Log:  log,
 		},
 		Power: power,
@@ -171,6 +179,9 @@ func pid1() {
 	// LLDP reaches only interfaces that are up.
 	if _, err := netconf.LinksUp(); err != nil {
 		log.Warn("bringing links up for LLDP", "err", err)
+	}
+	if strings.HasPrefix(cl.URL, "https://") {
+		_ = agent.WaitEntropy(ctx, log)
 	}
 	a := build(log, cl.URL, cl.MAC, "/", "/dev", cl.LLDP, agent.SysPower{})
 	for {

@@ -29,6 +29,10 @@ type VMConfig struct {
 	// UEFI boots the VM with OVMF on q35 instead of SeaBIOS; the BMC's
 	// boot device then picks bootindex order (see efi.go). Default BIOS.
 	UEFI bool
+	// CPU is QEMU's -cpu model (default "max"). "qemu64" has no RDRAND:
+	// under TCG the guest kernel's CRNG then initialises late, which is
+	// what the agent must live with.
+	CPU string
 }
 
 // VM is a QEMU machine powered by an ipmi_sim BMC in the namespace. The
@@ -74,7 +78,10 @@ func (l *Lab) AddVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 	if err := os.Truncate(v.Disk, cfg.DiskBytes); err != nil {
 		return nil, err
 	}
-	qemu := []string{"qemu-system-x86_64", "-name", cfg.Name, "-accel", "tcg", "-cpu", "max",
+	if cfg.CPU == "" {
+		cfg.CPU = "max"
+	}
+	qemu := []string{"qemu-system-x86_64", "-name", cfg.Name, "-accel", "tcg", "-cpu", cfg.CPU,
 		"-m", strconv.Itoa(cfg.MemMiB), "-smp", "1", "-display", "none", "-monitor", "none", "-parallel", "none",
 		"-chardev", "file,id=ser0,path=" + v.Serial + ",append=on", "-serial", "chardev:ser0",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",

@@ -129,6 +129,11 @@ func dhcp(ctx context.Context, l netlink.Link, log *slog.Logger) (*nclient4.Leas
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	// A DHCP transaction id needs no cryptographic randomness, and the
+	// DHCP library's getrandom(GRND_NONBLOCK) loop spins without end on
+	// a kernel whose CRNG is not initialised yet (no RDRAND under TCG's
+	// qemu64, no virtio-rng): take /dev/urandom, which never blocks.
+	os.Setenv("UROOT_NOHWRNG", "1")
 	var last error
 	for ctx.Err() == nil {
 		c, err := nclient4.New(name, nclient4.WithTimeout(3*time.Second), nclient4.WithRetry(2))
