@@ -18,10 +18,17 @@ import (
 func newEventsCmd(g *globals) *cobra.Command {
 	var q client.EventQuery
 	var follow bool
+	var limit int
 	cmd := &cobra.Command{
-		Use:   "events [--follow] [--machine NAME]",
+		Use:   "events [--follow] [--machine NAME] [--since ID] [--limit N]",
 		Short: "Show what happened, in order; --follow streams new events",
+		Long: `Show events oldest first: the latest --limit of them, or with --since
+the first --limit after that event id (--limit 0: all of them, read from
+metald page by page). --follow streams events after --since as they
+happen.`,
 		Example: `  metalctl events --machine rack1-07
+  metalctl events --limit 20
+  metalctl events --since 5000 --limit 0 -o json
   metalctl events --follow --type dhcp -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -30,8 +37,12 @@ func newEventsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want a number of events, or 0 for all", limit)
+			}
 			if !follow {
-				evs, err := c.Events(ctx, q)
+				q.Newest = q.Since == 0 // without --since, the latest events
+				evs, err := c.ListEvents(ctx, q, limit)
 				if err != nil {
 					return err
 				}
@@ -68,7 +79,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 	f.StringVar(&q.Machine, "machine", "", "only events of this machine")
 	f.StringVar(&q.Type, "type", "", "only events of this type or type prefix (e.g. dhcp)")
 	f.Int64Var(&q.Since, "since", 0, "only events after this id")
-	f.IntVar(&q.Limit, "limit", 0, "at most this many events")
+	f.IntVar(&limit, "limit", 1000, "at most this many events, the latest unless --since is given (0: all)")
 	return cmd
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,18 +19,29 @@ const maxWait = 5 * time.Minute
 // connections stay open through proxies.
 const heartbeat = 15 * time.Second
 
-// listEvents serves GET /api/v1/events.
+// listEvents serves GET /api/v1/events: one page of events, oldest
+// first, with a Link rel="next" header when there may be more.
 //
-//	since=ID    only events after ID (default 0)
-//	machine=N   only events of machine N
-//	type=T      only events of type T or T.*
-//	limit=N     at most N events (default and maximum 10000)
-//	wait=DUR    long poll: if nothing is newer than since, wait up to DUR
-//	follow=true stream events as NDJSON until the client goes away
+//	since=ID      only events after ID (default 0)
+//	before=ID     only events before ID
+//	order=O       oldest (default): the page nearest since, the next one
+//	              after it; newest: the page nearest before (or the end),
+//	              the next one before it
+//	machine=N     only events of machine N
+//	type=T        only events of type T or T.*
+//	limit=N       at most N events (default 100, at most 1000)
+//	wait=DUR      long poll: if nothing is newer than since, wait up to DUR
+//	follow=true   stream events as NDJSON until the client goes away
+//	              (limit is then the batch size)
 func (s *Server) listEvents(c *gin.Context) {
 	f, err := eventFilter(c)
 	if err != nil {
 		s.abort(c, err)
+		return
+	}
+	follow := c.Query("follow") == "true" || c.Query("follow") == "1"
+	if (follow || c.Query("wait") != "") && (f.Newest || f.Before > 0) {
+		s.abort(c, fmt.Errorf("%w: wait and follow read new events: they take since, not before or order=newest", errBadRequest))
 		return
 	}
 	var wait time.Duration
@@ -41,22 +51,28 @@ func (s *Server) listEvents(c *gin.Context) {
 			return
 		}
 	}
-	if c.Query("follow") == "true" || c.Query("follow") == "1" {
+	if follow {
 		s.followEvents(c, f)
 		return
 	}
 	ctx := c.Request.Context()
-	evs, err := s.store.ListEvents(ctx, f)
+	probe := f // one more than the page, to know whether another follows
+	probe.Limit++
+	evs, err := s.store.ListEvents(ctx, probe)
 	if err != nil {
 		s.abort(c, err)
 		return
 	}
 	if wait > 0 && len(evs) == 0 {
-		evs, err = s.waitFor(ctx, f, min(wait, maxWait))
+		evs, err = s.waitFor(ctx, probe, min(wait, maxWait))
 		if err != nil {
 			s.abort(c, err)
 			return
 		}
+	}
+	evs, more := pageOf(f, evs)
+	if more {
+		setNextLink(c, f, evs)
 	}
 	c.JSON(http.StatusOK, evs)
 }
@@ -74,7 +90,7 @@ func (s *Server) waitFor(ctx context.Context, f inventory.EventFilter, d time.Du
 			return evs, err
 		}
 		// Newer events exist but none match the filter: skip past them.
-		all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since})
+		all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since, Limit: MaxEventLimit})
 		if err != nil {
 			return nil, err
 		}
@@ -117,32 +133,11 @@ func (s *Server) followEvents(c *gin.Context, f inventory.EventFilter) {
 					return
 				}
 				c.Writer.Flush()
-			} else if all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since}); err == nil && len(all) > 0 {
+			} else if all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since, Limit: MaxEventLimit}); err == nil && len(all) > 0 {
 				if matched, _ := s.store.ListEvents(ctx, f); len(matched) == 0 {
 					f.Since = all[len(all)-1].ID
 				}
 			}
 		}
 	}
-}
-
-func eventFilter(c *gin.Context) (inventory.EventFilter, error) {
-	var f inventory.EventFilter
-	if v := c.Query("since"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return f, fmt.Errorf("%w: since %q: want an event id (a non-negative integer)", errBadRequest, v)
-		}
-		f.Since = n
-	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return f, fmt.Errorf("%w: limit %q: want a positive integer", errBadRequest, v)
-		}
-		f.Limit = n
-	}
-	f.Machine = c.Query("machine")
-	f.Type = c.Query("type")
-	return f, nil
 }

@@ -3,7 +3,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/jobs"
@@ -157,74 +155,6 @@ func (c *Client) DeleteMachine(ctx context.Context, name string) error {
 func (c *Client) ListLeases(ctx context.Context) ([]inventory.Lease, error) {
 	var out []inventory.Lease
 	return out, c.do(ctx, http.MethodGet, "/api/v1/leases", nil, nil, &out)
-}
-
-// EventQuery selects events.
-type EventQuery struct {
-	Since   int64
-	Machine string
-	Type    string
-	Limit   int
-	Wait    time.Duration
-}
-
-func (q EventQuery) values() url.Values {
-	v := url.Values{}
-	if q.Since > 0 {
-		v.Set("since", strconv.FormatInt(q.Since, 10))
-	}
-	if q.Machine != "" {
-		v.Set("machine", q.Machine)
-	}
-	if q.Type != "" {
-		v.Set("type", q.Type)
-	}
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Wait > 0 {
-		v.Set("wait", q.Wait.String())
-	}
-	return v
-}
-
-// Events lists events (long-polling when q.Wait is set).
-func (c *Client) Events(ctx context.Context, q EventQuery) ([]inventory.Event, error) {
-	var out []inventory.Event
-	return out, c.do(ctx, http.MethodGet, "/api/v1/events", q.values(), nil, &out)
-}
-
-// FollowEvents streams events to fn until ctx ends or the stream breaks.
-func (c *Client) FollowEvents(ctx context.Context, q EventQuery, fn func(inventory.Event) error) error {
-	v := q.values()
-	v.Set("follow", "true")
-	resp, err := c.send(ctx, http.MethodGet, "/api/v1/events", v, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue // heartbeat
-		}
-		var e inventory.Event
-		if err := json.Unmarshal(line, &e); err != nil {
-			return fmt.Errorf("event stream: %w", err)
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("event stream: %w", err)
-	}
-	return errors.New("event stream closed by metald")
 }
 
 // ListImages returns the image library.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -103,6 +104,28 @@ func decodeEventData(e *Event, data string) error {
 		return fmt.Errorf("event %d data: %w", e.ID, err)
 	}
 	return nil
+}
+
+// eventOrder is the ORDER BY direction of an event query: the newest
+// events are read from the end.
+func eventOrder(f EventFilter) string {
+	if f.Newest {
+		return "DESC"
+	}
+	return "ASC"
+}
+
+// oldestFirst reads an event query's rows and returns them oldest first
+// whichever end they were read from.
+func oldestFirst(f EventFilter, rows rowScanner) ([]Event, error) {
+	evs, err := scanAll(rows, scanEvent)
+	if err != nil {
+		return nil, err
+	}
+	if f.Newest {
+		slices.Reverse(evs)
+	}
+	return evs, nil
 }
 
 func eventLimit(n int) int {

@@ -47,7 +47,7 @@ func (s *Postgres) WaitEvents(ctx context.Context, since int64) error {
 	return s.ev.wait(ctx, since)
 }
 
-// ListEvents returns events with id above f.Since, oldest first.
+// ListEvents returns the events f selects, oldest first.
 func (s *Postgres) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
 	args := []any{f.Since}
 	arg := func(v any) string {
@@ -55,6 +55,9 @@ func (s *Postgres) ListEvents(ctx context.Context, f EventFilter) ([]Event, erro
 		return fmt.Sprintf("$%d", len(args))
 	}
 	where := []string{"id > $1"}
+	if f.Before > 0 {
+		where = append(where, "id < "+arg(f.Before))
+	}
 	if f.Machine != "" {
 		where = append(where, "machine = "+arg(f.Machine))
 	}
@@ -63,12 +66,12 @@ func (s *Postgres) ListEvents(ctx context.Context, f EventFilter) ([]Event, erro
 	}
 	lim := arg(eventLimit(f.Limit))
 	rows, err := s.pool.Query(ctx, `SELECT `+eventCols+` FROM events WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY id LIMIT `+lim, args...)
+		strings.Join(where, " AND ")+` ORDER BY id `+eventOrder(f)+` LIMIT `+lim, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAll(rows, scanEvent)
+	return oldestFirst(f, rows)
 }
 
 // likeEscape escapes LIKE's backslash escape character, which PostgreSQL

@@ -35,10 +35,14 @@ func (s *SQLite) WaitEvents(ctx context.Context, since int64) error {
 	return s.ev.wait(ctx, since)
 }
 
-// ListEvents returns events with id above f.Since, oldest first.
+// ListEvents returns the events f selects, oldest first.
 func (s *SQLite) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
 	where := []string{"id > ?"}
 	args := []any{f.Since}
+	if f.Before > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
 	if f.Machine != "" {
 		where = append(where, "machine = ?")
 		args = append(args, f.Machine)
@@ -49,10 +53,10 @@ func (s *SQLite) ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	}
 	limit := eventLimit(f.Limit)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, append(args, limit)...)
+		strings.Join(where, " AND ")+` ORDER BY id `+eventOrder(f)+` LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAll(rows, scanEvent)
+	return oldestFirst(f, rows)
 }

@@ -128,12 +128,16 @@ type Event struct {
 	Data    map[string]any `json:"data,omitempty" yaml:"data,omitempty"`
 }
 
-// EventFilter selects events with id above Since.
+// EventFilter selects events with id above Since (and below Before when
+// it is set). ListEvents returns the oldest Limit of them, or the newest
+// Limit with Newest; either way oldest first.
 type EventFilter struct {
 	Since   int64
+	Before  int64
 	Machine string
 	Type    string
 	Limit   int
+	Newest  bool
 }
 
 // Token is an API token; the secret is shown once at creation and stored
