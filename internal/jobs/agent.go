@@ -72,9 +72,6 @@ func (s *Service) register(c *gin.Context) {
 		return
 	}
 	mac, _ := agentapi.NormalizeMAC(req.MAC)
-	if s.limited(c, s.guard.byMAC, mac, "") {
-		return
-	}
 	m, err := s.store.MachineByMAC(ctx, mac)
 	if errors.Is(err, inventory.ErrNotFound) && s.cfg.DiscoverUnknown {
 		if err := s.discoverable(ctx, mac, src); err != nil {
@@ -91,7 +88,9 @@ func (s *Service) register(c *gin.Context) {
 		agentError(c, statusFor(err), err)
 		return
 	}
-	if !s.admitOrRefuse(c, m) {
+	// The per-MAC limit counts only admitted requests, so that a stranger
+	// cannot spend a machine's allowance.
+	if !s.admitOrRefuse(c, m) || s.limited(c, s.guard.byMAC, mac, m.Name) {
 		return
 	}
 	s.event(ctx, m.Name, "agent.registered", fmt.Sprintf("agent %s registered from %s", req.AgentVersion, src),
@@ -109,15 +108,12 @@ func (s *Service) poll(c *gin.Context) {
 		agentError(c, http.StatusBadRequest, err)
 		return
 	}
-	if s.limited(c, s.guard.byMAC, mac, "") {
-		return
-	}
 	m, err := s.store.MachineByMAC(c.Request.Context(), mac)
 	if err != nil {
 		agentError(c, statusFor(err), err)
 		return
 	}
-	if !s.admitOrRefuse(c, m) {
+	if !s.admitOrRefuse(c, m) || s.limited(c, s.guard.byMAC, mac, m.Name) {
 		return
 	}
 	s.assign(c, m.Name)

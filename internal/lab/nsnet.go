@@ -2,46 +2,15 @@ package lab
 
 import (
 	"bytes"
-	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // inNS runs fn on an OS thread switched into the lab's network namespace;
 // sockets fn creates stay in that namespace.
-func (l *Lab) inNS(fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open(filepath.Join("/var/run/netns", l.NS))
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", l.NS, err)
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// This thread is in the wrong namespace: never let it run Go code
-		// again (a locked thread that is not unlocked dies with its
-		// goroutine).
-		runtime.LockOSThread()
-		return fmt.Errorf("setns back: %w", err)
-	}
-	return ferr
-}
+func (l *Lab) inNS(fn func() error) error { return inNamespace(l.NS, fn) }
 
 // Listen opens a TCP listener inside the namespace.
 func (l *Lab) Listen(addr string) (net.Listener, error) {
