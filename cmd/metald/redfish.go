@@ -104,7 +104,9 @@ func (c *redfishControl) Reset(ctx context.Context, name, resetType string) erro
 }
 
 // redfishAuth accepts metal API tokens: as X-Auth-Token or Bearer, and as
-// the password of HTTP Basic auth and session logins (any user name).
+// the password of HTTP Basic auth and session logins (any user name). A
+// session's credential is its token's id, checked against the store on
+// every use: revoking the token ends the session.
 type redfishAuth struct{ store inventory.Store }
 
 func (a redfishAuth) ValidToken(ctx context.Context, token string) bool {
@@ -112,6 +114,23 @@ func (a redfishAuth) ValidToken(ctx context.Context, token string) bool {
 	return err == nil
 }
 
-func (a redfishAuth) ValidPassword(ctx context.Context, _, pass string) bool {
-	return a.ValidToken(ctx, pass)
+func (a redfishAuth) CheckPassword(ctx context.Context, _, pass string) (string, bool) {
+	t, err := a.store.CheckToken(ctx, pass)
+	if err != nil {
+		return "", false
+	}
+	return t.ID, true
+}
+
+func (a redfishAuth) CredentialValid(ctx context.Context, id string) bool {
+	ts, err := a.store.ListTokens(ctx)
+	if err != nil {
+		return false // fail closed: the next request asks again
+	}
+	for _, t := range ts {
+		if t.ID == id {
+			return !t.Revoked
+		}
+	}
+	return false
 }

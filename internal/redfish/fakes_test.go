@@ -72,12 +72,26 @@ func (c *recController) SetBoot(ctx context.Context, name, target, enabled, mode
 	return nil
 }
 
-// staticAuth accepts one user and one API token.
-type staticAuth struct{ user, pass, token string }
+// staticAuth accepts one user and one API token; the user's credential
+// ("user:<name>") is revoked once it is in revoked.
+type staticAuth struct {
+	user, pass, token string
+	revoked           *sync.Map
+}
 
 func (a staticAuth) ValidToken(_ context.Context, t string) bool { return t == a.token }
-func (a staticAuth) ValidPassword(_ context.Context, u, p string) bool {
-	return u == a.user && p == a.pass
+func (a staticAuth) CheckPassword(ctx context.Context, u, p string) (string, bool) {
+	if u != a.user || p != a.pass || !a.CredentialValid(ctx, "user:"+u) {
+		return "", false
+	}
+	return "user:" + u, true
+}
+func (a staticAuth) CredentialValid(_ context.Context, cred string) bool {
+	if a.revoked == nil {
+		return true
+	}
+	_, gone := a.revoked.Load(cred)
+	return !gone
 }
 
 func testSystems() *memSystems {

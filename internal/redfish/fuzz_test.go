@@ -22,7 +22,7 @@ func FuzzRequest(f *testing.F) {
 	} {
 		f.Add(s.method, s.path, s.body)
 	}
-	svc := New(Config{}, testSystems(), &recController{}, staticAuth{"admin", "pw", ""}, nil)
+	svc := New(Config{}, testSystems(), &recController{}, staticAuth{user: "admin", pass: "pw"}, nil)
 	f.Fuzz(func(t *testing.T, method, path, body string) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
@@ -32,6 +32,7 @@ func FuzzRequest(f *testing.F) {
 			return
 		}
 		req.SetBasicAuth("admin", "pw")
+		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		svc.ServeHTTP(w, req)
 		if w.Code >= 500 || w.Code < 200 {
@@ -44,11 +45,11 @@ func TestSessionStoreLimits(t *testing.T) {
 	st := newSessionStore(time.Minute, 2)
 	now := time.Unix(1000, 0)
 	st.now = func() time.Time { return now }
-	a := st.create("a")
+	a := st.create("a", "a")
 	now = now.Add(time.Second)
-	b := st.create("b")
+	b := st.create("b", "b")
 	now = now.Add(time.Second)
-	c := st.create("c") // evicts a, the least recently used
+	c := st.create("c", "c") // evicts a, the least recently used
 	if _, ok := st.lookup(a.token); ok {
 		t.Fatal("oldest session not evicted")
 	}

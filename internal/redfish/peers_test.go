@@ -62,7 +62,7 @@ func startIPMIBacked(t *testing.T) ipmiBacked {
 		return string(st)
 	}
 	sys.bootOf = ctl.LastBoot
-	srv := serve(t, sys, ctl, staticAuth{"operator", "op-pw", ""})
+	srv := serve(t, sys, ctl, staticAuth{user: "operator", pass: "op-pw"})
 	return ipmiBacked{sim: sim, url: srv.URL, ctl: ctl}
 }
 

@@ -351,8 +351,16 @@ func sessionBody(se session) obj {
 
 func (s *Service) listSessions(w http.ResponseWriter, r *http.Request, _ []string) {
 	var paths []string
+	alive := map[string]bool{} // per credential, asked once
 	for _, se := range s.sessions.list() {
-		paths = append(paths, sessionURI(se.id))
+		ok, asked := alive[se.credential]
+		if !asked {
+			ok = s.sessionAlive(r.Context(), se)
+			alive[se.credential] = ok
+		}
+		if ok {
+			paths = append(paths, sessionURI(se.id))
+		}
 	}
 	sort.Strings(paths)
 	writeJSON(w, http.StatusOK, collection(v1+"/SessionService/Sessions", "#SessionCollection.SessionCollection", "Session Collection", paths))
@@ -370,11 +378,15 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request, _ []string) {
 		writeError(w, http.StatusBadRequest, msgActionParamMissing, "Creating a session requires the string properties UserName and Password.", "")
 		return
 	}
-	if s.auth == nil || !s.auth.ValidPassword(r.Context(), user, pass) {
+	var cred string
+	if s.auth != nil {
+		cred, ok = s.auth.CheckPassword(r.Context(), user, pass)
+	}
+	if s.auth == nil || !ok {
 		writeError(w, http.StatusUnauthorized, msgNoValidSession, "Invalid user name or password.", "")
 		return
 	}
-	se := s.sessions.create(user)
+	se := s.sessions.create(user, cred)
 	w.Header().Set("X-Auth-Token", se.token)
 	w.Header().Set("Location", sessionURI(se.id))
 	writeJSON(w, http.StatusCreated, sessionBody(se))
@@ -382,6 +394,9 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request, _ []string) {
 
 func (s *Service) getSession(w http.ResponseWriter, r *http.Request, args []string) {
 	se, ok := s.sessions.get(args[0])
+	if ok && !s.sessionAlive(r.Context(), se) {
+		ok = false
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, msgResourceNotFound, "The session "+args[0]+" was not found.", "")
 		return

@@ -1,8 +1,11 @@
 package redfish
 
 import (
+	"context"
+	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -83,10 +86,30 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusUnauthorized, msgNoValidSession, "There is no valid session established with the implementation.", "Log in with HTTP Basic authentication or create a session at "+v1+"/SessionService/Sessions.")
 			return
 		}
+		if !jsonBody(r) {
+			writeError(w, http.StatusUnsupportedMediaType, msgGeneralError,
+				"The request body's media type "+strconv.Quote(r.Header.Get("Content-Type"))+" is not supported.",
+				"Send the body as application/json.")
+			return
+		}
 		h(w, r, args)
 		return
 	}
 	writeError(w, http.StatusNotFound, msgResourceMissingAtURI, "The resource at the URI "+r.URL.Path+" was not found.", "")
+}
+
+// jsonBody reports whether r may carry its body to a handler: requests
+// that change something (POST, PATCH, PUT) must say application/json, so
+// that a cross-site form post (text/plain, form encodings, which browsers
+// send without a preflight) can never reset a machine.
+func jsonBody(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost, http.MethodPatch, http.MethodPut:
+	default:
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
 }
 
 func match(pattern, segs []string) ([]string, bool) {
@@ -114,8 +137,8 @@ func (s *Service) notAllowed(w http.ResponseWriter, allow []string) {
 func (s *Service) authenticate(r *http.Request) bool {
 	ctx := r.Context()
 	if tok := r.Header.Get("X-Auth-Token"); tok != "" {
-		if _, ok := s.sessions.lookup(tok); ok {
-			return true
+		if se, ok := s.sessions.lookup(tok); ok {
+			return s.sessionAlive(ctx, se)
 		}
 		return s.auth != nil && s.auth.ValidToken(ctx, tok)
 	}
@@ -123,7 +146,21 @@ func (s *Service) authenticate(r *http.Request) bool {
 		return s.auth != nil && s.auth.ValidToken(ctx, strings.TrimSpace(h[7:]))
 	}
 	if u, p, ok := r.BasicAuth(); ok && s.auth != nil {
-		return s.auth.ValidPassword(ctx, u, p)
+		_, ok := s.auth.CheckPassword(ctx, u, p)
+		return ok
+	}
+	return false
+}
+
+// sessionAlive reports whether a session's credential is still valid,
+// asking the store on every use so that revoking a token ends its
+// sessions at once; it ends every session of a dead credential.
+func (s *Service) sessionAlive(ctx context.Context, se session) bool {
+	if s.auth != nil && s.auth.CredentialValid(ctx, se.credential) {
+		return true
+	}
+	if n := s.sessions.dropCredential(se.credential); n > 0 {
+		s.log.Info("redfish sessions ended: their credential was revoked", "sessions", n, "user", se.user)
 	}
 	return false
 }

@@ -3,8 +3,10 @@
 // with its power state, boot override, status, NICs and processor and
 // memory summaries; Reset and Boot-override PATCH are carried out through
 // a Controller. Clients authenticate with HTTP Basic or a Redfish session
-// (POST SessionService/Sessions, X-Auth-Token). gofish and redfishtool
-// work against it unchanged.
+// (POST SessionService/Sessions, X-Auth-Token); a session works only while
+// the credential it was created with is valid. POST and PATCH bodies must
+// be application/json (415 otherwise), so cross-site form posts cannot act.
+// gofish and redfishtool work against it unchanged.
 //
 // The package knows nothing of the inventory or of BMCs: it defines the
 // small interfaces it needs (Systems, Controller, Auth) and metald wires
@@ -84,10 +86,17 @@ type Controller interface {
 }
 
 // Auth validates credentials: metal API tokens (accepted as X-Auth-Token)
-// and user passwords (HTTP Basic and session login).
+// and user passwords (HTTP Basic and session login). A session remembers
+// the id of the credential it was created with and works only while
+// CredentialValid says so: it dies with its token, at once.
 type Auth interface {
 	ValidToken(ctx context.Context, token string) bool
-	ValidPassword(ctx context.Context, user, pass string) bool
+	// CheckPassword returns the id of the credential behind user and
+	// pass, or false.
+	CheckPassword(ctx context.Context, user, pass string) (credential string, ok bool)
+	// CredentialValid reports whether the credential is still valid
+	// (neither revoked nor removed).
+	CredentialValid(ctx context.Context, credential string) bool
 }
 
 // Config tunes the service.

@@ -20,8 +20,14 @@ func do(t *testing.T, method, url, body string, hdr map[string]string) (*http.Re
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
+		if v == "" {
+			req.Header.Del(k)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -57,7 +63,7 @@ func messageID(m map[string]any) string {
 
 func TestStatusCodes(t *testing.T) {
 	ctl := &recController{failFor: "node 2"}
-	srv := serve(t, testSystems(), ctl, staticAuth{"admin", "pw", "api-token"})
+	srv := serve(t, testSystems(), ctl, staticAuth{user: "admin", pass: "pw", token: "api-token"})
 	u := srv.URL + v1
 	auth := basic("admin", "pw")
 	tests := []struct {
@@ -130,7 +136,7 @@ func TestStatusCodes(t *testing.T) {
 }
 
 func TestSessionLifecycle(t *testing.T) {
-	srv := serve(t, testSystems(), &recController{}, staticAuth{"admin", "pw", ""})
+	srv := serve(t, testSystems(), &recController{}, staticAuth{user: "admin", pass: "pw"})
 	u := srv.URL + v1
 	resp, m := do(t, "POST", u+"/SessionService/Sessions", `{"UserName":"admin","Password":"pw"}`, nil)
 	tok, loc := resp.Header.Get("X-Auth-Token"), resp.Header.Get("Location")
@@ -153,7 +159,7 @@ func TestSessionLifecycle(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	srv := serve(t, testSystems(), &recController{}, staticAuth{"admin", "pw", ""})
+	srv := serve(t, testSystems(), &recController{}, staticAuth{user: "admin", pass: "pw"})
 	for name, path := range map[string]string{
 		"root":    "/",
 		"systems": "/Systems",

@@ -11,15 +11,18 @@ import (
 
 // session is one Redfish login.
 type session struct {
-	id       string
-	token    string
-	user     string
-	lastUsed time.Time
+	id    string
+	token string
+	user  string
+	// credential is the id of the credential the session was created
+	// with: the session lives only as long as it does.
+	credential string
+	lastUsed   time.Time
 }
 
 // sessionStore keeps sessions in memory: X-Auth-Token → user. Sessions end
-// by DELETE, after the idle timeout, or when the oldest is evicted to stay
-// under the limit.
+// by DELETE, after the idle timeout, when the oldest is evicted to stay
+// under the limit, or when their credential is found revoked.
 type sessionStore struct {
 	mu      sync.Mutex
 	byID    map[string]*session
@@ -42,8 +45,9 @@ func (st *sessionStore) expireLocked() {
 	}
 }
 
-// create starts a session and returns it.
-func (st *sessionStore) create(user string) session {
+// create starts a session for user, logged in with credential, and
+// returns it.
+func (st *sessionStore) create(user, credential string) session {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	st.mu.Lock()
@@ -59,7 +63,8 @@ func (st *sessionStore) create(user string) session {
 		delete(st.byID, oldest.id)
 	}
 	st.next++
-	s := &session{id: strconv.FormatUint(st.next, 10), token: hex.EncodeToString(b[:]), user: user, lastUsed: st.now()}
+	s := &session{id: strconv.FormatUint(st.next, 10), token: hex.EncodeToString(b[:]), user: user,
+		credential: credential, lastUsed: st.now()}
 	st.byID[s.id] = s
 	return *s
 }
@@ -76,6 +81,21 @@ func (st *sessionStore) lookup(token string) (session, bool) {
 		}
 	}
 	return session{}, false
+}
+
+// dropCredential ends every session created with credential and returns
+// how many there were.
+func (st *sessionStore) dropCredential(credential string) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for id, s := range st.byID {
+		if s.credential == credential {
+			delete(st.byID, id)
+			n++
+		}
+	}
+	return n
 }
 
 func (st *sessionStore) get(id string) (session, bool) {
