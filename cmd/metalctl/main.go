@@ -41,6 +41,7 @@ type usageError struct{ error }
 type globals struct {
 	server string
 	token  string
+	caCert string
 	output string
 	out    io.Writer
 	errOut io.Writer
@@ -48,7 +49,11 @@ type globals struct {
 
 // client builds an API client from the global flags.
 func (g *globals) client() (*client.Client, error) {
-	return client.New(g.server, g.token)
+	c, err := client.New(g.server, g.token)
+	if err != nil || g.caCert == "" {
+		return c, err
+	}
+	return c, c.TrustCA(g.caCert)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -84,6 +89,7 @@ Point it at metald with --server (or METALCTL_SERVER) and authenticate with
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", "http://127.0.0.1:8080", "metald's URL")
 	pf.StringVar(&g.token, "token", "", "API token")
+	pf.StringVar(&g.caCert, "ca-cert", "", "PEM file of the CA to trust for an https:// --server (metald ca prints metald's own)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
 	root.AddCommand(
 		newMachineCmd(g),

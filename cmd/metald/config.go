@@ -38,6 +38,11 @@ type Config struct {
 
 	// HTTP hardening and TLS (tls.go).
 	HTTPMaxConns int
+	TLSCert      string
+	TLSKey       string
+	TLSAuto      bool
+	HTTPS        string
+	APIListen    string
 
 	BMCConcurrency int
 	BMCTimeout     time.Duration
@@ -91,6 +96,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--advertise-url %q: want http://HOST[:PORT] as machines reach metald", c.AdvertiseURL)
 		}
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if c.MaxImageSize <= 0 || c.MaxImageBuffer <= 0 {
 		return fmt.Errorf("--max-image-size and --max-image-buffer must be positive")

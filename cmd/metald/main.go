@@ -43,7 +43,7 @@ func newRootCmd() *cobra.Command {
 			return envflag.Apply(cmd, envPrefix)
 		},
 	}
-	root.AddCommand(newServeCmd(), newTokenCmd(), &cobra.Command{
+	root.AddCommand(newServeCmd(), newTokenCmd(), newCACmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,

@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/metal-iaas/metal/internal/agentboot"
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/dashboard"
 	"github.com/metal-iaas/metal/internal/images"
@@ -75,6 +74,11 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.BoolVar(&cfg.BootEFI, "boot-efi", false, "ask BMCs for UEFI boot with boot-device changes")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
 	f.IntVar(&cfg.HTTPMaxConns, "http-max-conns", server.DefaultMaxConns, "open connections each HTTP(S) listener accepts at most (-1: no cap)")
+	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate from metald's own CA in <data-dir>/tls (created once; metald ca prints it)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM chain; with --tls-key)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	f.StringVar(&cfg.HTTPS, "https", ":8443", "HTTPS listen address with TLS (agent API, images; the API too without --api-listen); --http then serves boot files and metadata only")
+	f.StringVar(&cfg.APIListen, "api-listen", "", "separate listen address for /api/v1, the dashboard, Redfish and /metrics (HTTPS with TLS), e.g. on a management network")
 	f.StringVar(&cfg.EventRetention, "event-retention", "30d", "how long events are kept: days (30d) or a duration (720h); 0 keeps them forever")
 	f.IntVar(&cfg.EventMaxRows, "event-max-rows", retention.DefaultMaxRows, "how many events are kept at most, the oldest pruned first; 0: no limit")
 	return cmd
@@ -93,7 +97,17 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	defer store.Close()
 
-	srvCfg := server.Config{Addr: cfg.HTTP, MaxConns: cfg.HTTPMaxConns, ShutdownTimeout: cfg.Shutdown}
+	bootURL, agentURL, err := cfg.machineURLs(nbCfg.AdvertiseURL)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	nbCfg.AdvertiseURL, nbCfg.AgentURL = bootURL, agentURL
+	tlsConf, caPEM, err := cfg.tlsSetup(agentURL, log)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	srvCfg := server.Config{Addr: cfg.HTTP, TLS: tlsConf, HTTPSAddr: cfg.httpsAddr(), APIAddr: cfg.APIListen,
+		MaxConns: cfg.HTTPMaxConns, ShutdownTimeout: cfg.Shutdown}
 	if err := srvCfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -121,7 +135,7 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	md := metadata.New(metadata.Config{Network: metadataNetwork(nbCfg, nb.Subnet())}, store, srv.Registry(), log.With("service", "metadata"))
 	md.Routes(srv.Router())
-	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AdvertiseURL, DiscoverUnknown: cfg.Unknown == "discover",
+	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AgentURL, DiscoverUnknown: cfg.Unknown == "discover",
 		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	js.AgentRoutes(srv.Router())
@@ -133,19 +147,11 @@ func serve(ctx context.Context, cfg Config) error {
 	if agentDir == "" {
 		agentDir = filepath.Join(cfg.DataDir, "agent")
 	}
-	for _, f := range []string{"vmlinuz", "initrd"} {
-		path := filepath.Join(agentDir, f)
-		if _, err := os.Stat(path); err != nil {
-			log.Warn("stage-2 agent file missing: machines cannot boot the agent until it exists (make agent)", "file", path)
-		}
-		srv.Mount("/agent/"+f, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/agent/"+f {
-				http.NotFound(w, r)
-				return
-			}
-			http.ServeFile(w, r, path)
-		}))
+	agentFiles, err := agentboot.New(agentDir, caPEM, log.With("service", "agentboot"))
+	if err != nil {
+		return err
 	}
+	agentFiles.Mount(srv.Mount)
 	nb.Routes(srv.Router())
 	retCfg, err := cfg.retentionConfig()
 	if err != nil {

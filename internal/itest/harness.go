@@ -91,6 +91,10 @@ type Metald struct {
 	cmd     *exec.Cmd
 	log     *bytes.Buffer
 	done    chan error
+
+	// Env is appended to metalctl's environment (e.g. METALCTL_SERVER of
+	// an API listener of its own, METALCTL_CA_CERT).
+	Env []string
 }
 
 // NewToken creates an API token offline in dataDir with `metald token create`.
@@ -202,7 +206,7 @@ func (m *Metald) CtlStdin(stdin io.Reader, args ...string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(Binaries(m.t), "metalctl"), args...)
-	cmd.Env = append(os.Environ(), "METALCTL_SERVER="+m.URL, "METALCTL_TOKEN="+m.Token)
+	cmd.Env = append(append(os.Environ(), "METALCTL_SERVER="+m.URL, "METALCTL_TOKEN="+m.Token), m.Env...)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -26,6 +26,10 @@ type MetaldConfig struct {
 	// ImageURL is --image-url (set it to put a proxy between agents and
 	// metald's /images/).
 	ImageURL string
+	// TLSPort, when set, runs metald with --tls-auto and --https on this
+	// port of the bridge address; metalctl and Get then use HTTPS with the
+	// CA metald created.
+	TLSPort int
 	// Extra flags appended to metald serve.
 	Extra []string
 }
@@ -39,6 +43,9 @@ type Metald struct {
 	Token string // API token (metald token create)
 	p     *proc
 	n     int
+
+	// APIURL is where the API is: URL, or https://BridgeIP:TLSPort.
+	APIURL string
 }
 
 // StartMetald creates an API token and starts metald serve; it returns
@@ -54,6 +61,10 @@ func (l *Lab) StartMetald(ctx context.Context, cfg MetaldConfig) (*Metald, error
 		cfg.Port = 8080
 	}
 	m := &Metald{lab: l, cfg: cfg, URL: fmt.Sprintf("http://%s:%d", BridgeIP, cfg.Port)}
+	m.APIURL = m.URL
+	if cfg.TLSPort != 0 {
+		m.APIURL = fmt.Sprintf("https://%s:%d", BridgeIP, cfg.TLSPort)
+	}
 	out, err := Output(ctx, cfg.Bin, "token", "create", "--data-dir", cfg.DataDir, "--name", "lab")
 	if err != nil {
 		return nil, err
@@ -71,6 +82,9 @@ func (m *Metald) Start(ctx context.Context) error {
 		"--dhcp-range", DHCPRange, "--agent-dir", m.cfg.AgentDir, "--log-level", "debug"}, m.cfg.Extra...)
 	if m.cfg.ImageURL != "" {
 		args = append(args, "--image-url", m.cfg.ImageURL)
+	}
+	if m.cfg.TLSPort != 0 {
+		args = append(args, "--tls-auto", "--https", fmt.Sprintf("%s:%d", BridgeIP, m.cfg.TLSPort))
 	}
 	m.n++
 	done, err := m.lab.Start("metald", m.cfg.Bin, args...)
@@ -112,14 +126,23 @@ func (m *Metald) LogPath() string { return filepath.Join(m.lab.Dir, "metald.log"
 // this metald (METALCTL_SERVER, METALCTL_TOKEN set).
 func (m *Metald) Metalctl(ctx context.Context, bin string, args ...string) *exec.Cmd {
 	cmd := m.lab.Exec(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "METALCTL_SERVER="+m.URL, "METALCTL_TOKEN="+m.Token)
+	cmd.Env = append(os.Environ(), "METALCTL_SERVER="+m.APIURL, "METALCTL_TOKEN="+m.Token)
+	if m.cfg.TLSPort != 0 {
+		cmd.Env = append(cmd.Env, "METALCTL_CA_CERT="+m.CACert())
+	}
 	return cmd
 }
 
+// CACert is the CA certificate file metald --tls-auto created.
+func (m *Metald) CACert() string { return filepath.Join(m.cfg.DataDir, "tls", "ca.crt") }
+
 // Get fetches path from metald inside the namespace (10 s at most).
 func (m *Metald) Get(ctx context.Context, path string) (string, error) {
-	return Output(ctx, "ip", "netns", "exec", m.lab.NS, "curl", "-fsS", "-m", "10",
-		"-H", "Authorization: Bearer "+m.Token, m.URL+path)
+	args := []string{"netns", "exec", m.lab.NS, "curl", "-fsS", "-m", "10", "-H", "Authorization: Bearer " + m.Token}
+	if m.cfg.TLSPort != 0 {
+		args = append(args, "--cacert", m.CACert())
+	}
+	return Output(ctx, "ip", append(args, m.APIURL+path)...)
 }
 
 func (m *Metald) advertise() string {

@@ -37,6 +37,7 @@ type Config struct {
 	Mode         Mode
 	Interface    string     // interface DHCP binds to (SO_BINDTODEVICE); required unless Mode is off
 	AdvertiseURL string     // base URL machines reach metald's HTTP server at, e.g. http://10.0.0.1:8080
+	AgentURL     string     // base URL the agent talks to (metal.url), e.g. https://10.0.0.1:8443; default AdvertiseURL
 	ServerIP     netip.Addr // our IPv4 on Interface (option 54, next-server); default: AdvertiseURL's host if an IPv4 literal
 	TFTPAddr     string     // TFTP listen address, default ":69"; "off" disables TFTP
 	TFTPRoot     string     // optional directory served over TFTP and /ipxe/ before the embedded binaries
@@ -93,6 +94,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("netboot: advertise URL %q: want http://HOST[:PORT]", c.AdvertiseURL)
 	}
 	c.AdvertiseURL = strings.TrimRight(c.AdvertiseURL, "/")
+	if c.AgentURL == "" {
+		c.AgentURL = c.AdvertiseURL
+	}
+	if a, err := url.Parse(c.AgentURL); err != nil || (a.Scheme != "http" && a.Scheme != "https") || a.Host == "" {
+		return fmt.Errorf("netboot: agent URL %q: want http(s)://HOST[:PORT]", c.AgentURL)
+	}
+	c.AgentURL = strings.TrimRight(c.AgentURL, "/")
 	if !c.ServerIP.IsValid() {
 		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.Is4() {
 			c.ServerIP = ip

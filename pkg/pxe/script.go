@@ -44,6 +44,10 @@ type ScriptData struct {
 	State string // machine state
 	URL   string // advertise URL, no trailing slash
 	Token string // agent token, or a placeholder until the agent exists
+
+	// AgentURL is the base URL the agent talks to (metal.url): https://
+	// when metald serves TLS, which iPXE need not speak. Default URL.
+	AgentURL string
 }
 
 // Renderer renders boot scripts from a templates file system.
@@ -71,8 +75,11 @@ func (r *Renderer) Render(w io.Writer, d ScriptData) error {
 	if err != nil {
 		return err
 	}
+	if d.AgentURL == "" {
+		d.AgentURL = d.URL
+	}
 	d = ScriptData{MAC: safe(d.MAC), Name: safe(d.Name), State: safe(d.State),
-		URL: safeURL(strings.TrimRight(d.URL, "/")), Token: safe(d.Token)}
+		URL: safeURL(strings.TrimRight(d.URL, "/")), AgentURL: safeURL(strings.TrimRight(d.AgentURL, "/")), Token: safe(d.Token)}
 	if err := r.t.ExecuteTemplate(w, name, d); err != nil {
 		return fmt.Errorf("pxe: render %s: %w", name, err)
 	}
