@@ -19,6 +19,9 @@ func TestValidateDB(t *testing.T) {
 		{"/var/lib/metald/metald.db", "want postgres://"},
 		{"postgres://metal:hunter2@h", "name the database"},
 		{"postgres://metal:hunter2@h/", "name the database"},
+		{"postgres://metal@h?password=hunter2", "name the database"},
+		{"host=h user=metal password=hunter2 dbname=metal", "want postgres://"},
+		{"host=h password='hunter2 x' dbname=metal", "want postgres://"},
 	}
 	for _, c := range cases {
 		err := validateDB(c.db)
@@ -34,6 +37,26 @@ func TestValidateDB(t *testing.T) {
 	cfg := Config{DataDir: "d", DB: "mysql://x/y", HTTP: ":8080", DHCPMode: "off", Unknown: "ignore"}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--db") {
 		t.Fatalf("Validate: %v, want an error naming --db", err)
+	}
+}
+
+// TestOpenInventoryHidesPasswords: a --db metald cannot use or reach
+// never shows its password, in user info, query or key=value form, and
+// neither does the startup log's description of it.
+func TestOpenInventoryHidesPasswords(t *testing.T) {
+	for _, db := range []string{
+		"postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2",
+		"postgres://u@127.0.0.1:1/db?password=hunter2&connect_timeout=2",
+		"postgres://u@127.0.0.1:1/db?password=hunter2&sslmode=nonsense",
+		"host=127.0.0.1 port=1 user=u password=hunter2 dbname=db",
+	} {
+		_, err := openInventory(context.Background(), db, t.TempDir())
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--db %q: %v", db, err)
+		}
+		if _, where, _ := describeDB(db, "d"); strings.Contains(where, "hunter2") {
+			t.Errorf("--db %q described as %q", db, where)
+		}
 	}
 }
 

@@ -64,7 +64,18 @@ func IsPostgresURL(s string) bool {
 // its schema, and starts the listener that wakes WaitEvents on events any
 // metald appends. The sealing key still lives in dataDir, which must be
 // writable; every metald sharing the database needs the same key.
+//
+// No error it returns shows the URL's passwords (user info or the
+// password query parameter), whatever pgx put in it.
 func OpenPostgres(ctx context.Context, url string, dataDir string) (*Postgres, error) {
+	s, err := openPostgres(ctx, url, dataDir)
+	if err != nil {
+		return nil, redactError(err, url)
+	}
+	return s, nil
+}
+
+func openPostgres(ctx context.Context, url string, dataDir string) (*Postgres, error) {
 	if !IsPostgresURL(url) {
 		return nil, fmt.Errorf("%w: database URL %s: want postgres://…", ErrInvalid, RedactURL(url))
 	}

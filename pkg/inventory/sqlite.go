@@ -41,6 +41,9 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := privateDBFiles(dataDir); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + filepath.Join(dataDir, DBFile) +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"

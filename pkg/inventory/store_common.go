@@ -286,9 +286,10 @@ func jobFinalState(success bool) string {
 
 const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, created_at, updated_at`
 
-// checkWritableDir creates dir if needed and proves it is writable.
+// checkWritableDir creates dir if needed (mode 0700), proves it is
+// writable and makes it private (privateDir).
 func checkWritableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: cannot create it: %w", dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
@@ -297,7 +298,10 @@ func checkWritableDir(dir string) error {
 	}
 	name := f.Name()
 	f.Close()
-	return os.Remove(name)
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	return privateDir(dir)
 }
 
 func unixNano(t time.Time) int64 {

@@ -97,19 +97,6 @@ func ValidateBMCURL(s string) error {
 	return nil
 }
 
-// RedactURL returns s with any password replaced by "xxxxx". A string that
-// does not parse is replaced entirely, since it may hold a secret.
-func RedactURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparseable URL>"
-	}
-	return u.Redacted()
-}
-
 // redactErr keeps a URL parse error from echoing a password.
 func redactErr(err error, raw string) string {
 	msg := err.Error()
