@@ -28,8 +28,8 @@ func agentCmd(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// As a normal program with --once the agent registers the inventory of
-// --root, runs the task (an inspect) and exits 0.
+// As a normal program with --once the agent registers, runs the task (an
+// inspect: the inventory of --root under the task's token) and exits 0.
 func TestProgramOnce(t *testing.T) {
 	srv := agenttest.New("rack1-07")
 	hs := httptest.NewServer(srv)
@@ -49,9 +49,12 @@ func TestProgramOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("agent: %v\n%s", err, out)
 	}
-	regs := srv.Registrations()
-	if len(regs) != 2 || regs[0].MAC != "52:54:00:00:00:0a" || regs[0].Inventory.CPU.Model != "Test CPU" || regs[0].Inventory.MemoryBytes != 1<<20 {
+	regs, invs := srv.Registrations(), srv.Inventories()
+	if len(regs) != 1 || regs[0].MAC != "52:54:00:00:00:0a" {
 		t.Fatalf("registrations %+v\n%s", regs, out)
+	}
+	if len(invs) != 1 || invs[0].TaskID != "i1" || invs[0].Inventory.CPU.Model != "Test CPU" || invs[0].Inventory.MemoryBytes != 1<<20 {
+		t.Fatalf("inventory reports %+v\n%s", invs, out)
 	}
 	if r := srv.Results(); len(r) != 1 || !r[0].Success {
 		t.Fatalf("results %+v\n%s", r, out)

@@ -26,6 +26,7 @@ type Config struct {
 	DHCPMode     string
 	Interface    string
 	AdvertiseURL string
+	ImageURL     string
 	Unknown      string
 	DHCPRange    string
 	DHCPLease    time.Duration
@@ -96,6 +97,13 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--advertise-url %q: want http://HOST[:PORT] as machines reach metald", c.AdvertiseURL)
 		}
+	}
+	if c.ImageURL != "" {
+		u, err := url.Parse(c.ImageURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			return fmt.Errorf("--image-url %q: want http(s)://HOST[:PORT][/PATH] that serves metald's /images/", c.ImageURL)
+		}
+		c.ImageURL = strings.TrimSuffix(c.ImageURL, "/")
 	}
 	if err := c.validateTLS(); err != nil {
 		return err

@@ -30,7 +30,7 @@ type guarded struct {
 
 const victimMAC = "52:54:00:aa:00:01"
 
-func newGuarded(t *testing.T, g AgentGuard) *guarded {
+func newGuarded(t testing.TB, g AgentGuard) *guarded {
 	t.Helper()
 	ctx := context.Background()
 	store, err := inventory.OpenSQLite(ctx, t.TempDir())

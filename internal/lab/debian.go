@@ -164,12 +164,19 @@ func buildDebianDisk(ctx context.Context, cfg DebianConfig, tarball, dir, key st
 	if img.Kernel, err = configureDebian(ctx, root, img.RootUUID); err != nil {
 		return nil, err
 	}
-	// GRUB's core.img from the image's own grub-mkimage (on stdout): its
-	// load.cfg finds root by UUID, then normal.mod and grub.cfg load
-	// from /boot/grub.
-	core, err := debRun(ctx, "grub-mkimage", "", "chroot", root, "grub-mkimage", "-O", "i386-pc", "-p", "/boot/grub",
-		"-c", "/boot/grub/i386-pc/load.cfg", "biosdisk", "part_msdos", "part_gpt", "ext2", "search")
+	// GRUB's core.img from the image's own grub-mkimage: its load.cfg
+	// finds root by UUID, then normal.mod and grub.cfg load from
+	// /boot/grub. Written to a file (grub-mkimage fsyncs its output,
+	// which fails on a pipe) that leaves the rootfs before mke2fs.
+	if _, err := debRun(ctx, "grub-mkimage", "", "chroot", root, "grub-mkimage", "-O", "i386-pc", "-p", "/boot/grub",
+		"-c", "/boot/grub/i386-pc/load.cfg", "-o", "/core.img", "biosdisk", "part_msdos", "part_gpt", "ext2", "search"); err != nil {
+		return nil, err
+	}
+	core, err := os.ReadFile(filepath.Join(root, "core.img"))
 	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(root, "core.img")); err != nil {
 		return nil, err
 	}
 	boot, err := os.ReadFile(filepath.Join(root, "usr/lib/grub/i386-pc/boot.img"))
