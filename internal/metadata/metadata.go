@@ -45,12 +45,12 @@ type Config struct {
 
 // Service answers metadata requests.
 type Service struct {
-	cfg      Config
-	store    Store
-	binder   *trust.Binder
-	log      *slog.Logger
-	refused  *trust.Refusals
-	tokens   *tokens
+	cfg     Config
+	store   Store
+	binder  *trust.Binder
+	log     *slog.Logger
+	refused *trust.Refusals
+	tokens  *tokens
 }
 
 // New returns the metadata service; its counters go to reg.
