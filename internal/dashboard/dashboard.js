@@ -26,7 +26,8 @@ async function refresh() {
     $('jobs').innerHTML = js.map(j => { const p = j.progress || {}; const pct = p.total ? Math.floor(100*p.bytes_written/p.total) : 0;
       return `<tr><td>${j.id}</td><td>${esc(j.machine)}</td><td>${esc(j.kind)}</td><td>${esc(j.phase)}</td>` +
         `<td>${p.total ? `<progress class="bar" max="100" value="${pct}"></progress> ${pct}% ${human(p.rate_bytes_per_sec||0)}/s` : ''}</td></tr>`; }).join('');
-    const evs = await api('/events?since=' + since + '&limit=500');
+    // First load: the latest page (oldest first within it); then what is new.
+    const evs = await api(since ? '/events?since=' + since + '&limit=500' : '/events?order=newest&limit=200');
     for (const e of evs) {
       since = e.id;
       const d = document.createElement('div');
