@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
@@ -38,18 +39,11 @@ func agentError(c *gin.Context, status int, err error) {
 	c.AbortWithStatusJSON(status, agentapi.Error{Error: err.Error()})
 }
 
+// statusFor is the HTTP status of err, from the one map of errors to HTTP
+// that /api/v1 answers through too (api.StatusOf).
 func statusFor(err error) int {
-	switch {
-	case errors.Is(err, agentapi.ErrInvalid), errors.Is(err, inventory.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, inventory.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, inventory.ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, inventory.ErrConflict):
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
+	status, _ := api.StatusOf(err)
+	return status
 }
 
 func decodeAgent(c *gin.Context, v interface{ Validate() error }) error {

@@ -105,7 +105,7 @@ func (s *SQLite) oldestEvents(ctx context.Context, n int) ([]eventAge, error) {
 
 func (s *SQLite) deleteEventsThrough(ctx context.Context, id int64) (int64, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := runTx(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id <= ?`, id)
 		if err != nil {
 			return err

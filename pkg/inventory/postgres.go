@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -15,14 +16,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 //go:embed migrations_pg/*.sql
 var pgMigrationFS embed.FS
-
-// pgEventsChannel is the LISTEN/NOTIFY channel every event insert
-// notifies, with the event id as payload.
-const pgEventsChannel = "metal_events"
 
 // Advisory lock keys (pg_advisory_xact_lock) shared by every metald on a
 // database.
@@ -31,17 +29,12 @@ const (
 	pgLockEvents  = 0x6d6574616c02 // "metal" 2: event ids in commit order
 )
 
-// pgPollEvery is how often the listener checks for events it may have
-// missed (a dropped connection, a lost notification).
-var pgPollEvery = 2 * time.Second
-
 // Postgres is the Store for sites where several metalds share one
-// PostgreSQL database. Semantics are those of SQLite; see docs/postgres.md.
+// PostgreSQL database. Semantics are those of SQLite (the same SQL store
+// core, with pgDialect); see docs/postgres.md.
 type Postgres struct {
-	pool   *pgxpool.Pool
-	sealer *Sealer
-	now    func() time.Time
-	ev     *waker
+	sqlStore
+	pool *pgxpool.Pool // under db (pgx's stdlib adapter)
 
 	listenCfg *pgx.ConnConfig
 	relisten  atomic.Int64 // listener connections dropped and reopened
@@ -102,21 +95,25 @@ func openPostgres(ctx context.Context, url string, dataDir string) (*Postgres, e
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", RedactURL(url), err)
 	}
-	s := &Postgres{pool: pool, sealer: sealer, now: time.Now, listenCfg: cfg.ConnConfig.Copy(), done: make(chan struct{})}
-	if err := s.migrate(ctx); err != nil {
+	// database/sql takes its connections from the pool and gives them
+	// back after each statement or transaction.
+	db := stdlib.OpenDBFromPool(pool)
+	s := &Postgres{
+		sqlStore:  sqlStore{db: db, d: pgDialect{}, sealer: sealer, now: time.Now},
+		pool:      pool,
+		listenCfg: cfg.ConnConfig.Copy(),
+		done:      make(chan struct{}),
+	}
+	if err := s.init(ctx); err != nil {
+		db.Close()
 		pool.Close()
 		return nil, err
 	}
-	last, err := s.maxEventID(ctx)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	s.ev = newWaker(last)
 	// The listener connects before Open returns so that no event committed
 	// after Open is missed by WaitEvents.
 	conn, err := s.listen(ctx)
 	if err != nil {
+		db.Close()
 		pool.Close()
 		return nil, err
 	}
@@ -125,6 +122,20 @@ func openPostgres(ctx context.Context, url string, dataDir string) (*Postgres, e
 	go s.listener(lctx, conn)
 	return s, nil
 }
+
+// Close stops the listener and closes the database and its pool.
+func (s *Postgres) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		<-s.done
+		s.db.Close()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Pool exposes the connection pool for tests and tools in this module.
+func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 
 // pgMigrations returns the embedded migrations in order; NNNN_x.sql is
 // schema version NNNN.
@@ -136,166 +147,13 @@ func PostgresSchemaVersion() int {
 	return len(names)
 }
 
-// migrate brings the schema up to date in one transaction, under an
-// advisory lock so that metalds starting together migrate once.
-func (s *Postgres) migrate(ctx context.Context) error {
-	names, err := pgMigrations()
-	if err != nil {
-		return err
-	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgLockMigrate)); err != nil {
-			return fmt.Errorf("lock schema: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-			return fmt.Errorf("create schema_version: %w", err)
-		}
-		var have int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		// Every missing migration in this one transaction.
-		if err := runMigrations(pgMigrationFS, "migrations_pg", names, have, func(_ int, body string) error {
-			_, err := tx.Exec(ctx, body)
-			return err
-		}); err != nil {
-			return err
-		}
-		if have < len(names) {
-			if _, err := tx.Exec(ctx, `DELETE FROM schema_version`); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, len(names)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
+// pgDialect is PostgreSQL's side of the core: $n placeholders, row locks
+// (SELECT … FOR UPDATE) so that several metalds can share the database,
+// and events in commit order, each announced with NOTIFY.
+type pgDialect struct{ dollarNumbers }
 
-// tx runs fn in a READ COMMITTED transaction; row locks (SELECT … FOR
-// UPDATE) serialise changes to one machine.
-func (s *Postgres) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback(context.Background())
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// write implements txRunner.
-func (s *Postgres) write(ctx context.Context, fn func(storeTx) (int64, error)) error {
-	var evID int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		evID, err = fn(pgTx{tx})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.ev.notify(evID)
-	return nil
-}
-
-func (s *Postgres) maxEventID(ctx context.Context) (int64, error) {
-	var last int64
-	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(id),0) FROM events`).Scan(&last); err != nil {
-		return 0, fmt.Errorf("read events: %w", err)
-	}
-	return last, nil
-}
-
-// listen opens the dedicated notification connection.
-func (s *Postgres) listen(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.listenCfg.Copy())
-	if err != nil {
-		return nil, fmt.Errorf("listen connection: %w", err)
-	}
-	if _, err := conn.Exec(ctx, `LISTEN `+pgEventsChannel); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("listen %s: %w", pgEventsChannel, err)
-	}
-	return conn, nil
-}
-
-// listener wakes WaitEvents callers on every NOTIFY, and polls the
-// newest event id every pgPollEvery in case a notification was missed
-// (the connection dropped and is being re-established).
-func (s *Postgres) listener(ctx context.Context, conn *pgx.Conn) {
-	defer close(s.done)
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
-	for ctx.Err() == nil {
-		if conn == nil {
-			c, err := s.listen(ctx)
-			if err != nil {
-				s.poll(ctx)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(pgPollEvery):
-				}
-				continue
-			}
-			conn = c
-			s.poll(ctx) // catch up on what happened while disconnected
-		}
-		wctx, cancel := context.WithTimeout(ctx, pgPollEvery)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		if err == nil {
-			if id, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil {
-				s.ev.notify(id)
-			} else {
-				s.poll(ctx)
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if conn.IsClosed() || !errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err) {
-			conn.Close(context.Background())
-			conn = nil
-			s.relisten.Add(1)
-		}
-		s.poll(ctx)
-	}
-}
-
-func (s *Postgres) poll(ctx context.Context) {
-	if last, err := s.maxEventID(ctx); err == nil {
-		s.ev.notify(last)
-	}
-}
-
-// Close stops the listener and closes the pool.
-func (s *Postgres) Close() error {
-	s.closeOnce.Do(func() {
-		s.stop()
-		<-s.done
-		s.pool.Close()
-	})
-	return nil
-}
-
-// Pool exposes the connection pool for tests and tools in this module.
-func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
-
-// pgUnique reports whether err is a unique-constraint violation and names
-// the constraint.
-func pgUnique(err error) (string, bool) {
+// unique reports a unique violation (23505) and names its constraint.
+func (pgDialect) unique(err error) (string, bool) {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return pe.ConstraintName, true
@@ -303,11 +161,58 @@ func pgUnique(err error) (string, bool) {
 	return "", false
 }
 
-func pgNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+func (pgDialect) forUpdate() string { return " FOR UPDATE" }
 
-func pgScanErr(err error, what, name string) error {
-	if pgNoRows(err) {
-		return notFound(what, name)
-	}
+// beforeEvent takes a transaction-scoped advisory lock so that event ids
+// are assigned in commit order: a follower that has seen id N never later
+// finds a smaller id appear. Every caller appends its events last in its
+// transaction, so the lock is held only to commit and never taken before
+// a row lock (no lock-order deadlock).
+func (pgDialect) beforeEvent(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgLockEvents))
 	return err
+}
+
+// afterEvent notifies every listening metald when the transaction
+// commits.
+func (pgDialect) afterEvent(ctx context.Context, tx *sql.Tx, id int64) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, pgEventsChannel, strconv.FormatInt(id, 10))
+	return err
+}
+
+// migrate brings the schema up to date in one transaction, under an
+// advisory lock so that metalds starting together migrate once.
+func (pgDialect) migrate(ctx context.Context, db *sql.DB) error {
+	names, err := pgMigrations()
+	if err != nil {
+		return err
+	}
+	return runTx(ctx, db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgLockMigrate)); err != nil {
+			return fmt.Errorf("lock schema: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("create schema_version: %w", err)
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		// Every missing migration in this one transaction.
+		if err := runMigrations(pgMigrationFS, "migrations_pg", names, have, func(_ int, body string) error {
+			_, err := tx.ExecContext(ctx, body)
+			return err
+		}); err != nil {
+			return err
+		}
+		if have < len(names) {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, len(names)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -68,7 +68,7 @@ func (s *Postgres) PutLease(ctx context.Context, l Lease) error {
 	}
 	mac := l.MAC
 	now := s.now()
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM leases WHERE ip = $1 AND mac <> $2`, l.IP, mac); err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func (s *Postgres) PutLease(ctx context.Context, l Lease) error {
 			ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname, state = excluded.state,
 			expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
 			mac, l.IP, l.Hostname, l.State, unixNano(l.ExpiresAt), now.UnixNano())
-		if _, ok := pgUnique(err); ok {
+		if _, ok := (pgDialect{}).unique(err); ok {
 			return fmt.Errorf("%w: ip %s was leased to another mac at the same moment", ErrConflict, l.IP)
 		}
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -19,16 +18,16 @@ var migrationFS embed.FS
 // DBFile is the SQLite database's name inside the data dir.
 const DBFile = "metald.db"
 
-// SQLite is the default Store: one SQLite database in WAL mode.
+// SQLite is the default Store: one SQLite database in WAL mode, under the
+// SQL store core (sqlstore.go) with sqliteDialect.
 type SQLite struct {
-	db     *sql.DB
-	sealer *Sealer
-	now    func() time.Time
-
-	ev *waker
+	sqlStore
 }
 
-var _ Store = (*SQLite)(nil)
+var (
+	_ Store    = (*SQLite)(nil)
+	_ JobStore = (*SQLite)(nil)
+)
 
 // OpenSQLite opens (creating if needed) the inventory in dataDir: the
 // database metald.db and the sealing key secret.key. It refuses a data dir
@@ -53,19 +52,16 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 	}
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &SQLite{db: db, sealer: sealer, now: time.Now}
-	if err := s.migrate(ctx); err != nil {
+	s := &SQLite{sqlStore{db: db, d: sqliteDialect{}, sealer: sealer, now: time.Now}}
+	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	var last int64
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id),0) FROM events`).Scan(&last); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	s.ev = newWaker(last)
 	return s, nil
 }
+
+// DB exposes the handle for tests and tools in this module.
+func (s *SQLite) DB() *sql.DB { return s.db }
 
 // migrations returns the embedded migrations in order; file NNNN_x.sql is
 // schema version NNNN.
@@ -77,18 +73,40 @@ func SchemaVersion() int {
 	return len(names)
 }
 
-func (s *SQLite) migrate(ctx context.Context) error {
+// sqliteDialect is SQLite's side of the core: ? placeholders, one writer
+// at a time (every write transaction is BEGIN IMMEDIATE, so no row
+// locks), event ids from AUTOINCREMENT in commit order.
+type sqliteDialect struct{ questionMarks }
+
+// unique reports a UNIQUE constraint failure with the columns it names
+// ("machines.name").
+func (sqliteDialect) unique(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	_, cols, ok := strings.Cut(err.Error(), "UNIQUE constraint failed: ")
+	return cols, ok
+}
+
+func (sqliteDialect) forUpdate() string { return "" }
+
+func (sqliteDialect) beforeEvent(context.Context, *sql.Tx) error { return nil }
+
+func (sqliteDialect) afterEvent(context.Context, *sql.Tx, int64) error { return nil }
+
+// migrate applies each missing migration in a transaction of its own that
+// also sets PRAGMA user_version.
+func (sqliteDialect) migrate(ctx context.Context, db *sql.DB) error {
 	names, err := migrations()
 	if err != nil {
 		return err
 	}
 	var have int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&have); err != nil {
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	// One transaction per migration, each setting its version.
 	return runMigrations(migrationFS, "migrations", names, have, func(version int, body string) error {
-		return s.tx(ctx, func(tx *sql.Tx) error {
+		return runTx(ctx, db, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, body); err != nil {
 				return err
 			}
@@ -96,55 +114,4 @@ func (s *SQLite) migrate(ctx context.Context) error {
 			return err
 		})
 	})
-}
-
-// tx runs fn in a write transaction (BEGIN IMMEDIATE).
-func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// write implements txRunner.
-func (s *SQLite) write(ctx context.Context, fn func(storeTx) (int64, error)) error {
-	var evID int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		evID, err = fn(sqliteTx{tx})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.notify(evID)
-	return nil
-}
-
-// Close closes the database.
-func (s *SQLite) Close() error {
-	return s.db.Close()
-}
-
-// DB exposes the handle for tests and tools in this module.
-func (s *SQLite) DB() *sql.DB { return s.db }
-
-// isUnique reports whether err is a SQLite UNIQUE constraint failure.
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-func scanErr(err error, what, name string) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return notFound(what, name)
-	}
-	return err
 }

@@ -2,8 +2,6 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"strings"
 )
 
@@ -11,24 +9,6 @@ import (
 func (s *SQLite) AppendEvent(ctx context.Context, e Event) (Event, error) {
 	return appendEvent(ctx, s, s.now, e)
 }
-
-func appendEventTx(ctx context.Context, tx *sql.Tx, e Event) (int64, error) {
-	e = boundEvent(e)
-	data, err := encodeEventData(e.Data)
-	if err != nil {
-		return 0, err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (time, machine, mac, type, message, data) VALUES (?,?,?,?,?,?)`,
-		e.Time.UnixNano(), e.Machine, e.MAC, e.Type, e.Message, data)
-	if err != nil {
-		return 0, fmt.Errorf("append event: %w", err)
-	}
-	return res.LastInsertId()
-}
-
-// notify wakes WaitEvents callers once a transaction holding event id has
-// committed.
-func (s *SQLite) notify(id int64) { s.ev.notify(id) }
 
 // WaitEvents blocks until an event newer than since exists.
 func (s *SQLite) WaitEvents(ctx context.Context, since int64) error {

@@ -12,7 +12,7 @@ func (s *SQLite) PutImage(ctx context.Context, img Image) error {
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return runTx(ctx, s.db, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO images (name, file, format, chain, size, virtual_size, sha256, raw_sha256, created_at)
 			VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET file=excluded.file, format=excluded.format,
 			chain=excluded.chain, size=excluded.size, virtual_size=excluded.virtual_size, sha256=excluded.sha256,
@@ -34,7 +34,7 @@ func (s *SQLite) ListImages(ctx context.Context) ([]Image, error) {
 
 // DeleteImage forgets an image; the caller removes its file.
 func (s *SQLite) DeleteImage(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return runTx(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM images WHERE name = ?`, name)
 		if err != nil {
 			return err

@@ -13,7 +13,7 @@ func (s *SQLite) PutLease(ctx context.Context, l Lease) error {
 	}
 	mac := l.MAC
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return runTx(ctx, s.db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE ip = ? AND mac != ?`, l.IP, mac); err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (s *SQLite) DeleteLease(ctx context.Context, mac string) error {
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return runTx(ctx, s.db, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE mac = ?`, norm)
 		return err
 	})

@@ -14,7 +14,7 @@ func (s *SQLite) CreateToken(ctx context.Context, name string) (Token, string, e
 		return Token{}, "", err
 	}
 	now := s.now()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = runTx(ctx, s.db, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, name, hash, created_at) VALUES (?,?,?,?)`, id, name, hash, now.UnixNano())
 		return err
 	})
@@ -36,7 +36,7 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]Token, error) {
 
 // RevokeToken disables a token by id.
 func (s *SQLite) RevokeToken(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return runTx(ctx, s.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, s.now().UnixNano(), id)
 		if err != nil {
 			return err
