@@ -11,12 +11,11 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/metal-iaas/metal/internal/client"
-	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func newEventsCmd(g *globals) *cobra.Command {
-	var q client.EventQuery
+	var q metalapi.EventQuery
 	var follow bool
 	var limit int
 	cmd := &cobra.Command{
@@ -56,7 +55,7 @@ happen.`,
 			// Streaming: one JSON object per line for -o json, a YAML
 			// document per event for -o yaml, aligned-ish lines otherwise.
 			enc := json.NewEncoder(g.out)
-			return c.FollowEvents(ctx, q, func(e inventory.Event) error {
+			return c.FollowEvents(ctx, q, func(e metalapi.Event) error {
 				switch g.output {
 				case "json":
 					return enc.Encode(e)
@@ -83,7 +82,7 @@ happen.`,
 	return cmd
 }
 
-func eventRow(w *tabwriter.Writer, e inventory.Event) {
+func eventRow(w *tabwriter.Writer, e metalapi.Event) {
 	msg := e.Message
 	if len(e.Data) > 0 && msg == "" {
 		keys := make([]string, 0, len(e.Data))

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/metal-iaas/metal/internal/imagecli"
-	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func newImageCmd(g *globals) *cobra.Command {
@@ -65,7 +65,7 @@ func imageUploadCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printImages(g, []inventory.Image{img}, false)
+			return printImages(g, []metalapi.Image{img}, false)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "name of the image in metald")
@@ -73,7 +73,7 @@ func imageUploadCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printImages(g *globals, imgs []inventory.Image, list bool) error {
+func printImages(g *globals, imgs []metalapi.Image, list bool) error {
 	var v any = imgs
 	if !list && len(imgs) == 1 {
 		v = imgs[0]

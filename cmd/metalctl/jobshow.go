@@ -9,8 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/metal-iaas/metal/internal/jobs"
-	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func newJobShowCmd(g *globals) *cobra.Command {
@@ -32,7 +31,7 @@ func newJobShowCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return render(g.out, g.output, j, func(w *tabwriter.Writer) {
-				var p jobs.Params
+				var p metalapi.JobParams
 				_ = json.Unmarshal(j.Params, &p)
 				row := func(k, v string) { fmt.Fprintf(w, "%s:\t%s\n", k, orDash(v)) }
 				row("id", strconv.FormatInt(j.ID, 10))
@@ -52,7 +51,7 @@ func newJobShowCmd(g *globals) *cobra.Command {
 					row("ssh keys", strconv.Itoa(len(p.SSHKeys)))
 					row("user-data", fmt.Sprintf("%d bytes", len(p.UserData)))
 				}
-				var pr agentapi.Progress
+				var pr metalapi.JobProgress
 				if json.Unmarshal(j.Progress, &pr) == nil && pr.Total > 0 {
 					row("progress", fmt.Sprintf("%s %d/%d bytes", pr.Phase, pr.BytesWritten, pr.Total))
 				}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/client"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func newMachineCmd(g *globals) *cobra.Command {
@@ -24,7 +24,7 @@ func newMachineCmd(g *globals) *cobra.Command {
 }
 
 func machineAddCmd(g *globals) *cobra.Command {
-	var req api.MachineCreate
+	var req metalapi.MachineCreate
 	var tags []string
 	var noVerify bool
 	cmd := &cobra.Command{
@@ -54,7 +54,7 @@ func machineAddCmd(g *globals) *cobra.Command {
 			if req.BMC != "" && !noVerify {
 				verifyBMC(cmd, g, c, m.Name)
 			}
-			return printMachines(g, []api.Machine{m}, false)
+			return printMachines(g, []metalapi.Machine{m}, false)
 		},
 	}
 	f := cmd.Flags()
@@ -108,7 +108,7 @@ func machineListCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printMachines(g *globals, ms []api.Machine, list bool) error {
+func printMachines(g *globals, ms []metalapi.Machine, list bool) error {
 	var v any = ms
 	if !list && len(ms) == 1 {
 		v = ms[0]
@@ -176,7 +176,7 @@ func machineEditCmd(g *globals) *cobra.Command {
   metalctl machine edit rack1-07 --state maintenance --reason "RAM swap"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var p api.MachinePatch
+			var p metalapi.MachinePatch
 			f := cmd.Flags()
 			if f.Changed("mac") {
 				p.MACs = &macs
@@ -211,7 +211,7 @@ func machineEditCmd(g *globals) *cobra.Command {
 			if p.BMC != nil && *p.BMC != "" && !noVerify {
 				verifyBMC(cmd, g, c, m.Name)
 			}
-			return printMachines(g, []api.Machine{m}, false)
+			return printMachines(g, []metalapi.Machine{m}, false)
 		},
 	}
 	f := cmd.Flags()

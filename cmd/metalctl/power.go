@@ -8,14 +8,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/metal-iaas/metal/internal/power"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // selector builds a machine selector from names, --tag and --all.
-func selector(names, tags []string, all bool) (power.Selector, error) {
+func selector(names, tags []string, all bool) (metalapi.Selector, error) {
 	t, err := parseTags(tags, false)
 	if err != nil {
-		return power.Selector{}, err
+		return metalapi.Selector{}, err
 	}
 	n := 0
 	for _, b := range []bool{len(names) > 0, len(t) > 0, all} {
@@ -24,9 +24,9 @@ func selector(names, tags []string, all bool) (power.Selector, error) {
 		}
 	}
 	if n != 1 {
-		return power.Selector{}, usageError{fmt.Errorf("name machines, or give --tag k=v, or --all (exactly one of them)")}
+		return metalapi.Selector{}, usageError{fmt.Errorf("name machines, or give --tag k=v, or --all (exactly one of them)")}
 	}
-	return power.Selector{Machines: names, Tags: t, All: all}, nil
+	return metalapi.Selector{Machines: names, Tags: t, All: all}, nil
 }
 
 func newPowerCmd(g *globals) *cobra.Command {
@@ -46,15 +46,15 @@ machine. The exit code is non-zero if any machine failed.
   metalctl power cycle rack1-07 rack1-08
   metalctl power on --tag rack=r1`,
 		Args:      cobra.MinimumNArgs(1),
-		ValidArgs: power.Actions,
+		ValidArgs: metalapi.PowerActions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			action := args[0]
 			valid := false
-			for _, a := range power.Actions {
+			for _, a := range metalapi.PowerActions {
 				valid = valid || a == action
 			}
 			if !valid {
-				return usageError{fmt.Errorf("unknown power action %q: want %s", action, strings.Join(power.Actions, ", "))}
+				return usageError{fmt.Errorf("unknown power action %q: want %s", action, strings.Join(metalapi.PowerActions, ", "))}
 			}
 			sel, err := selector(args[1:], tags, all)
 			if err != nil {
@@ -64,7 +64,7 @@ machine. The exit code is non-zero if any machine failed.
 			if err != nil {
 				return err
 			}
-			res, err := c.Power(cmd.Context(), power.PowerRequest{Selector: sel, Action: action})
+			res, err := c.Power(cmd.Context(), metalapi.PowerRequest{Selector: sel, Action: action})
 			if err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func newBootdevCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.BootDevice(cmd.Context(), power.BootRequest{Selector: sel, Device: dev, Persistent: persistent, EFI: efi})
+			res, err := c.BootDevice(cmd.Context(), metalapi.BootRequest{Selector: sel, Device: dev, Persistent: persistent, EFI: efi})
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ func newBootdevCmd(g *globals) *cobra.Command {
 }
 
 // printResults prints one row per machine and fails if any failed.
-func printResults(g *globals, res []power.Result) error {
+func printResults(g *globals, res []metalapi.PowerResult) error {
 	failed := 0
 	for _, r := range res {
 		if !r.OK {

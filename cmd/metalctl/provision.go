@@ -13,13 +13,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/metal-iaas/metal/internal/client"
-	"github.com/metal-iaas/metal/internal/jobs"
-	"github.com/metal-iaas/metal/pkg/agentapi"
-	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func newProvisionCmd(g *globals) *cobra.Command {
-	var req jobs.ProvisionRequest
+	var req metalapi.ProvisionRequest
 	var disk, serial, wwn, userData, configDrive string
 	var sshKeys []string
 	var minSize int64
@@ -53,7 +51,7 @@ when every machine is provisioned.`,
 				return usageError{fmt.Errorf("--image is required")}
 			}
 			if disk != "" || serial != "" || wwn != "" || minSize > 0 {
-				req.Hints = &agentapi.RootDeviceHints{Name: disk, Serial: serial, WWN: wwn, MinSizeBytes: minSize}
+				req.Hints = &metalapi.RootDeviceHints{Name: disk, Serial: serial, WWN: wwn, MinSizeBytes: minSize}
 			}
 			if userData != "" {
 				b, err := os.ReadFile(userData)
@@ -69,12 +67,12 @@ when every machine is provisioned.`,
 				}
 				req.SSHKeys = append(req.SSHKeys, keys...)
 			}
-			f, err := agentapi.ParseConfigDriveFormat(configDrive)
+			f, err := metalapi.ParseConfigDrive(configDrive)
 			if err != nil {
 				return usageError{fmt.Errorf("--config-drive %q: want nocloud, configdrive or none", configDrive)}
 			}
 			req.ConfigDrive = f
-			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (inventory.Job, error) {
+			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (metalapi.Job, error) {
 				return c.Provision(cmd.Context(), name, req)
 			})
 		},
@@ -103,7 +101,7 @@ func newSimpleJobCmd(g *globals, kind, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (inventory.Job, error) {
+			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (metalapi.Job, error) {
 				return c.StartJob(cmd.Context(), name, kind)
 			})
 		},
@@ -115,12 +113,12 @@ func newSimpleJobCmd(g *globals, kind, short string) *cobra.Command {
 
 // startJobs starts one job per machine and optionally follows them.
 func startJobs(cmd *cobra.Command, g *globals, names []string, wait bool, timeout time.Duration,
-	start func(*client.Client, string) (inventory.Job, error)) error {
+	start func(*client.Client, string) (metalapi.Job, error)) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	var started []inventory.Job
+	var started []metalapi.Job
 	failed := 0
 	for _, n := range names {
 		j, err := start(c, n)
@@ -150,7 +148,7 @@ func startJobs(cmd *cobra.Command, g *globals, names []string, wait bool, timeou
 	defer cancel()
 	final := follow(ctx, g, c, started)
 	for _, j := range final {
-		if j.State != inventory.JobSucceeded {
+		if j.State != metalapi.JobSucceeded {
 			failed++
 		}
 	}
@@ -167,7 +165,7 @@ func startJobs(cmd *cobra.Command, g *globals, names []string, wait bool, timeou
 
 // follow polls jobs until they end, drawing a live line per machine on a
 // terminal and a plain line per change otherwise.
-func follow(ctx context.Context, g *globals, c *client.Client, js []inventory.Job) []inventory.Job {
+func follow(ctx context.Context, g *globals, c *client.Client, js []metalapi.Job) []metalapi.Job {
 	tty := false
 	if f, ok := g.errOut.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -179,12 +177,12 @@ func follow(ctx context.Context, g *globals, c *client.Client, js []inventory.Jo
 	for {
 		running := 0
 		for i, j := range js {
-			if j.State == inventory.JobRunning {
+			if j.State == metalapi.JobRunning {
 				if nj, err := c.GetJob(ctx, j.ID); err == nil {
 					js[i] = nj
 				}
 			}
-			if js[i].State == inventory.JobRunning {
+			if js[i].State == metalapi.JobRunning {
 				running++
 			}
 		}
@@ -220,20 +218,20 @@ func follow(ctx context.Context, g *globals, c *client.Client, js []inventory.Jo
 // jobLine renders a job: machine, phase, a bar with percentage, rate and
 // ETA while writing. The non-terminal form rounds to 10% steps so that a
 // log gets a line per step, not per second.
-func jobLine(j inventory.Job, tty bool) string {
-	var p agentapi.Progress
+func jobLine(j metalapi.Job, tty bool) string {
+	var p metalapi.JobProgress
 	_ = json.Unmarshal(j.Progress, &p)
 	status := j.Phase
 	switch j.State {
-	case inventory.JobSucceeded:
+	case metalapi.JobSucceeded:
 		status = "done"
-	case inventory.JobFailed:
+	case metalapi.JobFailed:
 		return fmt.Sprintf("%-16s FAILED  %s", j.Machine, j.Error)
 	}
 	line := fmt.Sprintf("%-16s %-10s", j.Machine, status)
-	if p.Total > 0 && (j.Phase == jobs.PhaseWriting || j.State != inventory.JobRunning) {
+	if p.Total > 0 && (j.Phase == metalapi.PhaseWriting || j.State != metalapi.JobRunning) {
 		pct := float64(p.BytesWritten) / float64(p.Total) * 100
-		if j.State == inventory.JobSucceeded {
+		if j.State == metalapi.JobSucceeded {
 			pct = 100
 		}
 		if !tty {
@@ -243,7 +241,7 @@ func jobLine(j inventory.Job, tty bool) string {
 		filled := int(pct / 100 * width)
 		bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
 		line += fmt.Sprintf(" %s %5.1f%% %9s/s", bar, pct, humanBytes(int64(p.RateBytesPerSec)))
-		if p.ETASeconds >= 0 && j.State == inventory.JobRunning {
+		if p.ETASeconds >= 0 && j.State == metalapi.JobRunning {
 			line += " ETA " + (time.Duration(p.ETASeconds) * time.Second).String()
 		}
 	}

@@ -1,6 +1,8 @@
-// Package api is metald's REST API under /api/v1: machines, events and the
-// OpenAPI document, with bearer-token authentication and JSON errors of the
-// form {"error": "...", "code": "..."}.
+// Package api is metald's REST API under /api/v1: machines, events, leases
+// and the OpenAPI document, with bearer-token authentication, strict JSON
+// decoding and JSON errors of the form {"error": "...", "code": "..."}
+// (StatusOf, the one map of errors to HTTP). What goes over the wire is
+// pkg/metalapi's; convert.go turns inventory records into it.
 package api
 
 import (
@@ -11,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // Server serves the REST API from a Store.
@@ -52,15 +55,15 @@ func (s *Server) auth(c *gin.Context) {
 	secret, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || secret == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="metald"`)
-		c.AbortWithStatusJSON(http.StatusUnauthorized, Error{
+		c.AbortWithStatusJSON(http.StatusUnauthorized, metalapi.Error{
 			Error: "missing bearer token: pass --token or set METALCTL_TOKEN (create one with `metald token create`)",
-			Code:  CodeUnauthorized})
+			Code:  metalapi.CodeUnauthorized})
 		return
 	}
 	tok, err := s.store.CheckToken(c.Request.Context(), strings.TrimSpace(secret))
 	if err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="metald", error="invalid_token"`)
-		c.AbortWithStatusJSON(http.StatusUnauthorized, Error{Error: "invalid or revoked token", Code: CodeUnauthorized})
+		c.AbortWithStatusJSON(http.StatusUnauthorized, metalapi.Error{Error: "invalid or revoked token", Code: metalapi.CodeUnauthorized})
 		return
 	}
 	c.Set("token", tok.ID)
@@ -73,5 +76,5 @@ func (s *Server) listLeases(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, ls)
+	c.JSON(http.StatusOK, toLeases(ls))
 }

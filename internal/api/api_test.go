@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 type fixture struct {
@@ -41,7 +42,7 @@ func newFixture(t testing.TB) *fixture {
 	return &fixture{srv: srv, token: secret, store: store, eng: eng}
 }
 
-func (f *fixture) call(t *testing.T, method, path, body string) (int, Error, []byte) {
+func (f *fixture) call(t *testing.T, method, path, body string) (int, metalapi.Error, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+f.token)
@@ -51,7 +52,7 @@ func (f *fixture) call(t *testing.T, method, path, body string) (int, Error, []b
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var e Error
+	var e metalapi.Error
 	_ = json.Unmarshal(b, &e)
 	return resp.StatusCode, e, b
 }
@@ -66,22 +67,22 @@ func TestErrorsNameWhatIsWrong(t *testing.T) {
 		status             int
 		code, msg          string
 	}{
-		{"POST", "/api/v1/machines", `{"name":"m2","macs":["nope"]}`, 400, CodeInvalid, `mac "nope"`},
-		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:aa:00:02"],"colour":"red"}`, 400, CodeInvalid, `unknown field "colour"`},
-		{"POST", "/api/v1/machines", `{"name":"m2","macs":"52:54:00:aa:00:02"}`, 400, CodeInvalid, `field "macs"`},
-		{"POST", "/api/v1/machines", `{"name":`, 400, CodeInvalid, "JSON"},
-		{"POST", "/api/v1/machines", ``, 400, CodeInvalid, "empty body"},
-		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:aa:00:02"]} {}`, 400, CodeInvalid, "trailing"},
-		{"POST", "/api/v1/machines", `{"name":"M1","macs":["52:54:00:aa:00:02"]}`, 400, CodeInvalid, "name"},
-		{"POST", "/api/v1/machines", `{"name":"m1","macs":["52:54:00:aa:00:02"]}`, 409, CodeConflict, `machine "m1" already exists`},
-		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:AA:00:01"]}`, 409, CodeConflict, `machine "m1"`},
-		{"GET", "/api/v1/machines/ghost", ``, 404, CodeNotFound, `machine "ghost"`},
-		{"PATCH", "/api/v1/machines/m1", `{"state":"provisioned","ip":"10.0.0.1"}`, 409, CodeTransition, "new → provisioned"},
-		{"PATCH", "/api/v1/machines/m1", `{"state":"flying"}`, 400, CodeInvalid, `unknown state "flying"`},
-		{"GET", "/api/v1/machines?state=flying", ``, 400, CodeInvalid, "flying"},
-		{"GET", "/api/v1/machines?tag=novalue", ``, 400, CodeInvalid, "key=value"},
-		{"GET", "/api/v1/events?since=-1", ``, 400, CodeInvalid, "since"},
-		{"GET", "/api/v1/events?wait=soon", ``, 400, CodeInvalid, "wait"},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["nope"]}`, 400, metalapi.CodeInvalid, `mac "nope"`},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:aa:00:02"],"colour":"red"}`, 400, metalapi.CodeInvalid, `unknown field "colour"`},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":"52:54:00:aa:00:02"}`, 400, metalapi.CodeInvalid, `field "macs"`},
+		{"POST", "/api/v1/machines", `{"name":`, 400, metalapi.CodeInvalid, "JSON"},
+		{"POST", "/api/v1/machines", ``, 400, metalapi.CodeInvalid, "empty body"},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:aa:00:02"]} {}`, 400, metalapi.CodeInvalid, "trailing"},
+		{"POST", "/api/v1/machines", `{"name":"M1","macs":["52:54:00:aa:00:02"]}`, 400, metalapi.CodeInvalid, "name"},
+		{"POST", "/api/v1/machines", `{"name":"m1","macs":["52:54:00:aa:00:02"]}`, 409, metalapi.CodeConflict, `machine "m1" already exists`},
+		{"POST", "/api/v1/machines", `{"name":"m2","macs":["52:54:00:AA:00:01"]}`, 409, metalapi.CodeConflict, `machine "m1"`},
+		{"GET", "/api/v1/machines/ghost", ``, 404, metalapi.CodeNotFound, `machine "ghost"`},
+		{"PATCH", "/api/v1/machines/m1", `{"state":"provisioned","ip":"10.0.0.1"}`, 409, metalapi.CodeTransition, "new → provisioned"},
+		{"PATCH", "/api/v1/machines/m1", `{"state":"flying"}`, 400, metalapi.CodeInvalid, `unknown state "flying"`},
+		{"GET", "/api/v1/machines?state=flying", ``, 400, metalapi.CodeInvalid, "flying"},
+		{"GET", "/api/v1/machines?tag=novalue", ``, 400, metalapi.CodeInvalid, "key=value"},
+		{"GET", "/api/v1/events?since=-1", ``, 400, metalapi.CodeInvalid, "since"},
+		{"GET", "/api/v1/events?wait=soon", ``, 400, metalapi.CodeInvalid, "wait"},
 	}
 	for _, c := range cases {
 		status, e, b := f.call(t, c.method, c.path, c.body)
@@ -106,7 +107,7 @@ func TestLongPollReturnsOnNewEvent(t *testing.T) {
 	f.store.AppendEvent(context.Background(), inventory.Event{Type: "other.thing"})
 	f.store.AppendEvent(context.Background(), inventory.Event{Type: "test.ping", Message: "hello"})
 	b := <-done
-	var evs []inventory.Event
+	var evs []metalapi.Event
 	if err := json.Unmarshal(b, &evs); err != nil || len(evs) != 1 || evs[0].Message != "hello" {
 		t.Fatalf("long poll answered %s (%v)", b, err)
 	}

@@ -11,43 +11,31 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
-// Error is the body of every error response.
-type Error struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-// Error codes, stable for scripts.
-const (
-	CodeInvalid      = "invalid"
-	CodeNotFound     = "not_found"
-	CodeConflict     = "conflict"
-	CodeTransition   = "invalid_transition"
-	CodeUnauthorized = "unauthorized"
-	CodeInternal     = "internal"
-	CodeUnavailable  = "unavailable"
-)
-
-// statusOf maps an error to its HTTP status and code.
-func statusOf(err error) (int, string) {
+// StatusOf maps an error to its HTTP status and metalapi error code. It
+// is the one map from the inventory's and the services' sentinel errors to
+// HTTP: every route under /api/v1 answers through it (Server.Fail), and
+// /agent/v1 takes its status from it.
+func StatusOf(err error) (status int, code string) {
 	switch {
-	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, errBadRequest):
-		return http.StatusBadRequest, CodeInvalid
+	case errors.Is(err, inventory.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, agentapi.ErrInvalid):
+		return http.StatusBadRequest, metalapi.CodeInvalid
 	case errors.Is(err, inventory.ErrNotFound):
-		return http.StatusNotFound, CodeNotFound
+		return http.StatusNotFound, metalapi.CodeNotFound
 	case errors.Is(err, inventory.ErrInvalidTransition):
-		return http.StatusConflict, CodeTransition
+		return http.StatusConflict, metalapi.CodeTransition
 	case errors.Is(err, inventory.ErrConflict):
-		return http.StatusConflict, CodeConflict
+		return http.StatusConflict, metalapi.CodeConflict
 	case errors.Is(err, inventory.ErrUnauthorized):
-		return http.StatusUnauthorized, CodeUnauthorized
+		return http.StatusUnauthorized, metalapi.CodeUnauthorized
 	case errors.Is(err, errUnavailable):
-		return http.StatusServiceUnavailable, CodeUnavailable
+		return http.StatusServiceUnavailable, metalapi.CodeUnavailable
 	}
-	return http.StatusInternalServerError, CodeInternal
+	return http.StatusInternalServerError, metalapi.CodeInternal
 }
 
 var (
@@ -58,13 +46,13 @@ var (
 // abort writes err as a JSON error and stops the handler chain. Internal
 // errors are logged once here and shown to the client without detail.
 func (s *Server) abort(c *gin.Context, err error) {
-	status, code := statusOf(err)
+	status, code := StatusOf(err)
 	msg := cleanMessage(err)
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
 		msg = "internal error: see metald's log"
 	}
-	c.AbortWithStatusJSON(status, Error{Error: msg, Code: code})
+	c.AbortWithStatusJSON(status, metalapi.Error{Error: msg, Code: code})
 }
 
 // cleanMessage drops the sentinel prefixes ("invalid: ") that only repeat

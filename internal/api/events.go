@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // maxWait bounds a long poll.
@@ -74,7 +75,7 @@ func (s *Server) listEvents(c *gin.Context) {
 	if more {
 		setNextLink(c, f, evs)
 	}
-	c.JSON(http.StatusOK, evs)
+	c.JSON(http.StatusOK, toEvents(evs))
 }
 
 // waitFor waits until events matching f exist or d passes.
@@ -90,7 +91,7 @@ func (s *Server) waitFor(ctx context.Context, f inventory.EventFilter, d time.Du
 			return evs, err
 		}
 		// Newer events exist but none match the filter: skip past them.
-		all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since, Limit: MaxEventLimit})
+		all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since, Limit: metalapi.MaxEventLimit})
 		if err != nil {
 			return nil, err
 		}
@@ -115,7 +116,7 @@ func (s *Server) followEvents(c *gin.Context, f inventory.EventFilter) {
 			return
 		}
 		for _, e := range evs {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(toEvent(e)); err != nil {
 				return
 			}
 			f.Since = e.ID
@@ -133,7 +134,7 @@ func (s *Server) followEvents(c *gin.Context, f inventory.EventFilter) {
 					return
 				}
 				c.Writer.Flush()
-			} else if all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since, Limit: MaxEventLimit}); err == nil && len(all) > 0 {
+			} else if all, err := s.store.ListEvents(ctx, inventory.EventFilter{Since: f.Since, Limit: metalapi.MaxEventLimit}); err == nil && len(all) > 0 {
 				if matched, _ := s.store.ListEvents(ctx, f); len(matched) == 0 {
 					f.Since = all[len(all)-1].ID
 				}

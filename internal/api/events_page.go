@@ -8,28 +8,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
-)
-
-// GET /api/v1/events answers one page at a time, so that no request can
-// make metald hold its whole event log in memory.
-
-const (
-	// DefaultEventLimit is the page size of GET /api/v1/events without
-	// limit.
-	DefaultEventLimit = 100
-	// MaxEventLimit is the largest page; a larger limit is read as this.
-	MaxEventLimit = 1000
-)
-
-// Event page orders: which end of the selected window a page is read from.
-const (
-	orderOldest = "oldest"
-	orderNewest = "newest"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // eventFilter reads the query of GET /api/v1/events.
 func eventFilter(c *gin.Context) (inventory.EventFilter, error) {
-	f := inventory.EventFilter{Limit: DefaultEventLimit}
+	f := inventory.EventFilter{Limit: metalapi.DefaultEventLimit}
 	for _, p := range []struct {
 		name string
 		to   *int64
@@ -47,13 +31,13 @@ func eventFilter(c *gin.Context) (inventory.EventFilter, error) {
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			return f, fmt.Errorf("%w: limit %q: want a positive integer (at most %d)", errBadRequest, v, MaxEventLimit)
+			return f, fmt.Errorf("%w: limit %q: want a positive integer (at most %d)", errBadRequest, v, metalapi.MaxEventLimit)
 		}
-		f.Limit = min(n, MaxEventLimit)
+		f.Limit = min(n, metalapi.MaxEventLimit)
 	}
 	switch o := c.Query("order"); o {
-	case "", orderOldest:
-	case orderNewest:
+	case "", metalapi.OrderOldest:
+	case metalapi.OrderNewest:
 		f.Newest = true
 	default:
 		return f, fmt.Errorf("%w: order %q: want oldest or newest", errBadRequest, o)
@@ -94,5 +78,5 @@ func setNextLink(c *gin.Context, f inventory.EventFilter, evs []inventory.Event)
 	}
 	q.Del("wait")
 	next := url.URL{Path: c.Request.URL.Path, RawQuery: q.Encode()}
-	c.Header("Link", fmt.Sprintf(`<%s>; rel="next"`, next.String()))
+	c.Header("Link", metalapi.NextLink(next.String()))
 }

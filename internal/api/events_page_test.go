@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // getPage fetches path and returns its events and the next page's path
 // from the Link header ("" when there is none).
-func (f *fixture) getPage(t *testing.T, path string) ([]inventory.Event, string) {
+func (f *fixture) getPage(t *testing.T, path string) ([]metalapi.Event, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+f.token)
@@ -28,7 +29,7 @@ func (f *fixture) getPage(t *testing.T, path string) ([]inventory.Event, string)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 	}
-	var evs []inventory.Event
+	var evs []metalapi.Event
 	if err := json.Unmarshal(b, &evs); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -67,11 +68,11 @@ func TestEventsPaginated(t *testing.T) {
 	ids := fillEvents(t, f, 5000)
 
 	evs, next := f.getPage(t, "/api/v1/events")
-	if len(evs) != DefaultEventLimit || evs[0].ID != ids[0] || next == "" {
+	if len(evs) != metalapi.DefaultEventLimit || evs[0].ID != ids[0] || next == "" {
 		t.Fatalf("default page: %d events from %d, next %q", len(evs), evs[0].ID, next)
 	}
-	if evs, _ := f.getPage(t, "/api/v1/events?limit=100000"); len(evs) != MaxEventLimit {
-		t.Fatalf("limit=100000 answered %d events, want %d", len(evs), MaxEventLimit)
+	if evs, _ := f.getPage(t, "/api/v1/events?limit=100000"); len(evs) != metalapi.MaxEventLimit {
+		t.Fatalf("limit=100000 answered %d events, want %d", len(evs), metalapi.MaxEventLimit)
 	}
 
 	tests := []struct {
@@ -95,7 +96,7 @@ func TestEventsPaginated(t *testing.T) {
 				if pages > 100 {
 					t.Fatal("more than 100 pages")
 				}
-				var evs []inventory.Event
+				var evs []metalapi.Event
 				evs, path = f.getPage(t, path)
 				var page []int64
 				for i, e := range evs {
@@ -143,7 +144,7 @@ func TestEventsPageRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		status, e, b := f.call(t, "GET", tt.path, "")
-		if status != 400 || e.Code != CodeInvalid || !strings.Contains(e.Error, tt.msg) {
+		if status != 400 || e.Code != metalapi.CodeInvalid || !strings.Contains(e.Error, tt.msg) {
 			t.Errorf("GET %s: %d %s, want 400 naming %q", tt.path, status, b, tt.msg)
 		}
 	}

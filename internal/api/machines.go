@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,42 +8,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
-
-// MachineCreate is the body of POST /api/v1/machines.
-type MachineCreate struct {
-	Name   string            `json:"name"`
-	MACs   []string          `json:"macs"`
-	IP     string            `json:"ip,omitempty"`
-	BMC    string            `json:"bmc,omitempty"`
-	UUID   string            `json:"uuid,omitempty"`
-	Serial string            `json:"serial,omitempty"`
-	Tags   map[string]string `json:"tags,omitempty"`
-}
-
-// MachinePatch is the body of PATCH /api/v1/machines/{name}. Absent fields
-// stay as they are; a tag with an empty value is removed; state asks for a
-// lifecycle transition.
-type MachinePatch struct {
-	MACs   *[]string         `json:"macs,omitempty"`
-	IP     *string           `json:"ip,omitempty"`
-	BMC    *string           `json:"bmc,omitempty"`
-	UUID   *string           `json:"uuid,omitempty"`
-	Serial *string           `json:"serial,omitempty"`
-	Tags   map[string]string `json:"tags,omitempty"`
-	State  *string           `json:"state,omitempty"`
-	Reason string            `json:"reason,omitempty"`
-}
-
-// Machine is a machine as the API shows it.
-type Machine struct {
-	inventory.Machine `yaml:",inline"`
-	Hardware          json.RawMessage `json:"hardware,omitempty" yaml:"hardware,omitempty"`
-}
-
-func view(m inventory.Machine) Machine {
-	return Machine{Machine: m, Hardware: json.RawMessage(m.Hardware)}
-}
 
 func (s *Server) listMachines(c *gin.Context) {
 	var f inventory.MachineFilter
@@ -67,11 +32,7 @@ func (s *Server) listMachines(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
-	out := make([]Machine, len(ms))
-	for i, m := range ms {
-		out[i] = view(m)
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, toMachines(ms))
 }
 
 // parseTagFilters turns ["k=v", ...] into a map.
@@ -91,21 +52,19 @@ func parseTagFilters(in []string) (map[string]string, error) {
 }
 
 func (s *Server) createMachine(c *gin.Context) {
-	var req MachineCreate
+	var req metalapi.MachineCreate
 	if err := decode(c, &req); err != nil {
 		s.abort(c, err)
 		return
 	}
-	m, err := s.store.CreateMachine(c.Request.Context(), inventory.Machine{
-		Name: req.Name, MACs: req.MACs, IP: req.IP, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
-	})
+	m, err := s.store.CreateMachine(c.Request.Context(), fromMachineCreate(req))
 	if err != nil {
 		s.abort(c, err)
 		return
 	}
 	s.log.Info("machine enrolled", "machine", m.Name, "macs", m.MACs)
-	c.Header("Location", "/api/v1/machines/"+m.Name)
-	c.JSON(http.StatusCreated, view(m))
+	c.Header("Location", metalapi.PathMachines+"/"+m.Name)
+	c.JSON(http.StatusCreated, toMachine(m))
 }
 
 func (s *Server) getMachine(c *gin.Context) {
@@ -114,11 +73,11 @@ func (s *Server) getMachine(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, view(m))
+	c.JSON(http.StatusOK, toMachine(m))
 }
 
 func (s *Server) patchMachine(c *gin.Context) {
-	var req MachinePatch
+	var req metalapi.MachinePatch
 	if err := decode(c, &req); err != nil {
 		s.abort(c, err)
 		return
@@ -145,9 +104,7 @@ func (s *Server) patchMachine(c *gin.Context) {
 			return
 		}
 	}
-	m, err := s.store.UpdateMachine(ctx, name, inventory.MachinePatch{
-		MACs: req.MACs, IP: req.IP, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
-	})
+	m, err := s.store.UpdateMachine(ctx, name, fromMachinePatch(req))
 	if err != nil {
 		s.abort(c, err)
 		return
@@ -162,7 +119,7 @@ func (s *Server) patchMachine(c *gin.Context) {
 			return
 		}
 	}
-	c.JSON(http.StatusOK, view(m))
+	c.JSON(http.StatusOK, toMachine(m))
 }
 
 func (s *Server) deleteMachine(c *gin.Context) {

@@ -1,5 +1,7 @@
 // Package client is the Go client of metald's REST API, used by metalctl
-// and by tests.
+// and by tests. It speaks pkg/metalapi's wire types and imports nothing
+// of the server, so that what links it (metalctl) links no database, gin
+// or BMC library.
 package client
 
 import (
@@ -11,13 +13,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
-	"github.com/metal-iaas/metal/internal/api"
-	"github.com/metal-iaas/metal/internal/jobs"
-	"github.com/metal-iaas/metal/internal/power"
-	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // Client talks to one metald.
@@ -98,7 +96,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		var e api.Error
+		var e metalapi.Error
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return nil, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
 		}
@@ -116,75 +114,75 @@ func unwrapURLError(err error) error {
 }
 
 // ListMachines lists machines, optionally filtered by state and tags.
-func (c *Client) ListMachines(ctx context.Context, state string, tags []string) ([]api.Machine, error) {
+func (c *Client) ListMachines(ctx context.Context, state string, tags []string) ([]metalapi.Machine, error) {
 	q := url.Values{}
 	if state != "" {
-		q.Set("state", state)
+		q.Set(metalapi.QueryState, state)
 	}
 	for _, t := range tags {
-		q.Add("tag", t)
+		q.Add(metalapi.QueryTag, t)
 	}
-	var out []api.Machine
-	return out, c.do(ctx, http.MethodGet, "/api/v1/machines", q, nil, &out)
+	var out []metalapi.Machine
+	return out, c.do(ctx, http.MethodGet, metalapi.PathMachines, q, nil, &out)
 }
 
 // GetMachine returns one machine.
-func (c *Client) GetMachine(ctx context.Context, name string) (api.Machine, error) {
-	var out api.Machine
-	return out, c.do(ctx, http.MethodGet, "/api/v1/machines/"+url.PathEscape(name), nil, nil, &out)
+func (c *Client) GetMachine(ctx context.Context, name string) (metalapi.Machine, error) {
+	var out metalapi.Machine
+	return out, c.do(ctx, http.MethodGet, metalapi.MachinePath(name), nil, nil, &out)
 }
 
 // CreateMachine enrols a machine.
-func (c *Client) CreateMachine(ctx context.Context, m api.MachineCreate) (api.Machine, error) {
-	var out api.Machine
-	return out, c.do(ctx, http.MethodPost, "/api/v1/machines", nil, m, &out)
+func (c *Client) CreateMachine(ctx context.Context, m metalapi.MachineCreate) (metalapi.Machine, error) {
+	var out metalapi.Machine
+	return out, c.do(ctx, http.MethodPost, metalapi.PathMachines, nil, m, &out)
 }
 
 // PatchMachine changes a machine.
-func (c *Client) PatchMachine(ctx context.Context, name string, p api.MachinePatch) (api.Machine, error) {
-	var out api.Machine
-	return out, c.do(ctx, http.MethodPatch, "/api/v1/machines/"+url.PathEscape(name), nil, p, &out)
+func (c *Client) PatchMachine(ctx context.Context, name string, p metalapi.MachinePatch) (metalapi.Machine, error) {
+	var out metalapi.Machine
+	return out, c.do(ctx, http.MethodPatch, metalapi.MachinePath(name), nil, p, &out)
 }
 
 // DeleteMachine removes a machine.
 func (c *Client) DeleteMachine(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodDelete, "/api/v1/machines/"+url.PathEscape(name), nil, nil, nil)
+	return c.do(ctx, http.MethodDelete, metalapi.MachinePath(name), nil, nil, nil)
 }
 
 // ListLeases returns DHCP leases.
-func (c *Client) ListLeases(ctx context.Context) ([]inventory.Lease, error) {
-	var out []inventory.Lease
-	return out, c.do(ctx, http.MethodGet, "/api/v1/leases", nil, nil, &out)
+func (c *Client) ListLeases(ctx context.Context) ([]metalapi.Lease, error) {
+	var out []metalapi.Lease
+	return out, c.do(ctx, http.MethodGet, metalapi.PathLeases, nil, nil, &out)
 }
 
 // ListImages returns the image library.
-func (c *Client) ListImages(ctx context.Context) ([]inventory.Image, error) {
-	var out []inventory.Image
-	return out, c.do(ctx, http.MethodGet, "/api/v1/images", nil, nil, &out)
+func (c *Client) ListImages(ctx context.Context) ([]metalapi.Image, error) {
+	var out []metalapi.Image
+	return out, c.do(ctx, http.MethodGet, metalapi.PathImages, nil, nil, &out)
 }
 
 // GetImage returns one image.
-func (c *Client) GetImage(ctx context.Context, name string) (inventory.Image, error) {
-	var out inventory.Image
-	return out, c.do(ctx, http.MethodGet, "/api/v1/images/"+url.PathEscape(name), nil, nil, &out)
+func (c *Client) GetImage(ctx context.Context, name string) (metalapi.Image, error) {
+	var out metalapi.Image
+	return out, c.do(ctx, http.MethodGet, metalapi.ImagePath(name), nil, nil, &out)
 }
 
 // DeleteImage removes an image.
 func (c *Client) DeleteImage(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodDelete, "/api/v1/images/"+url.PathEscape(name), nil, nil, nil)
+	return c.do(ctx, http.MethodDelete, metalapi.ImagePath(name), nil, nil, nil)
 }
 
 // UploadImage streams an image to metald, which inspects it before
 // storing it.
-func (c *Client) UploadImage(ctx context.Context, name string, body io.Reader, size int64, replace bool) (inventory.Image, error) {
+func (c *Client) UploadImage(ctx context.Context, name string, body io.Reader, size int64, replace bool) (metalapi.Image, error) {
 	u := *c.base
-	u.Path = strings.TrimRight(u.Path, "/") + "/api/v1/images/" + url.PathEscape(name)
+	u.Path = strings.TrimRight(u.Path, "/") + metalapi.ImagePath(name)
 	if replace {
-		u.RawQuery = "replace=true"
+		u.RawQuery = metalapi.QueryReplace + "=true"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), body)
 	if err != nil {
-		return inventory.Image{}, err
+		return metalapi.Image{}, err
 	}
 	if size >= 0 {
 		req.ContentLength = size
@@ -193,66 +191,66 @@ func (c *Client) UploadImage(ctx context.Context, name string, body io.Reader, s
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return inventory.Image{}, fmt.Errorf("upload to %s: %w", c.base, unwrapURLError(err))
+		return metalapi.Image{}, fmt.Errorf("upload to %s: %w", c.base, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		var e api.Error
+		var e metalapi.Error
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return inventory.Image{}, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+			return metalapi.Image{}, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
 		}
-		return inventory.Image{}, &APIError{Status: resp.StatusCode, Message: "upload: " + resp.Status}
+		return metalapi.Image{}, &APIError{Status: resp.StatusCode, Message: "upload: " + resp.Status}
 	}
-	var img inventory.Image
+	var img metalapi.Image
 	return img, json.NewDecoder(resp.Body).Decode(&img)
 }
 
 // Power runs a power action on machines selected by name, tag or all.
-func (c *Client) Power(ctx context.Context, req power.PowerRequest) ([]power.Result, error) {
-	var out []power.Result
-	return out, c.do(ctx, http.MethodPost, "/api/v1/power", nil, req, &out)
+func (c *Client) Power(ctx context.Context, req metalapi.PowerRequest) ([]metalapi.PowerResult, error) {
+	var out []metalapi.PowerResult
+	return out, c.do(ctx, http.MethodPost, metalapi.PathPower, nil, req, &out)
 }
 
 // BootDevice sets the next boot device of machines.
-func (c *Client) BootDevice(ctx context.Context, req power.BootRequest) ([]power.Result, error) {
-	var out []power.Result
-	return out, c.do(ctx, http.MethodPost, "/api/v1/bootdev", nil, req, &out)
+func (c *Client) BootDevice(ctx context.Context, req metalapi.BootRequest) ([]metalapi.PowerResult, error) {
+	var out []metalapi.PowerResult
+	return out, c.do(ctx, http.MethodPost, metalapi.PathBootDev, nil, req, &out)
 }
 
 // VerifyBMC asks metald to check a machine's BMC answers.
-func (c *Client) VerifyBMC(ctx context.Context, name string) (power.VerifyResult, error) {
-	var out power.VerifyResult
-	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(name)+"/verify-bmc", nil, struct{}{}, &out)
+func (c *Client) VerifyBMC(ctx context.Context, name string) (metalapi.VerifyResult, error) {
+	var out metalapi.VerifyResult
+	return out, c.do(ctx, http.MethodPost, metalapi.MachineActionPath(name, metalapi.ActionVerifyBMC), nil, struct{}{}, &out)
 }
 
 // Provision starts provisioning a machine.
-func (c *Client) Provision(ctx context.Context, machine string, req jobs.ProvisionRequest) (inventory.Job, error) {
-	var out inventory.Job
-	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(machine)+"/provision", nil, req, &out)
+func (c *Client) Provision(ctx context.Context, machine string, req metalapi.ProvisionRequest) (metalapi.Job, error) {
+	var out metalapi.Job
+	return out, c.do(ctx, http.MethodPost, metalapi.MachineActionPath(machine, metalapi.ActionProvision), nil, req, &out)
 }
 
 // StartJob starts an inspect or deprovision job.
-func (c *Client) StartJob(ctx context.Context, machine, kind string) (inventory.Job, error) {
-	var out inventory.Job
-	return out, c.do(ctx, http.MethodPost, "/api/v1/machines/"+url.PathEscape(machine)+"/"+kind, nil, struct{}{}, &out)
+func (c *Client) StartJob(ctx context.Context, machine, kind string) (metalapi.Job, error) {
+	var out metalapi.Job
+	return out, c.do(ctx, http.MethodPost, metalapi.MachineActionPath(machine, kind), nil, struct{}{}, &out)
 }
 
 // GetJob returns a job.
-func (c *Client) GetJob(ctx context.Context, id int64) (inventory.Job, error) {
-	var out inventory.Job
-	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+strconv.FormatInt(id, 10), nil, nil, &out)
+func (c *Client) GetJob(ctx context.Context, id int64) (metalapi.Job, error) {
+	var out metalapi.Job
+	return out, c.do(ctx, http.MethodGet, metalapi.JobPath(id), nil, nil, &out)
 }
 
 // ListJobs lists jobs, newest first.
-func (c *Client) ListJobs(ctx context.Context, machine string, active bool) ([]inventory.Job, error) {
+func (c *Client) ListJobs(ctx context.Context, machine string, active bool) ([]metalapi.Job, error) {
 	q := url.Values{}
 	if machine != "" {
-		q.Set("machine", machine)
+		q.Set(metalapi.QueryMachine, machine)
 	}
 	if active {
-		q.Set("active", "true")
+		q.Set(metalapi.QueryActive, "true")
 	}
-	var out []inventory.Job
-	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs", q, nil, &out)
+	var out []metalapi.Job
+	return out, c.do(ctx, http.MethodGet, metalapi.PathJobs, q, nil, &out)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func TestListEventsPages(t *testing.T) {
@@ -43,16 +44,16 @@ func TestListEventsPages(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		q    EventQuery
+		q    metalapi.EventQuery
 		max  int
 		want []int64
 	}{
 		{name: "all", want: ids},
-		{name: "latest 1500", q: EventQuery{Newest: true}, max: 1500, want: ids[1000:]},
-		{name: "latest all", q: EventQuery{Newest: true}, want: ids},
-		{name: "after since", q: EventQuery{Since: ids[99]}, max: 10, want: ids[100:110]},
-		{name: "after since, all", q: EventQuery{Since: ids[1999]}, want: ids[2000:]},
-		{name: "small pages", q: EventQuery{Limit: 7}, max: 30, want: ids[:30]},
+		{name: "latest 1500", q: metalapi.EventQuery{Newest: true}, max: 1500, want: ids[1000:]},
+		{name: "latest all", q: metalapi.EventQuery{Newest: true}, want: ids},
+		{name: "after since", q: metalapi.EventQuery{Since: ids[99]}, max: 10, want: ids[100:110]},
+		{name: "after since, all", q: metalapi.EventQuery{Since: ids[1999]}, want: ids[2000:]},
+		{name: "small pages", q: metalapi.EventQuery{Limit: 7}, max: 30, want: ids[:30]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,8 +73,8 @@ func TestListEventsPages(t *testing.T) {
 	}
 	// One page by default is metald's default page, and says where the
 	// next one is.
-	evs, next, err := c.EventPage(ctx, EventQuery{})
-	if err != nil || len(evs) != api.DefaultEventLimit || next == nil || next.Since != evs[len(evs)-1].ID {
+	evs, next, err := c.EventPage(ctx, metalapi.EventQuery{})
+	if err != nil || len(evs) != metalapi.DefaultEventLimit || next == nil || next.Since != evs[len(evs)-1].ID {
 		t.Fatalf("default page: %d events, next %+v, %v", len(evs), next, err)
 	}
 }

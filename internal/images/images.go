@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -213,45 +211,4 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Metal-Raw-SHA256", img.RawSHA256)
 	w.Header().Set("X-Metal-Virtual-Size", fmt.Sprint(img.VirtualSize))
 	http.ServeContent(w, r, img.File, img.CreatedAt, f)
-}
-
-// Routes contributes the image API under /api/v1 (with auth).
-func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Context, error)) {
-	g := r.Group("/api/v1/images", auth)
-	g.GET("", func(c *gin.Context) {
-		imgs, err := s.store.ListImages(c.Request.Context())
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, imgs)
-	})
-	g.GET("/:name", func(c *gin.Context) {
-		img, err := s.store.GetImage(c.Request.Context(), c.Param("name"))
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, img)
-	})
-	g.PUT("/:name", func(c *gin.Context) {
-		name := c.Param("name")
-		if _, err := s.store.GetImage(c.Request.Context(), name); err == nil && c.Query("replace") != "true" {
-			fail(c, fmt.Errorf("%w: image %q already exists (upload with replace=true to overwrite)", inventory.ErrConflict, name))
-			return
-		}
-		img, err := s.Ingest(c.Request.Context(), name, c.Request.Body)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.JSON(http.StatusCreated, img)
-	})
-	g.DELETE("/:name", func(c *gin.Context) {
-		if err := s.Delete(c.Request.Context(), c.Param("name")); err != nil {
-			fail(c, err)
-			return
-		}
-		c.Status(http.StatusNoContent)
-	})
 }

@@ -16,8 +16,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/client"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 func wantOK(t *testing.T, r Result, what string) {
@@ -53,7 +53,7 @@ func TestMachineCLIAcrossRestart(t *testing.T) {
 
 	r := m.Ctl("machine", "list", "-o", "json")
 	wantOK(t, r, "list")
-	var list []api.Machine
+	var list []metalapi.Machine
 	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil {
 		t.Fatalf("list -o json: %v\n%s", err, r.Stdout)
 	}
@@ -74,7 +74,7 @@ func TestMachineCLIAcrossRestart(t *testing.T) {
 	m.Start()
 	r = m.Ctl("machine", "show", "m1", "-o", "json")
 	wantOK(t, r, "show after restart")
-	var got api.Machine
+	var got metalapi.Machine
 	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestUnauthenticatedIs401(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e api.Error
+		var e metalapi.Error
 		json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized || e.Code != "unauthorized" {
@@ -168,7 +168,7 @@ func TestSIGKILLMidBurstLosesNoAcknowledgedWrite(t *testing.T) {
 			defer wg.Done()
 			for i := range perWorker {
 				name := fmt.Sprintf("burst-%d-%03d", w, i)
-				_, err := c.CreateMachine(ctx, api.MachineCreate{Name: name, MACs: []string{fmt.Sprintf("02:00:00:00:%02x:%02x", w, i)}})
+				_, err := c.CreateMachine(ctx, metalapi.MachineCreate{Name: name, MACs: []string{fmt.Sprintf("02:00:00:00:%02x:%02x", w, i)}})
 				if err != nil {
 					return // metald is gone
 				}
@@ -208,7 +208,7 @@ func TestSIGKILLMidBurstLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	t.Logf("%d acknowledged before SIGKILL, %d present after restart", len(acked), len(list))
 	// And the restarted metald takes writes again.
-	if _, err := c.CreateMachine(context.Background(), api.MachineCreate{Name: "after-kill", MACs: []string{"02:00:00:ff:ff:01"}}); err != nil {
+	if _, err := c.CreateMachine(context.Background(), metalapi.MachineCreate{Name: "after-kill", MACs: []string{"02:00:00:ff:ff:01"}}); err != nil {
 		t.Fatalf("write after restart: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // qemuImg runs qemu-img, failing the test on error.
@@ -64,7 +64,7 @@ func TestImageUploadServeAndRefuse(t *testing.T) {
 	m := StartMetald(t, "")
 	r := m.Ctl("image", "upload", img, "--name", "disk1", "-o", "json")
 	wantOK(t, r, "upload")
-	var got inventory.Image
+	var got metalapi.Image
 	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
 		t.Fatal(err)
 	}

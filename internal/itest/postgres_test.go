@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/internal/pgtest"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // startPostgres starts a throwaway PostgreSQL cluster (internal/pgtest:
@@ -63,7 +63,7 @@ func TestTwoMetaldsShareOnePostgres(t *testing.T) {
 		"--bmc", fmt.Sprintf("ipmi://admin:Pa55word@127.0.0.1:%d", bmcPort), "--no-verify", "--tag", "rack=r1"), "add m1 through A")
 	r := b.Ctl("machine", "list", "-o", "json")
 	wantOK(t, r, "list through B")
-	var list []api.Machine
+	var list []metalapi.Machine
 	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil {
 		t.Fatalf("list -o json: %v\n%s", err, r.Stdout)
 	}

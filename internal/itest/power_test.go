@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/internal/bmcsim"
-	"github.com/metal-iaas/metal/internal/power"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
-func powerResults(t *testing.T, r Result) []power.Result {
+func powerResults(t *testing.T, r Result) []metalapi.PowerResult {
 	t.Helper()
-	var res []power.Result
+	var res []metalapi.PowerResult
 	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
 		t.Fatalf("power -o json: %v\n%s\n%s", err, r.Stdout, r.Stderr)
 	}

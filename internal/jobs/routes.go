@@ -9,9 +9,11 @@ import (
 
 	"github.com/metal-iaas/metal/internal/api"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
-// Routes contributes the job API under /api/v1 (with auth):
+// Routes contributes the job API under /api/v1 (with auth), in
+// pkg/metalapi's types:
 //
 //	POST /machines/{name}/provision   ProvisionRequest → 202 Job
 //	POST /machines/{name}/inspect     → 202 Job
@@ -21,17 +23,17 @@ import (
 func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Context, error)) {
 	g := r.Group("/api/v1", auth)
 	g.POST("/machines/:name/provision", func(c *gin.Context) {
-		var req ProvisionRequest
+		var req metalapi.ProvisionRequest
 		if err := api.Decode(c, &req); err != nil {
 			fail(c, err)
 			return
 		}
-		j, err := s.Provision(c.Request.Context(), c.Param("name"), req)
+		j, err := s.Provision(c.Request.Context(), c.Param("name"), fromProvisionRequest(req))
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusAccepted, j)
+		c.JSON(http.StatusAccepted, toJob(j))
 	})
 	g.POST("/machines/:name/inspect", func(c *gin.Context) {
 		j, err := s.Inspect(c.Request.Context(), c.Param("name"))
@@ -39,7 +41,7 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusAccepted, j)
+		c.JSON(http.StatusAccepted, toJob(j))
 	})
 	g.POST("/machines/:name/deprovision", func(c *gin.Context) {
 		j, err := s.Deprovision(c.Request.Context(), c.Param("name"))
@@ -47,7 +49,7 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusAccepted, j)
+		c.JSON(http.StatusAccepted, toJob(j))
 	})
 	g.GET("/jobs", func(c *gin.Context) {
 		limit := 0
@@ -64,7 +66,7 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, js)
+		c.JSON(http.StatusOK, toJobs(js))
 	})
 	g.GET("/jobs/:id", func(c *gin.Context) {
 		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
@@ -77,6 +79,6 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, j)
+		c.JSON(http.StatusOK, toJob(j))
 	})
 }

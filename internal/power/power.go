@@ -16,6 +16,7 @@ import (
 
 	"github.com/metal-iaas/metal/pkg/bmc"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // Store is what the power service needs from the inventory.
@@ -40,8 +41,8 @@ func New(store Store, mgr *bmc.Manager, pollEvery time.Duration, log *slog.Logge
 	return &Service{store: store, mgr: mgr, log: log, pollEvery: pollEvery}
 }
 
-// Actions are the power actions, as metalctl and the API name them.
-var Actions = []string{"on", "off", "soft", "cycle", "reset", "status"}
+// Actions are the power actions, as the API names them.
+var Actions = metalapi.PowerActions
 
 func opFor(action string) (bmc.Op, error) {
 	switch action {

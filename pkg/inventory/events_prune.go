@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -83,19 +82,20 @@ func pruneEvents(ctx context.Context, p eventPruner, before time.Time, keepRows 
 // PruneEvents deletes the events older than before (zero: no age limit)
 // and all but the newest keepRows (0: no row limit), oldest first, in
 // short transactions of at most 1000 rows. It returns how many it
-// deleted.
-func (s *SQLite) PruneEvents(ctx context.Context, before time.Time, keepRows int) (int64, error) {
+// deleted. Several metalds sharing a PostgreSQL database may prune at
+// once.
+func (s *sqlStore) PruneEvents(ctx context.Context, before time.Time, keepRows int) (int64, error) {
 	return pruneEvents(ctx, s, before, keepRows)
 }
 
-func (s *SQLite) countEvents(ctx context.Context) (int64, error) {
+func (s *sqlStore) countEvents(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
 	return n, err
 }
 
-func (s *SQLite) oldestEvents(ctx context.Context, n int) ([]eventAge, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time FROM events ORDER BY id LIMIT ?`, n)
+func (s *sqlStore) oldestEvents(ctx context.Context, n int) ([]eventAge, error) {
+	rows, err := s.query(ctx, `SELECT id, time FROM events ORDER BY id LIMIT ?`, n)
 	if err != nil {
 		return nil, err
 	}
@@ -103,48 +103,14 @@ func (s *SQLite) oldestEvents(ctx context.Context, n int) ([]eventAge, error) {
 	return scanAll(rows, scanEventAge)
 }
 
-func (s *SQLite) deleteEventsThrough(ctx context.Context, id int64) (int64, error) {
+func (s *sqlStore) deleteEventsThrough(ctx context.Context, id int64) (int64, error) {
 	var n int64
-	err := runTx(ctx, s.db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id <= ?`, id)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+	err := s.tx(ctx, func(tx sqlTx) error {
+		var err error
+		n, err = affected(tx.exec(ctx, `DELETE FROM events WHERE id <= ?`, id))
 		return err
 	})
 	return n, err
-}
-
-// PruneEvents deletes the events older than before (zero: no age limit)
-// and all but the newest keepRows (0: no row limit), oldest first, in
-// short transactions of at most 1000 rows. It returns how many it
-// deleted. Several metalds sharing the database may prune at once.
-func (s *Postgres) PruneEvents(ctx context.Context, before time.Time, keepRows int) (int64, error) {
-	return pruneEvents(ctx, s, before, keepRows)
-}
-
-func (s *Postgres) countEvents(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
-	return n, err
-}
-
-func (s *Postgres) oldestEvents(ctx context.Context, n int) ([]eventAge, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, time FROM events ORDER BY id LIMIT $1`, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanAll(rows, scanEventAge)
-}
-
-func (s *Postgres) deleteEventsThrough(ctx context.Context, id int64) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM events WHERE id <= $1`, id)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
 }
 
 func scanEventAge(r scanner) (eventAge, error) {

@@ -1,0 +1,90 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/internal/metadata"
+	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/metalapi"
+)
+
+// TestWireUnchanged: jobs as /api/v1 shows them are byte for byte what
+// metald served before its wire types moved to pkg/metalapi
+// (testdata/wire, recorded from inventory.Job's own tags).
+func TestWireUnchanged(t *testing.T) {
+	js := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b) + "\n"
+	}
+	golden.Check(t, "wire/jobs", js(toJobs(wireJobs())))
+	golden.Check(t, "wire/job", js(toJob(wireJobs()[0])))
+	if got := js(toJobs(nil)) + js(toJobs(wireJobs()[:0])); got != "null\n[]\n" {
+		t.Errorf("empty lists: %q", got)
+	}
+}
+
+// strictly decodes b into v as api.Decode does: unknown fields refused.
+func strictly(t *testing.T, b []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("%T: %v", v, err)
+	}
+}
+
+// TestProvisionRequestDecodesAsBefore: a body that the service's own
+// ProvisionRequest took, every field set, is taken by
+// metalapi.ProvisionRequest and converts to the same request.
+func TestProvisionRequestDecodesAsBefore(t *testing.T) {
+	body := []byte(`{"image":"debian-12","root_device_hints":{"serial":"S1","wwn":"0x5000","name":"/dev/sda","min_size_bytes":1000},
+		"user_data":"#cloud-config\n","ssh_keys":["ssh-ed25519 AAAA x@y"],"hostname":"web1","config_drive":"configdrive"}`)
+	var before ProvisionRequest
+	strictly(t, body, &before)
+	var wire metalapi.ProvisionRequest
+	strictly(t, body, &wire)
+	if got := fromProvisionRequest(wire); !reflect.DeepEqual(got, before) {
+		t.Fatalf("converted %+v, want %+v", got, before)
+	}
+	if got := fromProvisionRequest(metalapi.ProvisionRequest{Image: "x"}); got.Hints != nil || got.Image != "x" {
+		t.Fatalf("no hints: %+v", got)
+	}
+}
+
+// TestJobParamsAndProgressMatch: what the API documents as the content of
+// a job's params and progress (metalapi.JobParams, JobProgress) has the
+// fields of what metald stores there (Params, the agent's Progress).
+func TestJobParamsAndProgressMatch(t *testing.T) {
+	p := Params{Image: "i", ImageURL: "u", RawSHA256: "r", VirtualSize: 1, HasBMC: true,
+		Hints:     &agentapi.RootDeviceHints{Serial: "s", WWN: "w", Name: "n", MinSizeBytes: 2},
+		CloudInit: metadata.CloudInit{UserData: "d", SSHKeys: []string{"k"}, Hostname: "h", ConfigDrive: agentapi.ConfigDriveNone}}
+	roundTrip(t, p, &metalapi.JobParams{})
+	pr := agentapi.Progress{Version: 1, TaskID: "t", Phase: agentapi.PhaseWriting, BytesRead: 1, BytesWritten: 2, Total: 3,
+		RateBytesPerSec: 4, ETASeconds: 5, Log: []string{"l"}, Time: wireTime}
+	roundTrip(t, pr, &metalapi.JobProgress{})
+}
+
+// roundTrip checks that from's JSON decodes strictly into to and encodes
+// back to the same bytes.
+func roundTrip(t *testing.T, from, to any) {
+	t.Helper()
+	b, err := json.Marshal(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strictly(t, b, to)
+	back, err := json.Marshal(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back, b) {
+		t.Fatalf("%T → %T:\n%s\n%s", from, to, b, back)
+	}
+}

@@ -1,0 +1,42 @@
+package power
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/pkg/metalapi"
+)
+
+// TestWireUnchanged: power results as /api/v1 shows them are byte for
+// byte what metald served before its wire types moved to pkg/metalapi
+// (testdata/wire, recorded from this package's own Result and
+// VerifyResult).
+func TestWireUnchanged(t *testing.T) {
+	js := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b) + "\n"
+	}
+	golden.Check(t, "wire/results", js(toResults(wireResults())))
+	golden.Check(t, "wire/verify", js([]metalapi.VerifyResult{{Machine: "rack1-07", OK: true}, {Machine: "m2", Error: "no BMC"}}))
+	sel := fromSelector(metalapi.Selector{Machines: []string{"a"}, Tags: map[string]string{"k": "v"}, All: true})
+	if len(sel.Machines) != 1 || sel.Tags["k"] != "v" || !sel.All {
+		t.Errorf("selector: %+v", sel)
+	}
+}
+
+// TestActionsAreTheAPIs: the actions the service runs are those the API
+// lists.
+func TestActionsAreTheAPIs(t *testing.T) {
+	for _, a := range metalapi.PowerActions {
+		if _, err := opFor(a); err != nil {
+			t.Errorf("API action %q: %v", a, err)
+		}
+	}
+	if len(Actions) != len(metalapi.PowerActions) {
+		t.Errorf("service actions %v, API actions %v", Actions, metalapi.PowerActions)
+	}
+}
