@@ -138,7 +138,8 @@ func serve(ctx context.Context, cfg Config) error {
 	md.Routes(srv.Router())
 	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AgentURL, ImageURL: cfg.ImageURL, DiscoverUnknown: cfg.Unknown == "discover",
 		Guard:       jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull, Metrics: srv.Registry()},
-		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md}, store, pw, log.With("service", "jobs"))
+		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md,
+		StopGrace: cfg.Shutdown}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	js.AgentRoutes(srv.Router())
 	dashboard.Routes(srv.Router())
@@ -174,6 +175,9 @@ func serve(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return pw.Run(gctx) })
 	g.Go(func() error { return js.Run(gctx) })
 	g.Go(func() error { return evRetention.Run(gctx) })
+	// Every service's Run returns only once its background work did
+	// (jobs waits for its steps), so the deferred store.Close runs after
+	// the last use of the store.
 	err = g.Wait()
 	if ctx.Err() != nil {
 		log.Info("metald stopped", "reason", context.Cause(ctx))

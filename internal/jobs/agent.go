@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -320,7 +319,7 @@ func (s *Service) result(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, agentapi.ResultResponse{After: after})
-	s.async(func() { s.finishStep(ctx, j, p, reason) })
+	s.async(func() { s.finishStep(s.steps.ctx, j, p, reason) })
 }
 
 func orNone(s string) string {
@@ -328,58 +327,4 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-// Run resumes jobs a previous metald left in the power or finishing phase
-// and fails jobs whose phase deadline passes.
-func (s *Service) Run(ctx context.Context) error {
-	if err := s.resume(ctx); err != nil {
-		s.log.Warn("resume jobs", "err", err)
-	}
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		s.expire(ctx)
-	}
-}
-
-func (s *Service) resume(ctx context.Context) error {
-	jobs, err := s.store.ListJobs(ctx, "", true, 0)
-	if err != nil {
-		return err
-	}
-	for _, j := range jobs {
-		s.log.Info("resuming job", "job", j.ID, "machine", j.Machine, "kind", j.Kind, "phase", j.Phase)
-		switch j.Phase {
-		case PhasePower:
-			s.async(func() { s.powerStep(ctx, j) })
-		case PhaseFinishing:
-			p, err := params(j)
-			if err != nil {
-				s.fail(ctx, j, err.Error())
-				continue
-			}
-			s.async(func() { s.finishStep(ctx, j, p, j.Kind+" succeeded (finished after a metald restart)") })
-		}
-	}
-	return nil
-}
-
-func (s *Service) expire(ctx context.Context) {
-	jobs, err := s.store.ListJobs(ctx, "", true, 0)
-	if err != nil {
-		s.log.Warn("list jobs", "err", err)
-		return
-	}
-	now := s.now()
-	for _, j := range jobs {
-		if !j.Deadline.IsZero() && now.After(j.Deadline) {
-			s.fail(ctx, j, fmt.Sprintf("timed out in phase %s (deadline %s)", j.Phase, j.Deadline.Format(time.RFC3339)))
-		}
-	}
 }

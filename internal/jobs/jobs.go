@@ -63,6 +63,11 @@ type Config struct {
 	BootTimeout     time.Duration
 	ProgressTimeout time.Duration
 	FinishTimeout   time.Duration
+	// StopGrace is how long Run, once its context ended, lets job steps
+	// in flight (BMC calls of the power and finishing phases) finish
+	// before it cancels them; a cancelled step leaves its job in its
+	// phase for the next start to resume. Default 5 s.
+	StopGrace time.Duration
 	// DiscoverUnknown enrols agents with unknown MACs as discovered.
 	DiscoverUnknown bool
 	// EFI sets UEFI mode with the boot-device changes.
@@ -96,6 +101,9 @@ func (c *Config) defaults() {
 	if c.FinishTimeout == 0 {
 		c.FinishTimeout = 2 * time.Minute
 	}
+	if c.StopGrace == 0 {
+		c.StopGrace = 5 * time.Second
+	}
 	if c.Seeds == nil {
 		c.Seeds = plainSeeds{}
 	}
@@ -111,8 +119,10 @@ type Service struct {
 	power Power
 	log   *slog.Logger
 	now   func() time.Time
-	// async runs background steps; tests replace it to run them inline.
+	// async runs background steps (s.spawn: owned by Run); tests replace
+	// it to run them inline.
 	async func(func())
+	steps *steps
 	kick  chan struct{}
 	guard *guard
 }
@@ -120,8 +130,10 @@ type Service struct {
 // New returns a job service.
 func New(cfg Config, store Store, power Power, log *slog.Logger) *Service {
 	cfg.defaults()
-	return &Service{cfg: cfg, store: store, power: power, log: log, now: time.Now,
-		async: func(f func()) { go f() }, kick: make(chan struct{}, 1), guard: newGuard(cfg.Guard, store, log)}
+	s := &Service{cfg: cfg, store: store, power: power, log: log, now: time.Now,
+		steps: newSteps(), kick: make(chan struct{}, 1), guard: newGuard(cfg.Guard, store, log)}
+	s.async = s.spawn
+	return s
 }
 
 // Phases.

@@ -83,7 +83,7 @@ func (s *Service) start(ctx context.Context, machine, kind string, to inventory.
 	}
 	s.log.Info("job started", "job", j.ID, "machine", machine, "kind", kind, "image", p.Image)
 	if p.HasBMC {
-		s.async(func() { s.powerStep(context.WithoutCancel(ctx), j) })
+		s.async(func() { s.powerStep(s.steps.ctx, j) })
 	} else {
 		s.event(ctx, machine, "job.phase", "no BMC: power the machine on (network boot) to continue",
 			map[string]any{"job": j.ID, "phase": PhaseBooting})
@@ -98,11 +98,15 @@ func (s *Service) powerStep(ctx context.Context, j inventory.Job) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PowerTimeout)
 	defer cancel()
 	if err := s.power.MachineBoot(ctx, j.Machine, "pxe", false, s.cfg.EFI); err != nil {
-		s.fail(ctx, j, "set boot device pxe: "+err.Error())
+		if !s.abandoned(ctx, j, PhasePower) {
+			s.fail(ctx, j, "set boot device pxe: "+err.Error())
+		}
 		return
 	}
 	if err := s.power.Machine(ctx, j.Machine, "cycle"); err != nil {
-		s.fail(ctx, j, "power cycle: "+err.Error())
+		if !s.abandoned(ctx, j, PhasePower) {
+			s.fail(ctx, j, "power cycle: "+err.Error())
+		}
 		return
 	}
 	if err := s.setPhase(ctx, j, PhaseBooting, s.cfg.BootTimeout, "network boot requested; waiting for the agent"); err != nil {
@@ -126,7 +130,9 @@ func (s *Service) finishStep(ctx context.Context, j inventory.Job, p Params, rea
 			err = s.power.Machine(ctx, j.Machine, "off")
 		}
 		if err != nil {
-			s.fail(ctx, j, "after the agent succeeded: "+err.Error())
+			if !s.abandoned(ctx, j, PhaseFinishing) {
+				s.fail(ctx, j, "after the agent succeeded: "+err.Error())
+			}
 			return
 		}
 	}
