@@ -32,55 +32,85 @@ func (a *Allocator) Handle(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHC
 		}
 	}
 	now := a.cfg.Now()
+	// Decide under the lock, write outside it: a slow store delays only
+	// the client whose lease it writes (and later writes of that MAC).
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	d, err := a.decide(req, mac, res, hasRes, now)
+	a.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if d.write != nil {
+		if err := a.commit(ctx, *d.write); err != nil {
+			return nil, fmt.Errorf("dhcp: store %s of %s: %w", d.what, mac, err)
+		}
+	}
+	if d.flush {
+		if err := a.flushStale(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return d.reply, nil
+}
+
+// decision is what Handle answers and what it must write first.
+type decision struct {
+	reply *dhcpv4.DHCPv4
+	write *write // the client's own lease record, written before replying
+	what  string // lease, release or decline (for errors)
+	flush bool   // then delete the records of MACs whose address was reused
+}
+
+// decide answers a request from the in-memory index; a.mu is held.
+func (a *Allocator) decide(req *dhcpv4.DHCPv4, mac string, res Reservation, hasRes bool, now time.Time) (decision, error) {
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
 		ip, ok := a.choose(mac, res, hasRes, addrOf(req.RequestedIPAddress()), now)
 		if !ok {
 			a.cfg.Logger.Warn("dhcp: pool exhausted", "mac", mac)
-			return nil, nil
+			return decision{}, nil
 		}
 		host := hostname(req, res)
 		if l, ok := a.byMAC[mac]; !ok || l.State != LeaseBound || l.IP != ip {
 			a.index(Lease{MAC: req.ClientHWAddr, IP: ip, Hostname: host, Expires: now.Add(a.cfg.OfferHold), State: LeaseOffered})
 		}
-		if err := a.flushStale(ctx); err != nil {
-			return nil, err
-		}
-		return a.reply(req, dhcpv4.MessageTypeOffer, ip.AsSlice(), host, true)
+		reply, err := a.reply(req, dhcpv4.MessageTypeOffer, ip.AsSlice(), host, true)
+		return decision{reply: reply, flush: true}, err
 	case dhcpv4.MessageTypeRequest:
-		return a.request(ctx, req, mac, res, hasRes, now)
+		return a.request(req, mac, res, hasRes, now)
 	case dhcpv4.MessageTypeRelease:
 		if l, ok := a.byMAC[mac]; ok && l.IP == addrOf(req.ClientIPAddr) {
 			l.State, l.Expires = LeaseReleased, now
 			a.index(l)
-			if err := a.cfg.Store.Put(ctx, l); err != nil {
-				return nil, fmt.Errorf("dhcp: store release of %s: %w", mac, err)
-			}
+			w := a.stage(l.MAC, l, false)
+			return decision{write: &w, what: "release"}, nil
 		}
-		return nil, nil
+		return decision{}, nil
 	case dhcpv4.MessageTypeDecline:
 		ip := addrOf(req.RequestedIPAddress())
 		if !ip.IsValid() {
-			return nil, nil
+			return decision{}, nil
 		}
 		a.decline[ip] = now.Add(a.cfg.DeclineHold)
+		a.cfg.Logger.Warn("dhcp: address declined", "mac", mac, "ip", ip)
 		if l, ok := a.byMAC[mac]; ok && l.IP == ip {
 			a.unindex(mac)
-			if err := a.cfg.Store.Delete(ctx, req.ClientHWAddr); err != nil {
-				return nil, fmt.Errorf("dhcp: store decline of %s: %w", mac, err)
-			}
+			w := a.stage(req.ClientHWAddr, Lease{}, true)
+			return decision{write: &w, what: "decline"}, nil
 		}
-		a.cfg.Logger.Warn("dhcp: address declined", "mac", mac, "ip", ip)
-		return nil, nil
+		return decision{}, nil
 	case dhcpv4.MessageTypeInform:
-		return a.reply(req, dhcpv4.MessageTypeAck, nil, "", false)
+		reply, err := a.reply(req, dhcpv4.MessageTypeAck, nil, "", false)
+		return decision{reply: reply}, err
 	}
-	return nil, nil
+	return decision{}, nil
 }
 
-func (a *Allocator) request(ctx context.Context, req *dhcpv4.DHCPv4, mac string, res Reservation, hasRes bool, now time.Time) (*dhcpv4.DHCPv4, error) {
+func (a *Allocator) request(req *dhcpv4.DHCPv4, mac string, res Reservation, hasRes bool, now time.Time) (decision, error) {
+	nak := func(why string) (decision, error) {
+		reply, err := a.nak(req, why)
+		return decision{reply: reply}, err
+	}
 	sid := addrOf(req.ServerIdentifier())
 	requested := addrOf(req.RequestedIPAddress())
 	ciaddr := addrOf(req.ClientIPAddr)
@@ -91,33 +121,29 @@ func (a *Allocator) request(ctx context.Context, req *dhcpv4.DHCPv4, mac string,
 			if l, ok := a.byMAC[mac]; ok && l.State == LeaseOffered {
 				a.unindex(mac)
 			}
-			return nil, nil
+			return decision{}, nil
 		}
 	case requested.IsValid(): // INIT-REBOOT
 		if !a.cfg.Subnet.Contains(requested) {
-			return a.nak(req, "requested address not on this network")
+			return nak("requested address not on this network")
 		}
 		if _, known := a.byMAC[mac]; !known && !hasRes && !a.inRange(requested) {
-			return nil, nil // RFC 2131 §4.3.2: no record of the client → silent
+			return decision{}, nil // RFC 2131 §4.3.2: no record of the client → silent
 		}
 	case ciaddr.IsValid(): // RENEWING or REBINDING
 		ip = ciaddr
 	default:
-		return a.nak(req, "no requested address")
+		return nak("no requested address")
 	}
 	if !ip.IsValid() || !a.acceptable(mac, ip, res, hasRes, now) {
-		return a.nak(req, "address not available")
+		return nak("address not available")
 	}
 	host := hostname(req, res)
 	l := Lease{MAC: req.ClientHWAddr, IP: ip, Hostname: host, Expires: now.Add(a.cfg.LeaseTime), State: LeaseBound}
 	a.index(l)
-	if err := a.cfg.Store.Put(ctx, l); err != nil {
-		return nil, fmt.Errorf("dhcp: store lease of %s: %w", mac, err)
-	}
-	if err := a.flushStale(ctx); err != nil {
-		return nil, err
-	}
-	return a.reply(req, dhcpv4.MessageTypeAck, ip.AsSlice(), host, true)
+	w := a.stage(l.MAC, l, false)
+	reply, err := a.reply(req, dhcpv4.MessageTypeAck, ip.AsSlice(), host, true)
+	return decision{reply: reply, write: &w, what: "lease", flush: true}, err
 }
 
 func hostname(req *dhcpv4.DHCPv4, res Reservation) string {

@@ -79,7 +79,10 @@ func (c *AllocatorConfig) Validate() error {
 // Allocator answers DHCPDISCOVER/REQUEST/RELEASE/DECLINE/INFORM for one
 // subnet following RFC 2131 §4.3. It indexes leases in memory and writes
 // bound and released leases through to the LeaseStore; offers and declined
-// addresses are kept in memory only.
+// addresses are kept in memory only. Every decision is taken under one
+// mutex on the index; the store writes happen outside it, in decision
+// order per MAC (persist.go), and an ACK leaves only once its lease is
+// written.
 type Allocator struct {
 	cfg     AllocatorConfig
 	mu      sync.Mutex
@@ -87,7 +90,9 @@ type Allocator struct {
 	byIP    map[netip.Addr]string // IP → MAC
 	decline map[netip.Addr]time.Time
 	cursor  uint32
-	stale   []net.HardwareAddr // persisted leases to delete
+	stale   []write // deletions of persisted leases whose address was reused
+	writers map[string]*macWriter
+	seq     uint64 // of the last staged write
 }
 
 // NewAllocator validates cfg and loads the existing leases from the store.
@@ -95,7 +100,8 @@ func NewAllocator(ctx context.Context, cfg AllocatorConfig) (*Allocator, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Allocator{cfg: cfg, byMAC: map[string]Lease{}, byIP: map[netip.Addr]string{}, decline: map[netip.Addr]time.Time{}}
+	a := &Allocator{cfg: cfg, byMAC: map[string]Lease{}, byIP: map[netip.Addr]string{}, decline: map[netip.Addr]time.Time{},
+		writers: map[string]*macWriter{}}
 	leases, err := cfg.Store.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: allocator: load leases: %w", err)
@@ -133,27 +139,17 @@ func (a *Allocator) index(l Lease) {
 		// An address taken over from another MAC (its offer or lease
 		// ran out) ends that MAC's record, so the index stays bounded
 		// by the number of addresses; persisted ones are deleted from
-		// the store on the next flushStale.
+		// the store on the next flushStale (staged now, so that the
+		// deletion keeps its place among that MAC's writes).
 		if prev, ok := a.byIP[l.IP]; ok && prev != key {
 			if old := a.byMAC[prev]; old.State != LeaseOffered {
-				a.stale = append(a.stale, old.MAC)
+				a.stale = append(a.stale, a.stage(old.MAC, Lease{}, true))
 			}
 			delete(a.byMAC, prev)
 		}
 		a.byIP[l.IP] = key
 	}
 	a.byMAC[key] = l
-}
-
-// flushStale deletes the store records of MACs whose address was reused.
-func (a *Allocator) flushStale(ctx context.Context) error {
-	for len(a.stale) > 0 {
-		if err := a.cfg.Store.Delete(ctx, a.stale[0]); err != nil {
-			return fmt.Errorf("dhcp: delete stale lease of %s: %w", a.stale[0], err)
-		}
-		a.stale = a.stale[1:]
-	}
-	return nil
 }
 
 func (a *Allocator) unindex(mac string) {
