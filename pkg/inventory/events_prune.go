@@ -95,12 +95,7 @@ func (s *sqlStore) countEvents(ctx context.Context) (int64, error) {
 }
 
 func (s *sqlStore) oldestEvents(ctx context.Context, n int) ([]eventAge, error) {
-	rows, err := s.query(ctx, `SELECT id, time FROM events ORDER BY id LIMIT ?`, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanAll(rows, scanEventAge)
+	return queryAll(ctx, s, `SELECT id, time FROM events ORDER BY id LIMIT ?`, scanEventAge, n)
 }
 
 func (s *sqlStore) deleteEventsThrough(ctx context.Context, id int64) (int64, error) {

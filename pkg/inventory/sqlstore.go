@@ -20,6 +20,11 @@ type sqlStore struct {
 	ev     *waker
 }
 
+var (
+	_ Store    = (*sqlStore)(nil)
+	_ JobStore = (*sqlStore)(nil)
+)
+
 // init migrates the schema and learns the newest event id, the start of
 // WaitEvents.
 func (s *sqlStore) init(ctx context.Context) error {

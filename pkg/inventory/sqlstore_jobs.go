@@ -55,12 +55,7 @@ func (s *sqlStore) ListJobs(ctx context.Context, machine string, activeOnly bool
 	if len(where) > 0 {
 		clause = "WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.query(ctx, `SELECT `+jobCols+` FROM jobs `+clause+` ORDER BY id DESC LIMIT ?`, append(args, jobLimit(limit))...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanAll(rows, scanJob)
+	return queryAll(ctx, s, `SELECT `+jobCols+` FROM jobs `+clause+` ORDER BY id DESC LIMIT ?`, scanJob, append(args, jobLimit(limit))...)
 }
 
 // UpdateJob implements JobStore.
