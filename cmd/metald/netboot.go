@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 
+	"github.com/metal-iaas/metal/internal/discovery"
 	"github.com/metal-iaas/metal/internal/netboot"
 	"github.com/metal-iaas/metal/pkg/dhcp"
 	"github.com/metal-iaas/metal/pkg/inventory"
@@ -53,24 +53,11 @@ func (n netbootInventory) MachineByUUID(ctx context.Context, uuid string) (netbo
 
 // DiscoverMachine enrols an unknown MAC as "discovered", named after it.
 func (n netbootInventory) DiscoverMachine(ctx context.Context, mac net.HardwareAddr, h netboot.Hints) (netboot.Machine, error) {
-	if m, err := n.store.MachineByMAC(ctx, mac.String()); err == nil {
-		return n.toNetboot(m, mac), nil
-	}
-	name := "discovered-" + hexMAC(mac)
-	m, err := n.store.CreateMachine(ctx, inventory.Machine{Name: name, MACs: []string{mac.String()}, UUID: h.UUID,
-		State: inventory.StateDiscovered, Tags: map[string]string{"discovered-by": "dhcp"}})
-	if errors.Is(err, inventory.ErrConflict) {
-		// Raced with another request for the same MAC.
-		m, err = n.store.MachineByMAC(ctx, mac.String())
-	}
+	m, err := discovery.Machine(ctx, n.store, mac.String(), h.UUID, discovery.ByDHCP)
 	if err != nil {
-		return netboot.Machine{}, fmt.Errorf("discover %s: %w", mac, err)
+		return netboot.Machine{}, err
 	}
 	return n.toNetboot(m, mac), nil
-}
-
-func hexMAC(mac net.HardwareAddr) string {
-	return fmt.Sprintf("%x", []byte(mac))
 }
 
 func (n netbootInventory) RecordEvent(ctx context.Context, mac net.HardwareAddr, machine, kind string, fields map[string]any) error {

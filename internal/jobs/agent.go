@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/metal-iaas/metal/internal/api"
+	"github.com/metal-iaas/metal/internal/discovery"
 	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
@@ -74,8 +75,7 @@ func (s *Service) register(c *gin.Context) {
 		if s.limited(c, s.guard.discovery, "discovery", "") {
 			return
 		}
-		m, err = s.store.CreateMachine(ctx, inventory.Machine{Name: "discovered-" + strings.ReplaceAll(mac, ":", ""),
-			MACs: []string{mac}, State: inventory.StateDiscovered, Tags: map[string]string{"discovered-by": "agent"}})
+		m, err = discovery.Machine(ctx, s.store, mac, "", discovery.ByAgent)
 	}
 	if err != nil {
 		agentError(c, statusFor(err), err)
