@@ -54,3 +54,28 @@ func runMigrations(fsys fs.FS, dir string, names []string, have int, apply func(
 	}
 	return nil
 }
+
+// migrationSet is one dialect's migrations directory in its embedded
+// file system.
+type migrationSet struct {
+	fsys fs.FS
+	dir  string
+}
+
+// names returns the set's migrations in order (migrationNames).
+func (m migrationSet) names() ([]string, error) { return migrationNames(m.fsys, m.dir) }
+
+// version is the schema version the set brings a database to.
+func (m migrationSet) version() int {
+	names, _ := m.names()
+	return len(names)
+}
+
+// run is runMigrations over the set, from schema version have.
+func (m migrationSet) run(have int, apply func(version int, body string) error) error {
+	names, err := m.names()
+	if err != nil {
+		return err
+	}
+	return runMigrations(m.fsys, m.dir, names, have, apply)
+}

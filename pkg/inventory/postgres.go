@@ -137,15 +137,12 @@ func (s *Postgres) Close() error {
 // Pool exposes the connection pool for tests and tools in this module.
 func (s *Postgres) Pool() *pgxpool.Pool { return s.pool }
 
-// pgMigrations returns the embedded migrations in order; NNNN_x.sql is
-// schema version NNNN.
-func pgMigrations() ([]string, error) { return migrationNames(pgMigrationFS, "migrations_pg") }
+// pgMigrations is PostgreSQL's schema: NNNN_x.sql is schema version
+// NNNN.
+var pgMigrations = migrationSet{pgMigrationFS, "migrations_pg"}
 
 // PostgresSchemaVersion is the PostgreSQL schema version this build writes.
-func PostgresSchemaVersion() int {
-	names, _ := pgMigrations()
-	return len(names)
-}
+func PostgresSchemaVersion() int { return pgMigrations.version() }
 
 // pgDialect is PostgreSQL's side of the core: $n placeholders, row locks
 // (SELECT … FOR UPDATE) so that several metalds can share the database,
@@ -183,10 +180,6 @@ func (pgDialect) afterEvent(ctx context.Context, tx *sql.Tx, id int64) error {
 // migrate brings the schema up to date in one transaction, under an
 // advisory lock so that metalds starting together migrate once.
 func (pgDialect) migrate(ctx context.Context, db *sql.DB) error {
-	names, err := pgMigrations()
-	if err != nil {
-		return err
-	}
 	return runTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgLockMigrate)); err != nil {
 			return fmt.Errorf("lock schema: %w", err)
@@ -199,17 +192,17 @@ func (pgDialect) migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		// Every missing migration in this one transaction.
-		if err := runMigrations(pgMigrationFS, "migrations_pg", names, have, func(_ int, body string) error {
+		if err := pgMigrations.run(have, func(_ int, body string) error {
 			_, err := tx.ExecContext(ctx, body)
 			return err
 		}); err != nil {
 			return err
 		}
-		if have < len(names) {
+		if want := pgMigrations.version(); have < want {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, len(names)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, want); err != nil {
 				return err
 			}
 		}

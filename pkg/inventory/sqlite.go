@@ -63,15 +63,12 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 // DB exposes the handle for tests and tools in this module.
 func (s *SQLite) DB() *sql.DB { return s.db }
 
-// migrations returns the embedded migrations in order; file NNNN_x.sql is
-// schema version NNNN.
-func migrations() ([]string, error) { return migrationNames(migrationFS, "migrations") }
+// sqliteMigrations is SQLite's schema: NNNN_x.sql is schema version
+// NNNN.
+var sqliteMigrations = migrationSet{migrationFS, "migrations"}
 
 // SchemaVersion is the schema version this build writes.
-func SchemaVersion() int {
-	names, _ := migrations()
-	return len(names)
-}
+func SchemaVersion() int { return sqliteMigrations.version() }
 
 // sqliteDialect is SQLite's side of the core: ? placeholders, one writer
 // at a time (every write transaction is BEGIN IMMEDIATE, so no row
@@ -97,15 +94,11 @@ func (sqliteDialect) afterEvent(context.Context, *sql.Tx, int64) error { return 
 // migrate applies each missing migration in a transaction of its own that
 // also sets PRAGMA user_version.
 func (sqliteDialect) migrate(ctx context.Context, db *sql.DB) error {
-	names, err := migrations()
-	if err != nil {
-		return err
-	}
 	var have int
 	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	return runMigrations(migrationFS, "migrations", names, have, func(version int, body string) error {
+	return sqliteMigrations.run(have, func(version int, body string) error {
 		return runTx(ctx, db, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, body); err != nil {
 				return err
