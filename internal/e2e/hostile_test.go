@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -92,7 +94,36 @@ func TestHostileHostOnTheProvisioningNetwork(t *testing.T) {
 		{"read EC2 user-data", "GET", "/latest/user-data", nil, nil, 404},
 		{"read the API without a token", "GET", "/api/v1/machines", nil, nil, 401},
 	}
+	attacks = append(attacks,
+		attack{"Reset through Redfish without a session", "POST", "/redfish/v1/Systems/vm1/Actions/ComputerSystem.Reset",
+			map[string]string{"ResetType": "ForceOff"}, nil, 401},
+		// A page the operator's browser visits posts a form with the
+		// operator's cached Basic credentials (cross-site, no preflight).
+		attack{"Reset through Redfish as a text/plain form post with the operator's credentials", "POST", "/redfish/v1/Systems/vm1/Actions/ComputerSystem.Reset",
+			`{"ResetType":"ForceOff"}`, map[string]string{"Content-Type": "text/plain",
+				"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("operator:"+r.md.Token))}, 415})
 	hc := evil.HTTPClient()
+	// Slow clients: 100 connections from the attacker that never finish
+	// their request headers, held open through the attacks.
+	var stalled []io.Closer
+	for i := 0; i < 100; i++ {
+		c, err := evil.Dial(ctx, "tcp4", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatalf("stalled connection %d: %v", i, err)
+		}
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Len", agentapi.PathRegister)
+		stalled = append(stalled, c)
+	}
+	defer func() {
+		for _, c := range stalled {
+			c.Close()
+		}
+	}()
+	t0 := time.Now()
+	if code, _ := send(t, hc, "GET", base+"/healthz", nil, nil); code != 200 {
+		t.Errorf("/healthz with 100 stalled connections from the attacker: %d", code)
+	}
+	t.Logf("/healthz answered in %v with 100 stalled connections open", time.Since(t0).Round(time.Millisecond))
 	for _, a := range attacks {
 		code, body := send(t, hc, a.method, base+a.path, a.body, a.header)
 		if code != a.want {
@@ -207,12 +238,16 @@ func getJob(t *testing.T, r *rig, id int64) jobView {
 func send(t *testing.T, hc *http.Client, method, url string, body any, hdr map[string]string) (int, string) {
 	t.Helper()
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case string: // sent as is
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
