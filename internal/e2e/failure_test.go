@@ -18,6 +18,7 @@ import (
 // whose SHA-256 check then fails: the job fails and the machine is
 // failed with the reason.
 func TestCorruptImage(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	r := newRig(t)
 	img := testImage(t, r)
 	v := r.addVM("vm1", mac1, ip1, 1<<30)
@@ -77,6 +78,7 @@ func TestCorruptImage(t *testing.T) {
 // VM with 384 MiB of RAM, which also shows that memory does not grow with
 // the image.
 func TestMetaldKilledMidStream(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	// Agents download images through a proxy (--image-url) that slows them to
 	// 2 MiB/s, so the download is still running when metald dies.
 	const proxyAddr = lab.BridgeIP + ":8081"

@@ -19,6 +19,7 @@ import (
 // cuts the first image download after 2 MiB: the agent must resume it
 // with a Range request.
 func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	const proxyAddr = lab.BridgeIP + ":8081"
 	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr})
 	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", 2<<20)

@@ -41,6 +41,7 @@ type attack struct {
 // provision completes with the real agent's hardware and the job's
 // agent address is the VM's.
 func TestHostileHostOnTheProvisioningNetwork(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	r := newRig(t)
 	img := testImage(t, r)
 	ctx := context.Background()

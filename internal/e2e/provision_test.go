@@ -21,6 +21,7 @@ const (
 // onto vda, metald sets disk boot and power-cycles, and the VM boots the
 // installed OS from its disk.
 func TestProvisionOVA(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	r := newRig(t)
 	img := testImage(t, r)
 	v := r.addVM("vm1", mac1, ip1, 1<<30)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,7 +91,8 @@ type rig struct {
 	dir string
 }
 
-var nrig int
+// nrig numbers the rigs (tests run in parallel).
+var nrig atomic.Int32
 
 // nsPrefix names the tests' namespaces: metal-e2e-<pid>-<n>.
 const nsPrefix = "metal-e2e-"
@@ -105,10 +107,10 @@ func newRig(t testing.TB, extra ...string) *rig {
 func newRigCfg(t testing.TB, mc lab.MetaldConfig) *rig {
 	t.Helper()
 	s := setup(t)
-	nrig++
+	n := nrig.Add(1)
 	dir := t.TempDir()
 	ctx := context.Background()
-	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), nrig), Dir: dir})
+	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

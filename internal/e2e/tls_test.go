@@ -19,6 +19,7 @@ const (
 // and reports over HTTPS (metald answers the agent API only there: on the
 // plain listener it would be refused with 421). metalctl talks HTTPS too.
 func TestProvisionOverTLS(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	r := newRigCfg(t, lab.MetaldConfig{TLSPort: 8443})
 	img := testImage(t, r)
 	v := r.addVM("vmtls", macTLS, ipTLS, 1<<30)

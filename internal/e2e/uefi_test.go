@@ -29,6 +29,7 @@ const (
 // boot device into OVMF's boot order (disk first), and the installed OS
 // must come up from the disk under UEFI.
 func TestProvisionUEFI(t *testing.T) {
+	t.Parallel() // one VM: two such tests share the 2 cores
 	// TFTP is off unless asked for; without it OVMF gets the snponly.efi
 	// offer, times out, and only its HTTP Boot fallback (~70 s later)
 	// reaches iPXE.
