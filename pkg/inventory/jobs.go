@@ -88,7 +88,7 @@ func scanJob(sc scanner) (Job, error) {
 	return j, nil
 }
 
-// storeTx is one store's SQL for machines and jobs inside an open
+// storeTx is the SQL (sqlTx) for machines and jobs inside an open
 // transaction.
 type storeTx interface {
 	machineTx

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// The single-row lookups of both stores: input normalisation and the
-// not-found errors are decided here; each store passes its query method
-// and the WHERE clause in its own SQL (placeholder ? or $1).
+// The single-row lookups: input normalisation and the not-found errors
+// are decided here; the SQL store core passes its query method and the
+// WHERE clause.
 
 // query is a store's SELECT of T's columns with clause appended.
 type query[T any] func(ctx context.Context, clause string, args ...any) ([]T, error)

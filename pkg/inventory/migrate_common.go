@@ -11,7 +11,7 @@ import (
 // (NNNN_what.sql is schema version NNNN) and migrate the same way: refuse
 // a database newer than the build, then apply each missing file in order.
 // Where the version is kept and how migrations are made atomic is each
-// store's own (SQLite: PRAGMA user_version, one transaction per file;
+// dialect's own (SQLite: PRAGMA user_version, one transaction per file;
 // PostgreSQL: a schema_version table, one transaction under an advisory
 // lock).
 

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// The Store and JobStore writes both stores share whole: validation
-// outside the transaction, then the apply* steps inside it. A store
-// contributes its transaction runner (write) and, through storeTx, its
-// SQL; its methods only call these and read the result back.
+// The Store and JobStore writes: validation outside the transaction,
+// then the apply* steps inside it. The SQL store core contributes its
+// transaction runner (write) and, through storeTx (sqlTx), its SQL; its
+// methods only call these and read the result back.
 
 // txRunner is a store's way of writing.
 type txRunner interface {

@@ -2,18 +2,17 @@ package inventory
 
 import "strings"
 
-// This file turns result rows into inventory types for both stores: the
-// column lists are the same in both schemas, so only the queries that
-// produce the rows differ.
+// This file turns result rows into inventory types for both databases:
+// the column lists are the same in both schemas.
 
-// rowScanner is a result set: *sql.Rows and pgx.Rows both satisfy it.
+// rowScanner is a result set (*sql.Rows).
 type rowScanner interface {
 	Next() bool
 	Scan(dest ...any) error
 	Err() error
 }
 
-// scanner is one row: a rowScanner, *sql.Row or pgx.Row.
+// scanner is one row: a rowScanner or *sql.Row.
 type scanner interface {
 	Scan(dest ...any) error
 }

@@ -5,13 +5,17 @@
 //
 // Store is the interface every consumer sees; OpenSQLite returns the
 // default implementation, OpenPostgres the one several metalds can share.
-// Both have the same semantics because they share everything but SQL and
-// locking: validation, conflicts and their messages, the order of the
-// writes and their events (ops_common.go, update_common.go, jobs.go,
+// Both are one SQL store core over database/sql (sqlstore*.go: every
+// method and query, written with ? placeholders) with a small dialect
+// each (dialect.go; sqlite.go, postgres.go): placeholders, unique
+// violations, row locks, what an event insert also does (PostgreSQL's
+// NOTIFY, heard by postgres_listen.go) and the migrations directory.
+// Validation, conflicts and their messages, the order of the writes and
+// their events (ops_common.go, update_common.go, jobs.go,
 // store_common.go, events_common.go, lookup_common.go), row scanning
-// (scan_common.go) and migration sequencing (migrate_common.go). Each
-// store supplies its queries through a storeTx bound to one of its
-// transactions. The machine lifecycle (SPEC §3) is enforced in
+// (scan_common.go) and migration sequencing (migrate_common.go) are the
+// core's helpers; the writes reach the SQL through a storeTx bound to
+// one transaction. The machine lifecycle (SPEC §3) is enforced in
 // lifecycle.go and nowhere else: every state change is checked there and
 // written together with its event in one transaction.
 package inventory

@@ -7,11 +7,11 @@ import (
 )
 
 // This file holds the order of the writes that create or change a
-// machine, for both stores. Each store supplies its SQL as a machineTx
-// bound to one of its transactions; what is written, in which order, with
-// which checks and events, is decided here once.
+// machine. The SQL store core supplies its SQL as a machineTx (sqlTx)
+// bound to one transaction; what is written, in which order, with which
+// checks and events, is decided here, apart from the SQL.
 
-// machineTx is one store's SQL for changing machines inside an open
+// machineTx is the SQL for changing machines inside an open
 // transaction.
 type machineTx interface {
 	// lockMachine returns a machine's row id and state, or ErrNotFound.
