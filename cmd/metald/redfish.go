@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/internal/redfish"
 	"github.com/metal-iaas/metal/pkg/agentapi"
-	"github.com/metal-iaas/metal/pkg/bmc"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
 // redfishSystems shows the inventory's machines as Redfish systems.
 type redfishSystems struct {
 	store inventory.Store
-	ctl   *redfishControl
+	ctl   *redfish.PowerController
 }
 
 func (r redfishSystems) ListSystems(ctx context.Context) ([]redfish.System, error) {
@@ -66,40 +66,25 @@ func (r redfishSystems) system(m inventory.Machine) redfish.System {
 	return s
 }
 
-// redfishControl carries Redfish actions out on the machine's own BMC and
-// records them as events, like metalctl power does.
-type redfishControl struct {
-	*redfish.BMCController
-	store inventory.Store
+// redfishPower adapts the power service to Redfish's actions: the power
+// service resolves the BMC, acts and records the event (as from Redfish).
+type redfishPower struct{ pw *power.Service }
+
+func (r redfishPower) Power(ctx context.Context, name, action, request string) error {
+	return redfishErr(r.pw.MachineFrom(ctx, name, action, power.Origin{Via: "redfish", Request: request}))
 }
 
-func newRedfishControl(store inventory.Store, mgr *bmc.Manager) *redfishControl {
-	return &redfishControl{store: store, BMCController: &redfish.BMCController{Manager: mgr,
-		Resolve: func(ctx context.Context, name string) (bmc.Endpoint, error) {
-			raw, err := store.BMCURL(ctx, name)
-			if errors.Is(err, inventory.ErrNotFound) {
-				if _, gerr := store.GetMachine(ctx, name); gerr != nil {
-					return bmc.Endpoint{}, fmt.Errorf("%w: %v", redfish.ErrNotFound, gerr)
-				}
-				return bmc.Endpoint{}, fmt.Errorf("machine %s has no BMC configured", name)
-			} else if err != nil {
-				return bmc.Endpoint{}, err
-			}
-			return bmc.ParseURL(raw)
-		}}}
+func (r redfishPower) BootDevice(ctx context.Context, name, device string, persistent, efi bool, request string) error {
+	return redfishErr(r.pw.MachineBootFrom(ctx, name, device, persistent, efi, power.Origin{Via: "redfish", Request: request}))
 }
 
-func (c *redfishControl) Reset(ctx context.Context, name, resetType string) error {
-	err := c.BMCController.Reset(ctx, name, resetType)
-	typ, msg := "power.action", "redfish "+resetType+": ok"
-	if err != nil {
-		if errors.Is(err, redfish.ErrNotFound) || errors.Is(err, redfish.ErrInvalid) {
-			return err
-		}
-		typ, msg = "power.failed", "redfish "+resetType+": "+err.Error()
+func redfishErr(err error) error {
+	switch {
+	case errors.Is(err, inventory.ErrNotFound):
+		return fmt.Errorf("%w: %v", redfish.ErrNotFound, err)
+	case errors.Is(err, inventory.ErrInvalid):
+		return fmt.Errorf("%w: %v", redfish.ErrInvalid, err)
 	}
-	_, _ = c.store.AppendEvent(ctx, inventory.Event{Machine: name, Type: typ, Message: msg,
-		Data: map[string]any{"action": resetType, "via": "redfish", "ok": err == nil}})
 	return err
 }
 

@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg Config) error {
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	js.AgentRoutes(srv.Router())
 	dashboard.Routes(srv.Router())
-	rfCtl := newRedfishControl(store, bmcMgr)
+	rfCtl := &redfish.PowerController{Power: redfishPower{pw: pw}}
 	redfish.New(redfish.Config{}, redfishSystems{store: store, ctl: rfCtl}, rfCtl, redfishAuth{store: store},
 		log.With("service", "redfish")).Routes(srv.Router())
 	agentDir := cfg.AgentDir

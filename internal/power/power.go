@@ -128,7 +128,7 @@ func (s *Service) Power(ctx context.Context, sel Selector, action string) ([]Res
 	if err != nil {
 		return nil, err
 	}
-	return s.run(ctx, sel, action, op)
+	return s.run(ctx, sel, action, op, Origin{})
 }
 
 // BootDevice sets the next boot device of the selected machines.
@@ -137,10 +137,10 @@ func (s *Service) BootDevice(ctx context.Context, sel Selector, device string, p
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", inventory.ErrInvalid, err)
 	}
-	return s.run(ctx, sel, "bootdev "+string(dev), bmc.OpSetBootDevice(dev, persistent, efi))
+	return s.run(ctx, sel, "bootdev "+string(dev), bmc.OpSetBootDevice(dev, persistent, efi), Origin{})
 }
 
-func (s *Service) run(ctx context.Context, sel Selector, action string, op bmc.Op) ([]Result, error) {
+func (s *Service) run(ctx context.Context, sel Selector, action string, op bmc.Op, o Origin) ([]Result, error) {
 	ms, err := s.resolve(ctx, sel)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func (s *Service) run(ctx context.Context, sel Selector, action string, op bmc.O
 		} else {
 			res.OK = true
 		}
-		s.record(ctx, *res)
+		s.record(ctx, *res, o)
 	}
 	return results, nil
 }
@@ -183,8 +183,9 @@ func (s *Service) endpoint(ctx context.Context, name string) (bmc.Endpoint, erro
 	return bmc.ParseURL(raw)
 }
 
-// record writes the observed power state and, for actions, an event.
-func (s *Service) record(ctx context.Context, r Result) {
+// record writes the observed power state and, for actions, an event
+// (naming the origin's protocol and request when there is one).
+func (s *Service) record(ctx context.Context, r Result, o Origin) {
 	now := time.Now()
 	if r.OK && r.PowerState != "" && r.PowerState != string(bmc.PowerUnknown) {
 		ps := r.PowerState
@@ -195,12 +196,17 @@ func (s *Service) record(ctx context.Context, r Result) {
 	if r.Action == "status" {
 		return
 	}
-	typ, msg := "power.action", r.Action+": ok"
-	if !r.OK {
-		typ, msg = "power.failed", r.Action+": "+r.Error
+	what := r.Action
+	data := map[string]any{"action": r.Action, "ok": r.OK, "power_state": r.PowerState}
+	if o.Via != "" {
+		what = o.Via + " " + o.Request
+		data["via"], data["request"] = o.Via, o.Request
 	}
-	if _, err := s.store.AppendEvent(ctx, inventory.Event{Machine: r.Machine, Type: typ, Message: msg,
-		Data: map[string]any{"action": r.Action, "ok": r.OK, "power_state": r.PowerState}}); err != nil {
+	typ, msg := "power.action", what+": ok"
+	if !r.OK {
+		typ, msg = "power.failed", what+": "+r.Error
+	}
+	if _, err := s.store.AppendEvent(ctx, inventory.Event{Machine: r.Machine, Type: typ, Message: msg, Data: data}); err != nil {
 		s.log.Warn("record power event", "machine", r.Machine, "err", err)
 	}
 }

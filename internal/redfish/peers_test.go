@@ -2,6 +2,7 @@ package redfish
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
 	"slices"
 	"strings"
@@ -12,8 +13,10 @@ import (
 	gfredfish "github.com/stmcginnis/gofish/redfish"
 
 	"github.com/metal-iaas/metal/internal/bmcsim"
+	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/bmc"
+	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
 func need(t *testing.T, tool, debPkg string) {
@@ -22,11 +25,24 @@ func need(t *testing.T, tool, debPkg string) {
 }
 
 // ipmiBacked is the service in front of one machine whose BMC is an
-// ipmi_sim, wired through BMCController and a pkg/bmc Manager.
+// ipmi_sim, wired as metald wires it: PowerController over the power
+// service (internal/power) over a pkg/bmc Manager.
 type ipmiBacked struct {
-	sim *bmcsim.IPMISim
-	url string
-	ctl *BMCController
+	sim   *bmcsim.IPMISim
+	url   string
+	ctl   *PowerController
+	store *inventory.SQLite
+}
+
+// servicePower adapts the power service like metald does.
+type servicePower struct{ svc *power.Service }
+
+func (p servicePower) Power(ctx context.Context, name, action, request string) error {
+	return p.svc.MachineFrom(ctx, name, action, power.Origin{Via: "redfish", Request: request})
+}
+
+func (p servicePower) BootDevice(ctx context.Context, name, dev string, persistent, efi bool, request string) error {
+	return p.svc.MachineBootFrom(ctx, name, dev, persistent, efi, power.Origin{Via: "redfish", Request: request})
 }
 
 func startIPMIBacked(t *testing.T) ipmiBacked {
@@ -46,12 +62,15 @@ func startIPMIBacked(t *testing.T) ipmiBacked {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl := &BMCController{Manager: mgr, Resolve: func(ctx context.Context, name string) (bmc.Endpoint, error) {
-		if name != "rack1-07" {
-			return bmc.Endpoint{}, ErrNotFound
-		}
-		return ep, nil
-	}}
+	store, err := inventory.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.CreateMachine(context.Background(), inventory.Machine{Name: "rack1-07", MACs: []string{"52:54:00:12:34:07"}, BMC: sim.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	ctl := &PowerController{Power: servicePower{power.New(store, mgr, 0, slog.New(slog.DiscardHandler))}}
 	sys := testSystems()
 	delete(sys.m, "node 2")
 	sys.powerOf = func(ctx context.Context, name string) string {
@@ -63,7 +82,7 @@ func startIPMIBacked(t *testing.T) ipmiBacked {
 	}
 	sys.bootOf = ctl.LastBoot
 	srv := serve(t, sys, ctl, staticAuth{user: "operator", pass: "op-pw"})
-	return ipmiBacked{sim: sim, url: srv.URL, ctl: ctl}
+	return ipmiBacked{sim: sim, url: srv.URL, ctl: ctl, store: store}
 }
 
 func ipmitoolSays(t *testing.T, sim *bmcsim.IPMISim) string {
@@ -132,6 +151,22 @@ func TestGofishToIPMISim(t *testing.T) {
 	if err != nil || again.PowerState != gfredfish.OffPowerState || again.Boot.BootSourceOverrideTarget != gfredfish.PxeBootSourceOverrideTarget ||
 		again.Boot.BootSourceOverrideEnabled != gfredfish.OnceBootSourceOverrideEnabled {
 		t.Fatalf("system after actions: %v %+v %+v", err, again.PowerState, again.Boot)
+	}
+	// The power service recorded each action, as coming from Redfish, and
+	// the machine's power state.
+	evs, err := env.store.ListEvents(context.Background(), inventory.EventFilter{Machine: "rack1-07"})
+	var msgs []string
+	for _, e := range evs {
+		if strings.HasPrefix(e.Type, "power.") {
+			msgs = append(msgs, e.Message)
+		}
+	}
+	want := []string{"redfish On: ok", "redfish boot override Pxe Once UEFI: ok", "redfish ForceOff: ok"}
+	if err != nil || !slices.Equal(msgs, want) {
+		t.Fatalf("power events %q (%v), want %q", msgs, err, want)
+	}
+	if m, err := env.store.GetMachine(context.Background(), "rack1-07"); err != nil || m.PowerState != "off" {
+		t.Fatalf("recorded power state %q (%v)", m.PowerState, err)
 	}
 }
 

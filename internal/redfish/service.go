@@ -2,7 +2,7 @@
 // every managed machine appears as a ComputerSystem (Id = machine name)
 // with its power state, boot override, status, NICs and processor and
 // memory summaries; Reset and Boot-override PATCH are carried out through
-// a Controller. Clients authenticate with HTTP Basic or a Redfish session
+// a Controller (in metald, PowerController over the power service). Clients authenticate with HTTP Basic or a Redfish session
 // (POST SessionService/Sessions, X-Auth-Token); a session works only while
 // the credential it was created with is valid. POST and PATCH bodies must
 // be application/json (415 otherwise), so cross-site form posts cannot act.
