@@ -25,21 +25,21 @@ const (
 // a metald restart. Phase and Progress are the job runner's; Params are
 // what the job was asked to do.
 type Job struct {
-	ID         int64           `json:"id" yaml:"id"`
-	Machine    string          `json:"machine" yaml:"machine"`
-	Kind       string          `json:"kind" yaml:"kind"`
-	State      string          `json:"state" yaml:"state"`
-	Phase      string          `json:"phase" yaml:"phase"`
-	Params     json.RawMessage `json:"params,omitempty" yaml:"params,omitempty"`
-	Progress   json.RawMessage `json:"progress,omitempty" yaml:"progress,omitempty"`
-	Error      string          `json:"error,omitempty" yaml:"error,omitempty"`
-	Deadline   time.Time       `json:"deadline,omitzero" yaml:"deadline,omitempty"`
-	CreatedAt  time.Time       `json:"created_at" yaml:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at" yaml:"updated_at"`
-	FinishedAt time.Time       `json:"finished_at,omitzero" yaml:"finished_at,omitempty"`
+	ID         int64
+	Machine    string
+	Kind       string
+	State      string
+	Phase      string
+	Params     json.RawMessage
+	Progress   json.RawMessage
+	Error      string
+	Deadline   time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt time.Time
 	// AgentAddr is the address the job's agent claimed its task from
 	// (ClaimJobToken); empty until then.
-	AgentAddr string `json:"agent_addr,omitempty" yaml:"agent_addr,omitempty"`
+	AgentAddr string
 }
 
 // JobStore is the job half of the inventory, kept apart from Store so

@@ -81,25 +81,27 @@ type Store interface {
 	Close() error
 }
 
-// Machine is one server.
+// Machine is one server. Like every record of the inventory it has no
+// JSON tags: what clients see of it is pkg/metalapi's, into which the
+// services convert it at their edge.
 type Machine struct {
-	Name        string            `json:"name" yaml:"name"`
-	MACs        []string          `json:"macs" yaml:"macs"`
-	UUID        string            `json:"uuid,omitempty" yaml:"uuid,omitempty"`
-	Serial      string            `json:"serial,omitempty" yaml:"serial,omitempty"`
-	IP          string            `json:"ip,omitempty" yaml:"ip,omitempty"`
-	Tags        map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
-	State       State             `json:"state" yaml:"state"`
-	StateReason string            `json:"state_reason,omitempty" yaml:"state_reason,omitempty"`
+	Name        string
+	MACs        []string
+	UUID        string
+	Serial      string
+	IP          string
+	Tags        map[string]string
+	State       State
+	StateReason string
 	// BMC is the BMC URL with the password masked. On create, it carries
 	// the URL with credentials; the store seals them.
-	BMC            string    `json:"bmc,omitempty" yaml:"bmc,omitempty"`
-	PowerState     string    `json:"power_state" yaml:"power_state"`
-	PowerCheckedAt time.Time `json:"power_checked_at,omitzero" yaml:"power_checked_at,omitempty"`
+	BMC            string
+	PowerState     string
+	PowerCheckedAt time.Time
 	// Hardware is the agent's inventory report, stored as JSON.
-	Hardware  []byte    `json:"-" yaml:"-"`
-	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
-	UpdatedAt time.Time `json:"updated_at" yaml:"updated_at"`
+	Hardware  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // MachineFilter selects machines; zero fields match everything.
@@ -123,13 +125,13 @@ type MachinePatch struct {
 
 // Event is one thing that happened, in order.
 type Event struct {
-	ID      int64          `json:"id" yaml:"id"`
-	Time    time.Time      `json:"time" yaml:"time"`
-	Machine string         `json:"machine,omitempty" yaml:"machine,omitempty"`
-	MAC     string         `json:"mac,omitempty" yaml:"mac,omitempty"`
-	Type    string         `json:"type" yaml:"type"`
-	Message string         `json:"message,omitempty" yaml:"message,omitempty"`
-	Data    map[string]any `json:"data,omitempty" yaml:"data,omitempty"`
+	ID      int64
+	Time    time.Time
+	Machine string
+	MAC     string
+	Type    string
+	Message string
+	Data    map[string]any
 }
 
 // EventFilter selects events with id above Since (and below Before when
@@ -147,32 +149,32 @@ type EventFilter struct {
 // Token is an API token; the secret is shown once at creation and stored
 // only as a hash.
 type Token struct {
-	ID         string    `json:"id" yaml:"id"`
-	Name       string    `json:"name" yaml:"name"`
-	CreatedAt  time.Time `json:"created_at" yaml:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at,omitzero" yaml:"last_used_at,omitempty"`
-	Revoked    bool      `json:"revoked" yaml:"revoked"`
+	ID         string
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	Revoked    bool
 }
 
 // Lease is a DHCP lease handed out in full mode.
 type Lease struct {
-	MAC       string    `json:"mac" yaml:"mac"`
-	IP        string    `json:"ip" yaml:"ip"`
-	Hostname  string    `json:"hostname,omitempty" yaml:"hostname,omitempty"`
-	State     string    `json:"state" yaml:"state"`
-	ExpiresAt time.Time `json:"expires_at" yaml:"expires_at"`
-	UpdatedAt time.Time `json:"updated_at" yaml:"updated_at"`
+	MAC       string
+	IP        string
+	Hostname  string
+	State     string
+	ExpiresAt time.Time
+	UpdatedAt time.Time
 }
 
 // Image is an uploaded disk image in the data dir.
 type Image struct {
-	Name        string    `json:"name" yaml:"name"`
-	File        string    `json:"file" yaml:"file"`
-	Format      string    `json:"format" yaml:"format"`
-	Chain       []string  `json:"chain" yaml:"chain"`
-	Size        int64     `json:"size" yaml:"size"`
-	VirtualSize int64     `json:"virtual_size" yaml:"virtual_size"`
-	SHA256      string    `json:"sha256" yaml:"sha256"`
-	RawSHA256   string    `json:"raw_sha256" yaml:"raw_sha256"`
-	CreatedAt   time.Time `json:"created_at" yaml:"created_at"`
+	Name        string
+	File        string
+	Format      string
+	Chain       []string
+	Size        int64
+	VirtualSize int64
+	SHA256      string
+	RawSHA256   string
+	CreatedAt   time.Time
 }
