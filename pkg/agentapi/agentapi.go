@@ -137,6 +137,20 @@ type Image struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// VirtualSize is the raw disk size in bytes.
 	VirtualSize int64 `json:"virtual_size"`
+	// ManifestURL, when set, is the image's chunk manifest (GET → the
+	// JSON of pkg/imaging.Manifest: fixed-size chunks of the raw disk,
+	// each named by its SHA-256 or zero). The agent then writes chunks
+	// instead of streaming URL, verifying each before it counts, and
+	// checks the manifest against ManifestDigest.
+	ManifestURL string `json:"manifest_url,omitempty"`
+	// ManifestDigest is the SHA-256 of the manifest's JSON as served.
+	ManifestDigest string `json:"manifest_digest,omitempty"`
+	// ChunkURL is the base of the chunks: GET ChunkURL + "/" + digest →
+	// the chunk's raw bytes compressed with zstd.
+	ChunkURL string `json:"chunk_url,omitempty"`
+	// Delta: before fetching a chunk, read that range of the target disk;
+	// when it already holds the chunk, fetch and write nothing.
+	Delta bool `json:"delta,omitempty"`
 }
 
 // RootDeviceHints narrow the choice of target disk; every set field must
@@ -171,6 +185,8 @@ type Progress struct {
 	BytesRead    int64 `json:"bytes_read"`
 	BytesWritten int64 `json:"bytes_written"`
 	Total        int64 `json:"total"`
+	// BytesSkipped of BytesWritten were already on the disk (delta).
+	BytesSkipped int64 `json:"bytes_skipped,omitempty"`
 	// RateBytesPerSec is the recent write rate; ETASeconds the estimate
 	// to finish, -1 when unknown.
 	RateBytesPerSec float64   `json:"rate_bytes_per_sec"`
@@ -190,6 +206,12 @@ type Result struct {
 	// ConfigDrive is the partition written after the image, "/dev/vda2"
 	// (provision with a config drive).
 	ConfigDrive string `json:"config_drive,omitempty"`
+	// ManifestDigest is the digest of the chunk manifest whose every
+	// chunk was verified (provision by chunks); SHA256 is then the
+	// manifest's raw SHA-256.
+	ManifestDigest string `json:"manifest_digest,omitempty"`
+	// BytesSkipped were already on the disk (delta provision).
+	BytesSkipped int64 `json:"bytes_skipped,omitempty"`
 	// Disk is the device written or wiped, "/dev/vda".
 	Disk         string  `json:"disk,omitempty"`
 	BytesWritten int64   `json:"bytes_written,omitempty"`
