@@ -62,22 +62,24 @@ func opFor(action string) (bmc.Op, error) {
 	return bmc.Op{}, fmt.Errorf("%w: power action %q: want one of %s", inventory.ErrInvalid, action, strings.Join(Actions, ", "))
 }
 
-// Selector names the machines an operation applies to.
+// Selector names the machines an operation applies to (the API's is
+// metalapi.Selector, converted in convert.go).
 type Selector struct {
-	Machines []string          `json:"machines,omitempty"`
-	Tags     map[string]string `json:"tags,omitempty"`
-	All      bool              `json:"all,omitempty"`
+	Machines []string
+	Tags     map[string]string
+	All      bool
 }
 
-// Result is the outcome for one machine.
+// Result is the outcome for one machine (the API shows it as a
+// metalapi.PowerResult).
 type Result struct {
-	Machine    string `json:"machine"`
-	Action     string `json:"action"`
-	OK         bool   `json:"ok"`
-	PowerState string `json:"power_state"`
-	Error      string `json:"error,omitempty"`
-	Attempts   int    `json:"attempts,omitempty"`
-	ElapsedMS  int64  `json:"elapsed_ms"`
+	Machine    string
+	Action     string
+	OK         bool
+	PowerState string
+	Error      string
+	Attempts   int
+	ElapsedMS  int64
 }
 
 // resolve turns a selector into machines, in name order.

@@ -22,6 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+
+	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
 // DefaultMaxConns is the connection cap of each listener.
@@ -142,7 +144,7 @@ func New(cfg Config, log *slog.Logger) *Server {
 	s.engine.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	s.engine.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such path: " + c.Request.URL.Path, "code": "not_found"})
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such path: " + c.Request.URL.Path, "code": metalapi.CodeNotFound})
 	})
 	return s
 }
@@ -300,7 +302,7 @@ func (s *Server) recoverer(c *gin.Context) {
 				panic(r)
 			}
 			s.log.Error("handler panic", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", r)
-			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error", "code": "internal"})
+			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error", "code": metalapi.CodeInternal})
 		}
 	}()
 	c.Next()
