@@ -88,3 +88,16 @@ func roundTrip(t *testing.T, from, to any) {
 		t.Fatalf("%T → %T:\n%s\n%s", from, to, b, back)
 	}
 }
+
+// TestConfigDriveFormatsAgree: metalctl checks --config-drive with
+// metalapi.ParseConfigDrive, the agent with agentapi's: they take the same
+// names.
+func TestConfigDriveFormatsAgree(t *testing.T) {
+	for _, in := range []string{"", "nocloud", " NoCloud", "configdrive", "CONFIGDRIVE", "none", "iso9660", "config-2"} {
+		a, aerr := agentapi.ParseConfigDriveFormat(in)
+		m, merr := metalapi.ParseConfigDrive(in)
+		if string(a) != m || (aerr == nil) != (merr == nil) {
+			t.Errorf("%q: agentapi %q (%v), metalapi %q (%v)", in, a, aerr, m, merr)
+		}
+	}
+}
