@@ -46,7 +46,7 @@ func (n netbootInventory) MachineByUUID(ctx context.Context, uuid string) (netbo
 	}
 	var mac net.HardwareAddr
 	if len(m.MACs) > 0 {
-		mac, _ = net.ParseMAC(m.MACs[0])
+		mac, _ = inventory.ParseMAC(m.MACs[0])
 	}
 	return n.toNetboot(m, mac), nil
 }
@@ -78,7 +78,7 @@ func (n netbootInventory) Get(ctx context.Context, mac net.HardwareAddr) (dhcp.L
 }
 
 func toDHCPLease(l inventory.Lease) (dhcp.Lease, error) {
-	mac, err := net.ParseMAC(l.MAC)
+	mac, err := inventory.ParseMAC(l.MAC)
 	if err != nil {
 		return dhcp.Lease{}, err
 	}

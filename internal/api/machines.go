@@ -57,6 +57,10 @@ func (s *Server) createMachine(c *gin.Context) {
 		s.abort(c, err)
 		return
 	}
+	if err := checkBMC(req.BMC); err != nil {
+		s.abort(c, err)
+		return
+	}
 	m, err := s.store.CreateMachine(c.Request.Context(), fromMachineCreate(req))
 	if err != nil {
 		s.abort(c, err)
@@ -81,6 +85,12 @@ func (s *Server) patchMachine(c *gin.Context) {
 	if err := decode(c, &req); err != nil {
 		s.abort(c, err)
 		return
+	}
+	if req.BMC != nil {
+		if err := checkBMC(*req.BMC); err != nil {
+			s.abort(c, err)
+			return
+		}
 	}
 	ctx := c.Request.Context()
 	name := c.Param("name")

@@ -65,7 +65,7 @@ func (s *Service) register(c *gin.Context) {
 		agentError(c, statusFor(err), err)
 		return
 	}
-	mac, _ := agentapi.NormalizeMAC(req.MAC)
+	mac, _ := inventory.NormalizeMAC(req.MAC)
 	m, err := s.store.MachineByMAC(ctx, mac)
 	if errors.Is(err, inventory.ErrNotFound) && s.cfg.DiscoverUnknown {
 		if err := s.discoverable(ctx, mac, src); err != nil {
@@ -96,7 +96,7 @@ func (s *Service) poll(c *gin.Context) {
 	if s.limited(c, s.guard.byAddr, src.String(), "") {
 		return
 	}
-	mac, err := agentapi.NormalizeMAC(c.Query(agentapi.QueryMAC))
+	mac, err := inventory.NormalizeMAC(c.Query(agentapi.QueryMAC))
 	if err != nil {
 		agentError(c, http.StatusBadRequest, err)
 		return

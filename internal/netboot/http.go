@@ -3,7 +3,6 @@ package netboot
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/pxe"
 )
 
@@ -30,24 +30,6 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-// ParseMAC accepts a MAC in any case with ':', '-', '.' or no separators.
-func ParseMAC(s string) (net.HardwareAddr, error) {
-	hex := strings.Map(func(r rune) rune {
-		if r == ':' || r == '-' || r == '.' {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if len(hex) != 12 {
-		return nil, fmt.Errorf("netboot: MAC %q: want 12 hex digits", s)
-	}
-	mac, err := net.ParseMAC(hex[0:2] + ":" + hex[2:4] + ":" + hex[4:6] + ":" + hex[6:8] + ":" + hex[8:10] + ":" + hex[10:12])
-	if err != nil {
-		return nil, fmt.Errorf("netboot: MAC %q: %w", s, err)
-	}
-	return mac, nil
-}
-
 // ServeScript answers /boot.ipxe?mac=…|uuid=… with the machine's iPXE
 // script: 400 for a bad or missing MAC, 404 for an unknown machine under
 // Unknown=ignore (discover creates it), 500 if the state has no script.
@@ -61,7 +43,7 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case q.Get("mac") != "":
-		if mac, err = ParseMAC(q.Get("mac")); err != nil {
+		if mac, err = inventory.ParseMAC(q.Get("mac")); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -107,13 +89,15 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = "TOKEN"
 	}
+	// The lifecycle says which boot the state gets; pxe renders it.
+	boot, _ := inventory.State(m.State).Boot()
 	var buf bytes.Buffer
-	if err := s.render.Render(&buf, pxe.ScriptData{MAC: m.MAC.String(), Name: m.Name, State: m.State, URL: s.cfg.AdvertiseURL, AgentURL: s.cfg.AgentURL, Token: token}); err != nil {
+	if err := s.render.Render(&buf, pxe.ScriptData{Target: pxe.Target(boot), MAC: m.MAC.String(), Name: m.Name, State: m.State, URL: s.cfg.AdvertiseURL, AgentURL: s.cfg.AgentURL, Token: token}); err != nil {
 		s.log.Error("netboot: render script", "mac", macString(mac), "state", m.State, "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	tmpl, _ := pxe.ScriptFor(m.State)
+	tmpl, _ := pxe.ScriptFor(pxe.Target(boot))
 	s.event(ctx, m.MAC, m.Name, EventBootScript, map[string]any{"state": m.State, "script": tmpl, "remote": r.RemoteAddr})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(buf.Bytes())

@@ -45,7 +45,8 @@ type Endpoint struct {
 	Insecure bool
 }
 
-// ParseURL parses a BMC URL: ipmi://user:pass@host[:port][?cipher=N],
+// ParseURL parses a BMC URL; it is the one list of the BMC URL schemes
+// (metald checks BMC URLs with it before storing them): ipmi://user:pass@host[:port][?cipher=N],
 // redfish://user:pass@host[:port][?insecure=1] or
 // redfish+http://user:pass@host[:port]. Errors wrap ErrInvalidURL and
 // never contain the password.
@@ -74,9 +75,9 @@ func ParseURL(s string) (Endpoint, error) {
 	case schemeRedfishPlain:
 		ep.Protocol, ep.Port, ep.PlainHTTP = ProtocolRedfish, defaultHTTPPort, true
 	case "":
-		return bad("missing scheme (want ipmi://, redfish:// or redfish+http://)")
+		return bad("missing scheme: scheme must be ipmi://, redfish:// or redfish+http://")
 	default:
-		return bad("unknown scheme %q (want ipmi, redfish or redfish+http)", u.Scheme)
+		return bad("unknown scheme %q: scheme must be ipmi://, redfish:// or redfish+http://", u.Scheme)
 	}
 	if u.Opaque != "" {
 		return bad("missing // after scheme")

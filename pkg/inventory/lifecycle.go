@@ -41,6 +41,37 @@ var transitions = map[State][]State{
 	StateMaintenance:    {StateNew, StateReady, StateProvisioned, StateInspecting, StateDeprovisioning},
 }
 
+// Boot is what a machine boots into from the network.
+type Boot string
+
+// Boots.
+const (
+	BootAgent       Boot = "agent"       // the stage-2 agent (jobs run or wait for it)
+	BootLocal       Boot = "local"       // its own disk
+	BootMaintenance Boot = "maintenance" // nothing: metald leaves it alone
+)
+
+// boots is which boot each state gets; like transitions, it is written
+// down only here (pkg/pxe renders the script of a boot, not of a state).
+var boots = map[State]Boot{
+	StateDiscovered:     BootAgent,
+	StateNew:            BootAgent,
+	StateInspecting:     BootAgent,
+	StateProvisioning:   BootAgent,
+	StateDeprovisioning: BootAgent,
+	StateReady:          BootLocal,
+	StateProvisioned:    BootLocal,
+	StateFailed:         BootLocal,
+	StateMaintenance:    BootMaintenance,
+}
+
+// Boot is what a machine in state s boots into from the network; ok is
+// false for an unknown state.
+func (s State) Boot() (b Boot, ok bool) {
+	b, ok = boots[s]
+	return b, ok
+}
+
 // Valid reports whether s is a known state.
 func (s State) Valid() bool {
 	_, ok := transitions[s]

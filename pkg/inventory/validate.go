@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,12 +25,31 @@ func ValidateName(field, name string) error {
 	return nil
 }
 
-// NormalizeMAC parses a 48-bit MAC in any common notation and returns it
-// lower-case and colon-separated.
+// ParseMAC parses a 48-bit MAC in any common notation: either case, its
+// 12 hex digits separated by ':', '-' or '.' or not at all. It is the
+// server side's one MAC parser (the agent, which imports nothing of the
+// server, keeps agentapi.NormalizeMAC).
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	digits := strings.Map(func(r rune) rune {
+		if r == ':' || r == '-' || r == '.' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if len(digits) == 12 {
+		if b, err := hex.DecodeString(digits); err == nil {
+			return net.HardwareAddr(b), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: mac %q is not a 48-bit MAC address (want e.g. 52:54:00:aa:00:01)", ErrInvalid, s)
+}
+
+// NormalizeMAC parses a 48-bit MAC in any common notation (ParseMAC) and
+// returns it lower-case and colon-separated.
 func NormalizeMAC(s string) (string, error) {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
-	if err != nil || len(hw) != 6 {
-		return "", fmt.Errorf("%w: mac %q is not a 48-bit MAC address (want e.g. 52:54:00:aa:00:01)", ErrInvalid, s)
+	hw, err := ParseMAC(s)
+	if err != nil {
+		return "", err
 	}
 	return hw.String(), nil
 }
@@ -72,18 +92,16 @@ func NormalizeIP(s string) (string, error) {
 	return a.String(), nil
 }
 
-// bmcSchemes are the BMC URL schemes pkg/bmc understands.
-var bmcSchemes = map[string]bool{"ipmi": true, "redfish": true, "redfish+http": true}
-
-// ValidateBMCURL checks a BMC URL's shape: scheme ipmi, redfish or
-// redfish+http, a host, optional port.
+// ValidateBMCURL checks a BMC URL's shape: a scheme, a host, optional
+// port. Which schemes a BMC speaks is pkg/bmc's to say (bmc.ParseURL);
+// metald checks that before it stores a URL.
 func ValidateBMCURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%w: bmc: not a URL: %v", ErrInvalid, redactErr(err, s))
 	}
-	if !bmcSchemes[u.Scheme] {
-		return fmt.Errorf("%w: bmc %s: scheme must be ipmi://, redfish:// or redfish+http://", ErrInvalid, RedactURL(s))
+	if u.Scheme == "" {
+		return fmt.Errorf("%w: bmc %s: missing scheme", ErrInvalid, RedactURL(s))
 	}
 	if u.Hostname() == "" {
 		return fmt.Errorf("%w: bmc %s: missing host", ErrInvalid, RedactURL(s))

@@ -9,8 +9,8 @@ import (
 	"text/template"
 )
 
-// ErrUnknownState means a machine state has no boot script.
-var ErrUnknownState = errors.New("pxe: no boot script for state")
+// ErrUnknownTarget means a boot target has no script.
+var ErrUnknownTarget = errors.New("pxe: no boot script for target")
 
 // Script names in the templates file system.
 const (
@@ -19,31 +19,44 @@ const (
 	ScriptMaintenance = "maintenance.ipxe"
 )
 
-// ScriptFor maps a machine state to its template:
+// Target is what a machine boots into. Which target a machine state gets
+// is the lifecycle's decision (pkg/inventory, State.Boot); the consumer
+// passes the target in and pxe renders its script.
+type Target string
+
+// Targets, named as the lifecycle names its boots.
+const (
+	TargetAgent       Target = "agent"       // the stage-2 agent
+	TargetLocal       Target = "local"       // the local disk
+	TargetMaintenance Target = "maintenance" // nothing: stop here
+)
+
+// ScriptFor maps a boot target to its template:
 //
-//	discovered, new, inspecting, provisioning, deprovisioning → agent.ipxe
-//	ready, provisioned, failed                                → localboot.ipxe
-//	maintenance                                               → maintenance.ipxe
-func ScriptFor(state string) (string, error) {
-	switch state {
-	case "discovered", "new", "inspecting", "provisioning", "deprovisioning":
+//	agent       → agent.ipxe
+//	local       → localboot.ipxe
+//	maintenance → maintenance.ipxe
+func ScriptFor(t Target) (string, error) {
+	switch t {
+	case TargetAgent:
 		return ScriptAgent, nil
-	case "ready", "provisioned", "failed":
+	case TargetLocal:
 		return ScriptLocalBoot, nil
-	case "maintenance":
+	case TargetMaintenance:
 		return ScriptMaintenance, nil
 	}
-	return "", fmt.Errorf("%w %q", ErrUnknownState, state)
+	return "", fmt.Errorf("%w %q", ErrUnknownTarget, t)
 }
 
 // ScriptData is what a template sees. Every field is made safe for an
 // iPXE command line before rendering (see safe).
 type ScriptData struct {
-	MAC   string // the MAC the script was requested for
-	Name  string // machine name
-	State string // machine state
-	URL   string // advertise URL, no trailing slash
-	Token string // agent token, or a placeholder until the agent exists
+	Target Target // which script: the lifecycle's boot for the state
+	MAC    string // the MAC the script was requested for
+	Name   string // machine name
+	State  string // machine state
+	URL    string // advertise URL, no trailing slash
+	Token  string // agent token, or a placeholder until the agent exists
 
 	// AgentURL is the base URL the agent talks to (metal.url): https://
 	// when metald serves TLS, which iPXE need not speak. Default URL.
@@ -69,9 +82,9 @@ func NewRenderer(fsys fs.FS) (*Renderer, error) {
 	return &Renderer{t: t}, nil
 }
 
-// Render writes the script for a machine in state d.State.
+// Render writes the script of boot target d.Target.
 func (r *Renderer) Render(w io.Writer, d ScriptData) error {
-	name, err := ScriptFor(d.State)
+	name, err := ScriptFor(d.Target)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,21 @@
+package api
+
+import (
+	"fmt"
+
+	"github.com/metal-iaas/metal/pkg/bmc"
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// checkBMC refuses a BMC URL that pkg/bmc cannot use, before the store
+// keeps it: the BMC schemes are listed in pkg/bmc only (the inventory
+// checks a URL's shape, not its protocol). Empty removes the BMC.
+func checkBMC(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if _, err := bmc.ParseURL(raw); err != nil {
+		return fmt.Errorf("%w: bmc: %v", inventory.ErrInvalid, err)
+	}
+	return nil
+}
