@@ -5,12 +5,13 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,13 +40,16 @@ type Config struct {
 	Imaging imaging.Options
 	// MaxUpload bounds an upload's size in bytes; zero means 1 TiB.
 	MaxUpload int64
+	// ChunkSize of the manifests (imaging.DefaultChunkSize when zero).
+	ChunkSize int64
 }
 
 // Service is the image library.
 type Service struct {
-	cfg   Config
-	store Store
-	log   *slog.Logger
+	cfg    Config
+	store  Store
+	log    *slog.Logger
+	chunks *chunkStore
 }
 
 // New creates the image directory if needed.
@@ -53,10 +57,17 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 	if cfg.MaxUpload == 0 {
 		cfg.MaxUpload = 1 << 40
 	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = imaging.DefaultChunkSize
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("image dir: %w", err)
 	}
-	return &Service{cfg: cfg, store: store, log: log}, nil
+	cs, err := newChunkStore(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, store: store, log: log, chunks: cs}, nil
 }
 
 // Ingest reads an image from r, inspects and verifies it end to end, and
@@ -81,10 +92,16 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	if err != nil {
 		return inventory.Image{}, fmt.Errorf("%w: %v", inventory.ErrInvalid, err)
 	}
-	raw, size, err := Digest(ctx, st)
+	// Decoded once: the chunk manifest (chunks stored as they pass) and
+	// the raw SHA-256 together.
+	man, err := imaging.BuildManifest(ctx, st, s.cfg.ChunkSize, s.chunks.Put)
 	if err != nil {
+		if _, gerr := s.gcChunks(); gerr != nil {
+			s.log.Warn("chunks of a refused upload kept", "image", name, "err", gerr)
+		}
 		return inventory.Image{}, fmt.Errorf("%w: %v", inventory.ErrInvalid, err)
 	}
+	raw, size := man.RawSHA256, man.Size
 	// Keep whatever follows the last extent (padding, an OVA's manifest).
 	if _, err := io.Copy(io.Discard, in); err != nil {
 		return inventory.Image{}, fmt.Errorf("upload: %w", err)
@@ -100,6 +117,10 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	if err := os.Rename(tmp.Name(), filepath.Join(s.cfg.Dir, file)); err != nil {
 		return inventory.Image{}, err
 	}
+	manDigest, err := s.writeManifest(name, man)
+	if err != nil {
+		return inventory.Image{}, fmt.Errorf("manifest: %w", err)
+	}
 	img := inventory.Image{Name: name, File: file, Format: info.Format, Chain: info.Chain, Size: counted.n,
 		VirtualSize: size, SHA256: hex.EncodeToString(fileSum.Sum(nil)), RawSHA256: raw, CreatedAt: time.Now()}
 	if err := s.store.PutImage(ctx, img); err != nil {
@@ -107,62 +128,14 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 		return inventory.Image{}, err
 	}
 	s.log.Info("image stored", "image", name, "format", info.Format, "chain", strings.Join(info.Chain, "/"),
-		"size", counted.n, "virtual_size", size, "raw_sha256", raw)
+		"size", counted.n, "virtual_size", size, "raw_sha256", raw, "manifest", manDigest,
+		"chunks", len(man.Chunks), "data_bytes", man.DataBytes())
 	return img, nil
 }
 
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(b []byte) (int, error) { c.n += int64(len(b)); return len(b), nil }
-
-// Digest reads a stream to its end and returns the SHA-256 of the raw disk
-// it describes (holes and zero ranges hashed as zeros) and its size.
-func Digest(ctx context.Context, st imaging.Stream) (string, int64, error) {
-	h := sha256.New()
-	var pos int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", 0, err
-		}
-		e, err := st.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return "", 0, err
-		}
-		if e.Offset < pos {
-			return "", 0, fmt.Errorf("image stream went backwards at offset %d", e.Offset)
-		}
-		hashZeros(h, e.Offset-pos)
-		if e.Kind == imaging.KindData {
-			h.Write(e.Data)
-		} else {
-			hashZeros(h, e.Length)
-		}
-		pos = e.Offset + e.Length
-	}
-	// Raw input from a pipe learns its size only at the end.
-	size := st.Info().VirtualSize
-	if size < 0 {
-		size = pos
-	}
-	if pos > size {
-		return "", 0, fmt.Errorf("image stream ran past its virtual size (%d > %d)", pos, size)
-	}
-	hashZeros(h, size-pos)
-	return hex.EncodeToString(h.Sum(nil)), size, nil
-}
-
-var zeroBlock = make([]byte, 1<<20)
-
-func hashZeros(h hash.Hash, n int64) {
-	for n > 0 {
-		k := min(n, int64(len(zeroBlock)))
-		h.Write(zeroBlock[:k])
-		n -= k
-	}
-}
 
 // Path returns the file of a stored image.
 func (s *Service) Path(img inventory.Image) string {
@@ -181,12 +154,21 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := os.Remove(s.Path(img)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("image file not removed", "image", name, "err", err)
 	}
+	if err := os.Remove(s.manifestPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("image manifest not removed", "image", name, "err", err)
+	}
+	if n, err := s.gcChunks(); err != nil {
+		s.log.Warn("chunk gc", "err", err)
+	} else if n > 0 {
+		s.log.Info("chunks removed", "image", name, "chunks", n)
+	}
 	return nil
 }
 
 // ServeHTTP answers GET and HEAD /images/<name> with the stored file,
 // honouring Range and If-Range (http.ServeContent; sendfile when the
-// writer allows it).
+// writer allows it), and /images/<name>/manifest with its chunk
+// manifest.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -194,6 +176,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/images/")
+	if base, ok := strings.CutSuffix(name, "/manifest"); ok {
+		s.serveManifest(w, r, base)
+		return
+	}
 	img, err := s.store.GetImage(r.Context(), name)
 	if err != nil {
 		http.Error(w, "no image "+name, http.StatusNotFound)
@@ -211,4 +197,23 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Metal-Raw-SHA256", img.RawSHA256)
 	w.Header().Set("X-Metal-Virtual-Size", fmt.Sprint(img.VirtualSize))
 	http.ServeContent(w, r, img.File, img.CreatedAt, f)
+}
+
+// serveManifest answers /images/<name>/manifest with the bytes whose
+// digest tasks carry.
+func (s *Service) serveManifest(w http.ResponseWriter, r *http.Request, name string) {
+	if _, err := s.store.GetImage(r.Context(), name); err != nil {
+		http.Error(w, "no image "+name, http.StatusNotFound)
+		return
+	}
+	m, err := s.Manifest(name)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	b, _ := json.Marshal(m)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", `"`+m.Digest()+`"`)
+	w.Header().Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 }

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"encoding/json"
+	"github.com/metal-iaas/metal/internal/server"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -179,3 +180,17 @@ func TestEC2(t *testing.T) {
 }
 
 func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestRoutesStayOnThePlainListener: with TLS on, the installed OS reads
+// metadata over plain HTTP (it does not know metald's CA), so every
+// metadata route must be one the boot listener serves.
+func TestRoutesStayOnThePlainListener(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	New(Config{}, nil, nil, nil).Routes(r)
+	for _, rt := range r.Routes() {
+		if !server.RoleBoot.Serves(strings.ReplaceAll(rt.Path, "*key", "x")) {
+			t.Errorf("%s %s is not served on the plain (boot) listener", rt.Method, rt.Path)
+		}
+	}
+}

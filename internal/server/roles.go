@@ -26,10 +26,13 @@ const (
 )
 
 // bootPaths stay on plain HTTP with TLS (path prefixes).
-var bootPaths = []string{"/boot.ipxe", "/ipxe/", "/agent/vmlinuz", "/agent/initrd", "/nocloud/", "/latest/"}
+// The metadata versions are internal/metadata's (its test checks that
+// every metadata route is here).
+var bootPaths = []string{"/boot.ipxe", "/ipxe/", "/agent/vmlinuz", "/agent/initrd", "/nocloud/", "/latest/",
+	"/2009-04-04/", "/2016-09-02/", "/2018-09-24/", "/2021-03-23/"}
 
 // machinePaths are the rest of what machines fetch, HTTPS-only with TLS.
-var machinePaths = []string{"/agent/v1/", "/images/"}
+var machinePaths = []string{"/agent/v1/", "/images/", "/chunks/"}
 
 func hasAnyPrefix(p string, prefixes []string) bool {
 	for _, x := range prefixes {

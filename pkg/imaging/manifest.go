@@ -111,12 +111,13 @@ func BuildManifest(ctx context.Context, s Stream, chunkSize int64, sink ChunkSin
 	if chunkSize == 0 {
 		chunkSize = DefaultChunkSize
 	}
-	size := s.Info().VirtualSize
-	m := &Manifest{Version: ManifestVersion, ChunkSize: chunkSize, Size: size, Chunks: make([]string, (size+chunkSize-1)/chunkSize)}
-	if err := m.Validate(); err != nil {
-		return nil, err
+	// Raw input from a pipe learns its size only at the end (-1 until
+	// then): the chunk count follows the stream.
+	m := &Manifest{Version: ManifestVersion, ChunkSize: chunkSize, Size: s.Info().VirtualSize}
+	if chunkSize < 4096 || chunkSize%4096 != 0 || chunkSize > 1<<30 {
+		return nil, fmt.Errorf("%w: chunk size %d is not a multiple of 4 KiB up to 1 GiB", ErrManifest, chunkSize)
 	}
-	b := &chunkBuilder{m: m, sink: sink, raw: sha256.New(), seen: map[string]bool{},
+	b := &chunkBuilder{m: m, sink: sink, raw: sha256.New(), seen: map[string]bool{}, digests: map[int]string{},
 		work: make(chan chunkJob, runtime.GOMAXPROCS(0)), pool: sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -131,7 +132,11 @@ func BuildManifest(ctx context.Context, s Stream, chunkSize int64, sink ChunkSin
 		return nil, err
 	}
 	m.RawSHA256 = hex.EncodeToString(b.raw.Sum(nil))
-	return m, nil
+	m.Chunks = make([]string, (m.Size+chunkSize-1)/chunkSize)
+	for i, d := range b.digests {
+		m.Chunks[i] = d
+	}
+	return m, m.Validate()
 }
 
 type chunkJob struct {
@@ -152,8 +157,9 @@ type chunkBuilder struct {
 	work chan chunkJob
 	pool sync.Pool
 	wg   sync.WaitGroup
-	mu   sync.Mutex
-	seen map[string]bool
+	mu      sync.Mutex
+	seen    map[string]bool
+	digests map[int]string // chunk index → digest, for non-zero chunks
 }
 
 func (b *chunkBuilder) start(ctx context.Context, cancel context.CancelCauseFunc) {
@@ -181,8 +187,8 @@ func (b *chunkBuilder) hash(j chunkJob) error {
 	}
 	sum := sha256.Sum256(data)
 	d := hex.EncodeToString(sum[:])
-	b.m.Chunks[j.index] = d // each index written by one worker only
 	b.mu.Lock()
+	b.digests[j.index] = d
 	fresh := !b.seen[d]
 	b.seen[d] = true
 	b.mu.Unlock()
@@ -196,15 +202,19 @@ func (b *chunkBuilder) hash(j chunkJob) error {
 // zero extents touched is never copied or queued.
 func (b *chunkBuilder) fill(ctx context.Context, s Stream) error {
 	cs, size := b.m.ChunkSize, b.m.Size
+	if size < 0 {
+		size = 1<<63 - 1 // learnt at the end
+	}
 	var cur *[]byte
 	idx := -1
+	end := size // the disk's end, for the length of the last chunk
 	var pos int64 // raw bytes hashed so far
 	zeros := make([]byte, 64<<10)
 	flush := func() error {
 		if cur == nil {
 			return nil
 		}
-		_, n := b.m.ChunkRange(idx)
+		n := min(cs, end-int64(idx)*cs)
 		select {
 		case b.work <- chunkJob{index: idx, buf: cur, n: n}:
 		case <-ctx.Done():
@@ -258,7 +268,13 @@ func (b *chunkBuilder) fill(ctx context.Context, s Stream) error {
 			off += k
 		}
 	}
-	rawZeros(size - pos)
+	if b.m.Size < 0 {
+		b.m.Size = max(s.Info().VirtualSize, pos)
+	} else if pos > b.m.Size {
+		return fmt.Errorf("%w: image stream ran past its virtual size (%d > %d)", ErrCorrupt, pos, b.m.Size)
+	}
+	end = b.m.Size
+	rawZeros(b.m.Size - pos)
 	return flush()
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,13 +15,29 @@ import (
 
 // manifestOf decodes img and builds its manifest, keeping every chunk.
 func manifestOf(t *testing.T, img string, chunk int64, opts Options) (*Manifest, map[string][]byte) {
+	return manifestFrom(t, img, chunk, opts, false)
+}
+
+// manifestFrom is manifestOf, through a pipe (no Seek, no Stat) when
+// pipe is set: raw input then learns its size only at the end.
+func manifestFrom(t *testing.T, img string, chunk int64, opts Options, pipe bool) (*Manifest, map[string][]byte) {
 	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s, err := Open(f, opts)
+	var r io.Reader = f
+	if pipe {
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := io.Copy(pw, f)
+			pw.CloseWithError(err)
+		}()
+		defer pr.Close()
+		r = pipeReader{pr}
+	}
+	s, err := Open(r, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +132,10 @@ func TestManifestDedupAndZeros(t *testing.T) {
 	m, store := manifestOf(t, path, chunk, Options{Format: "raw"})
 	if len(m.Chunks) != 11 || len(store) != 3 || m.Chunks[0] != m.Chunks[3] || m.Chunks[1] != "" || m.Chunks[10] == "" {
 		t.Fatalf("chunks %q, %d stored", m.Chunks, len(store))
+	}
+	// Raw from a pipe: the size comes at the end, the manifest is the same.
+	if mp, _ := manifestFrom(t, path, chunk, Options{Format: "raw"}, true); mp.Digest() != m.Digest() || mp.Size != int64(len(disk)) {
+		t.Fatalf("through a pipe: size %d chunks %q", mp.Size, mp.Chunks)
 	}
 	if m.DataBytes() != 3*chunk+100 {
 		t.Fatalf("data bytes %d", m.DataBytes())

@@ -1,0 +1,175 @@
+package images
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/metal-iaas/metal/pkg/imaging"
+)
+
+// chunkStore keeps the chunks of every described image once, compressed
+// with zstd and named by the SHA-256 of their raw bytes:
+// <dir>/chunks/<first two hex digits>/<digest>.zst. Images that share
+// content share chunks; a chunk outlives an image until no manifest
+// names it.
+type chunkStore struct {
+	dir string
+	enc *zstd.Encoder
+}
+
+func newChunkStore(dir string) (*chunkStore, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "chunks"), 0o750); err != nil {
+		return nil, fmt.Errorf("chunk dir: %w", err)
+	}
+	// EncodeAll is safe for concurrent use; one encoder serves every
+	// hashing worker.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	return &chunkStore{dir: dir, enc: enc}, nil
+}
+
+func (c *chunkStore) path(digest string) string {
+	return filepath.Join(c.dir, "chunks", digest[:2], digest+".zst")
+}
+
+// Put stores a chunk unless it is there already (imaging.ChunkSink).
+func (c *chunkStore) Put(digest string, data []byte) error {
+	p := c.path(digest)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".chunk-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	_, err = tmp.Write(c.enc.EncodeAll(data, make([]byte, 0, len(data)/2)))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("chunk %s: %w", digest, err)
+	}
+	return os.Rename(tmp.Name(), p)
+}
+
+// manifestPath is where an image's manifest lives, beside its file.
+func (s *Service) manifestPath(name string) string {
+	return filepath.Join(s.cfg.Dir, name+".manifest.json")
+}
+
+// writeManifest stores m for image name (atomically) and returns the
+// digest of the bytes written, which is what machines are told to
+// expect.
+func (s *Service) writeManifest(name string, m *imaging.Manifest) (string, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	tmp := s.manifestPath(name) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, s.manifestPath(name)); err != nil {
+		return "", err
+	}
+	return m.Digest(), nil
+}
+
+// Manifest returns an image's chunk manifest; ErrNoManifest for an
+// image stored before metald described images as chunks.
+func (s *Service) Manifest(name string) (*imaging.Manifest, error) {
+	b, err := os.ReadFile(s.manifestPath(filepath.Base(name)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: image %s", ErrNoManifest, name)
+	} else if err != nil {
+		return nil, err
+	}
+	var m imaging.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest of %s: %w", name, err)
+	}
+	return &m, m.Validate()
+}
+
+// ErrNoManifest: the image has no chunk manifest (machines stream it).
+var ErrNoManifest = errors.New("no chunk manifest")
+
+// gcChunks removes every chunk that no stored manifest names.
+func (s *Service) gcChunks() (int, error) {
+	keep := map[string]bool{}
+	mans, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "*.manifest.json"))
+	for _, p := range mans {
+		m, err := s.Manifest(strings.TrimSuffix(filepath.Base(p), ".manifest.json"))
+		if err != nil {
+			return 0, fmt.Errorf("chunk gc: %w", err) // keep everything rather than guess
+		}
+		for _, d := range m.Chunks {
+			keep[d] = true
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(s.chunks.dir, "chunks", "*", "*.zst"))
+	n := 0
+	for _, f := range files {
+		if !keep[strings.TrimSuffix(filepath.Base(f), ".zst")] && os.Remove(f) == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ChunkHandler serves GET|HEAD /chunks/<digest>: a chunk's zstd bytes,
+// immutable (its name is its content's digest), with Range.
+func (s *Service) ChunkHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		d := strings.TrimPrefix(r.URL.Path, "/chunks/")
+		if !validDigest(d) {
+			http.Error(w, "chunk name is not a lower-case hex SHA-256", http.StatusBadRequest)
+			return
+		}
+		f, err := os.Open(s.chunks.path(d))
+		if err != nil {
+			http.Error(w, "no chunk "+d, http.StatusNotFound)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			http.Error(w, "chunk unreadable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/zstd")
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Header().Set("ETag", `"`+d+`"`)
+		http.ServeContent(w, r, "", st.ModTime(), f)
+	})
+}
+
+func validDigest(d string) bool {
+	if len(d) != 64 {
+		return false
+	}
+	for _, c := range d {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
