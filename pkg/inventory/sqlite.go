@@ -82,6 +82,7 @@ func (sqliteDialect) unique(err error) (string, bool) {
 		return "", false
 	}
 	_, cols, ok := strings.Cut(err.Error(), "UNIQUE constraint failed: ")
+	cols, _, _ = strings.Cut(cols, " (") // the driver's "(2067)"
 	return cols, ok
 }
 
