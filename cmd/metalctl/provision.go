@@ -22,6 +22,7 @@ func newProvisionCmd(g *globals) *cobra.Command {
 	var sshKeys []string
 	var minSize int64
 	var wait bool
+	var delta string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "provision NAME… --image IMG [--disk HINT] [--user-data FILE] [--ssh-key FILE]… [--config-drive nocloud|configdrive|none] [--wait]",
@@ -37,6 +38,13 @@ disk into the installed OS, which configures itself from it: hostname
 (the reserved address as a static configuration when metald runs the
 DHCP, else DHCP) and --user-data as given. The disk must hold the image
 plus 65 MiB for the drive.
+
+An image uploaded to metald is described as verified chunks: the agent
+fetches them (several at once, each checked against its SHA-256), never
+fetches the zero ones, and with --delta reads each chunk's range of the
+disk first and fetches only what differs — a second provision of the same
+image writes almost nothing. --delta auto (the default) is on for a
+machine that was provisioned before.
 
 Without hints the agent picks the smallest disk the image fits on.
 With --wait, metalctl shows a progress line per machine and exits 0 only
@@ -72,7 +80,15 @@ when every machine is provisioned.`,
 				return usageError{fmt.Errorf("--config-drive %q: want nocloud, configdrive or none", configDrive)}
 			}
 			req.ConfigDrive = f
-			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (metalapi.Job, error) {
+			switch delta {
+			case "auto":
+			case "on", "off":
+				on := delta == "on"
+				req.Delta = &on
+			default:
+				return usageError{fmt.Errorf("--delta %q: want auto, on or off", delta)}
+			}
+			return startJobs(cmd, g, "provision", args, wait, timeout, func(c *client.Client, name string) (metalapi.Job, error) {
 				return c.Provision(cmd.Context(), name, req)
 			})
 		},
@@ -87,6 +103,7 @@ when every machine is provisioned.`,
 	f.StringArrayVar(&sshKeys, "ssh-key", nil, "OpenSSH public key file for the installed OS's default user (repeatable; every key line of the file)")
 	f.StringVar(&req.Hostname, "hostname", "", "hostname of the installed OS (default: the machine's name)")
 	f.StringVar(&configDrive, "config-drive", "nocloud", "config drive the agent writes at the end of the disk: nocloud, configdrive (OpenStack) or none")
+	f.StringVar(&delta, "delta", "auto", "skip chunks the disk already holds: auto (on for a machine provisioned before), on or off")
 	f.BoolVar(&wait, "wait", false, "wait and show progress until every machine is done")
 	f.DurationVar(&timeout, "timeout", 2*time.Hour, "with --wait, give up waiting after this long")
 	return cmd
@@ -101,7 +118,7 @@ func newSimpleJobCmd(g *globals, kind, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return startJobs(cmd, g, args, wait, timeout, func(c *client.Client, name string) (metalapi.Job, error) {
+			return startJobs(cmd, g, kind, args, wait, timeout, func(c *client.Client, name string) (metalapi.Job, error) {
 				return c.StartJob(cmd.Context(), name, kind)
 			})
 		},
@@ -112,7 +129,7 @@ func newSimpleJobCmd(g *globals, kind, short string) *cobra.Command {
 }
 
 // startJobs starts one job per machine and optionally follows them.
-func startJobs(cmd *cobra.Command, g *globals, names []string, wait bool, timeout time.Duration,
+func startJobs(cmd *cobra.Command, g *globals, kind string, names []string, wait bool, timeout time.Duration,
 	start func(*client.Client, string) (metalapi.Job, error)) error {
 	c, err := g.client()
 	if err != nil {
@@ -124,6 +141,9 @@ func startJobs(cmd *cobra.Command, g *globals, names []string, wait bool, timeou
 		j, err := start(c, n)
 		if err != nil {
 			fmt.Fprintf(g.errOut, "metalctl: %s: %v\n", n, err)
+			if hint := jobHint(cmd.Context(), c, kind, n, err); hint != "" {
+				fmt.Fprintf(g.errOut, "hint: %s\n", hint)
+			}
 			failed++
 			continue
 		}

@@ -124,6 +124,7 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	imgs.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	srv.Mount("/images/", imgs)
+	srv.Mount("/chunks/", imgs.ChunkHandler())
 	bmcMgr, err := bmc.NewManager(bmc.Config{Concurrency: cfg.BMCConcurrency, Timeout: cfg.BMCTimeout}, log.With("service", "bmc"))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -137,7 +138,7 @@ func serve(ctx context.Context, cfg Config) error {
 	md := metadata.New(metadata.Config{Network: metadataNetwork(nbCfg, nb.Subnet())}, store, srv.Registry(), log.With("service", "metadata"))
 	md.Routes(srv.Router())
 	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AgentURL, ImageURL: cfg.ImageURL, DiscoverUnknown: cfg.Unknown == "discover",
-		Guard:       jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull, Metrics: srv.Registry()},
+		Guard: jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull, Metrics: srv.Registry()}, Manifests: imgs,
 		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md,
 		StopGrace: cfg.Shutdown}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)

@@ -170,6 +170,10 @@ func (s *Service) task(ctx context.Context, j inventory.Job, token string) (*age
 	case inventory.JobProvision:
 		t.Kind = agentapi.TaskProvision
 		t.Image = &agentapi.Image{URL: p.ImageURL, SHA256: p.RawSHA256, VirtualSize: p.VirtualSize}
+		if p.ManifestDigest != "" {
+			t.Image.ManifestURL, t.Image.ManifestDigest = p.ImageURL+"/manifest", p.ManifestDigest
+			t.Image.ChunkURL, t.Image.Delta = p.ChunkURL, p.Delta
+		}
 		m, err := s.store.GetMachine(ctx, j.Machine)
 		if err != nil {
 			return nil, err
@@ -293,7 +297,13 @@ func (s *Service) result(c *gin.Context) {
 	if r.Success && j.Kind == inventory.JobProvision && p.RawSHA256 != "" && r.SHA256 != p.RawSHA256 {
 		r.Success, r.Error = false, fmt.Sprintf("disk SHA-256 %s does not match the image's %s", r.SHA256, p.RawSHA256)
 	}
+	if r.Success && r.ManifestDigest != "" && r.ManifestDigest != p.ManifestDigest {
+		r.Success, r.Error = false, fmt.Sprintf("agent verified chunk manifest %s, not the image's %s", r.ManifestDigest, p.ManifestDigest)
+	}
 	data := map[string]any{"job": j.ID, "disk": r.Disk, "sha256": r.SHA256, "bytes": r.BytesWritten, "seconds": r.Seconds}
+	if r.ManifestDigest != "" {
+		data["manifest"], data["bytes_skipped"] = r.ManifestDigest, r.BytesSkipped
+	}
 	if !r.Success {
 		s.event(ctx, j.Machine, "agent.failed", r.Error, data)
 		s.fail(ctx, j, fmt.Sprintf("%s failed in phase %s: %s", j.Kind, j.Phase, r.Error))

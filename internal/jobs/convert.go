@@ -14,6 +14,7 @@ import (
 func fromProvisionRequest(req metalapi.ProvisionRequest) ProvisionRequest {
 	out := ProvisionRequest{
 		Image: req.Image,
+		Delta: req.Delta,
 		CloudInit: metadata.CloudInit{
 			UserData: req.UserData, SSHKeys: req.SSHKeys, Hostname: req.Hostname,
 			ConfigDrive: agentapi.ConfigDriveFormat(req.ConfigDrive),

@@ -26,6 +26,7 @@ import (
 	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	ImageURL string
 	// Guard is how the agent API trusts the provisioning network.
 	Guard AgentGuard
+	// Manifests gives an image's chunk manifest (images.Service); nil,
+	// or an image without one, makes agents stream the image file.
+	Manifests Manifests
 	// PowerTimeout bounds the power phase, BootTimeout the wait for the
 	// agent to register, ProgressTimeout the silence allowed between two
 	// progress reports, FinishTimeout the final boot-device and reboot.
@@ -75,6 +79,11 @@ type Config struct {
 	// Seeds renders provision config drives; nil renders them without
 	// metald's network (every NIC on DHCP).
 	Seeds Seeds
+}
+
+// Manifests finds an image's chunk manifest.
+type Manifests interface {
+	Manifest(image string) (*imaging.Manifest, error)
 }
 
 // Seeds renders the config drive of a provision (metadata.Service).
@@ -154,6 +163,12 @@ type Params struct {
 	VirtualSize int64                     `json:"virtual_size,omitempty"`
 	Hints       *agentapi.RootDeviceHints `json:"root_device_hints,omitempty"`
 	HasBMC      bool                      `json:"has_bmc"`
+	// ManifestDigest is set when the image is described as chunks: the
+	// agent writes chunks from ChunkURL, skipping what the disk already
+	// holds with Delta.
+	ManifestDigest string `json:"manifest_digest,omitempty"`
+	ChunkURL       string `json:"chunk_url,omitempty"`
+	Delta          bool   `json:"delta,omitempty"`
 	// CloudInit is what the installed OS gets: user-data, ssh keys,
 	// hostname and the config drive's format.
 	metadata.CloudInit

@@ -17,6 +17,8 @@ import (
 type ProvisionRequest struct {
 	Image string                    `json:"image"`
 	Hints *agentapi.RootDeviceHints `json:"root_device_hints,omitempty"`
+	// Delta: nil chooses (on for a machine provisioned before).
+	Delta *bool `json:"delta,omitempty"`
 	metadata.CloudInit
 }
 
@@ -37,7 +39,32 @@ func (s *Service) Provision(ctx context.Context, machine string, req ProvisionRe
 	}
 	p := Params{Image: img.Name, ImageURL: s.cfg.ImageURL + "/images/" + url.PathEscape(img.Name),
 		RawSHA256: img.RawSHA256, VirtualSize: img.VirtualSize, Hints: req.Hints, CloudInit: req.CloudInit}
+	if s.cfg.Manifests != nil {
+		if m, err := s.cfg.Manifests.Manifest(img.Name); err == nil {
+			p.ManifestDigest, p.ChunkURL = m.Digest(), s.cfg.ImageURL+"/chunks"
+			p.Delta = s.deltaFor(ctx, machine, req.Delta)
+		}
+	}
 	return s.start(ctx, machine, inventory.JobProvision, inventory.StateProvisioning, p)
+}
+
+// deltaFor is the delta choice of a provision: as asked, else on when
+// the machine was provisioned before (its disk likely shares chunks with
+// the new image; reading it costs no network).
+func (s *Service) deltaFor(ctx context.Context, machine string, asked *bool) bool {
+	if asked != nil {
+		return *asked
+	}
+	jobs, err := s.store.ListJobs(ctx, machine, false, 20)
+	if err != nil {
+		return false
+	}
+	for _, j := range jobs {
+		if j.Kind == inventory.JobProvision && j.State == inventory.JobSucceeded {
+			return true
+		}
+	}
+	return false
 }
 
 // Inspect starts an inspect job: boot the agent, collect the hardware
@@ -61,9 +88,9 @@ func (s *Service) start(ctx context.Context, machine, kind string, to inventory.
 		hint := ""
 		switch {
 		case kind == inventory.JobProvision && (m.State == inventory.StateNew || m.State == inventory.StateDiscovered):
-			hint = fmt.Sprintf(" (inspect it first: metalctl inspect %s; or mark it ready: metalctl machine edit %s --state ready)", machine, machine)
+			hint = " (inspect it first, or mark it ready)"
 		case kind == inventory.JobProvision && m.State == inventory.StateProvisioned:
-			hint = fmt.Sprintf(" (deprovision it first: metalctl deprovision %s)", machine)
+			hint = " (deprovision it first)"
 		}
 		return inventory.Job{}, fmt.Errorf("machine %q: %w%s", machine, err, hint)
 	}

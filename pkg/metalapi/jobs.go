@@ -110,6 +110,10 @@ type CloudInit struct {
 type ProvisionRequest struct {
 	Image string           `json:"image"`
 	Hints *RootDeviceHints `json:"root_device_hints,omitempty"`
+	// Delta: the agent reads each chunk's range of the disk first and
+	// fetches only what differs. Default: on for a machine that was
+	// provisioned before.
+	Delta *bool `json:"delta,omitempty"`
 	CloudInit
 }
 
@@ -121,6 +125,11 @@ type JobParams struct {
 	VirtualSize int64            `json:"virtual_size,omitempty"`
 	Hints       *RootDeviceHints `json:"root_device_hints,omitempty"`
 	HasBMC      bool             `json:"has_bmc"`
+	// ManifestDigest is set when the agent writes the image as chunks
+	// (ChunkURL), with Delta when it skips what the disk already holds.
+	ManifestDigest string `json:"manifest_digest,omitempty"`
+	ChunkURL       string `json:"chunk_url,omitempty"`
+	Delta          bool   `json:"delta,omitempty"`
 	CloudInit
 }
 
