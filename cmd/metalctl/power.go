@@ -132,6 +132,7 @@ func printResults(g *globals, res []metalapi.PowerResult) error {
 	if err != nil {
 		return err
 	}
+	powerHints(g, res)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d machines failed", failed, len(res))
 	}

@@ -178,7 +178,7 @@ func (s *Service) run(ctx context.Context, sel Selector, action string, op bmc.O
 func (s *Service) endpoint(ctx context.Context, name string) (bmc.Endpoint, error) {
 	raw, err := s.store.BMCURL(ctx, name)
 	if errors.Is(err, inventory.ErrNotFound) {
-		return bmc.Endpoint{}, fmt.Errorf("no BMC configured (metalctl machine edit %s --bmc URL)", name)
+		return bmc.Endpoint{}, errors.New(metalapi.ErrorNoBMC)
 	} else if err != nil {
 		return bmc.Endpoint{}, err
 	}

@@ -47,6 +47,10 @@ type BootRequest struct {
 	EFI        bool   `json:"efi,omitempty"`
 }
 
+// ErrorNoBMC is the Error of a PowerResult or VerifyResult for a machine
+// without a BMC URL.
+const ErrorNoBMC = "no BMC configured"
+
 // PowerResult is the outcome for one machine of POST /api/v1/power or
 // /api/v1/bootdev, which answer 200 with one per machine even when some
 // failed.
