@@ -24,8 +24,9 @@ func TestMetricsAndGracefulShutdown(t *testing.T) {
 
 	s := New(Config{Addr: "127.0.0.1:0"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s.Registry().MustRegister(NewMachineStateCollector(store))
-	release := make(chan struct{})
+	release, entered := make(chan struct{}), make(chan struct{})
 	s.Router().GET("/slow", func(c *gin.Context) {
+		close(entered)
 		<-release
 		c.String(http.StatusOK, "finished")
 	})
@@ -73,9 +74,9 @@ func TestMetricsAndGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		slow <- string(b)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-entered // the request is in flight
 	cancel()
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // let the shutdown begin
 	close(release)
 	if got := <-slow; got != "finished" {
 		t.Fatalf("in-flight request during shutdown: %q", got)

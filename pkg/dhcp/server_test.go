@@ -43,16 +43,20 @@ func startLoopback(t *testing.T) (*net.UDPConn, *net.UDPAddr, *Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Listen, then serve: the socket is bound before the first packet.
+	conns, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	go func() { done <- srv.Serve(ctx, conns) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+			t.Errorf("Serve: %v", err)
 		}
 	})
-	time.Sleep(50 * time.Millisecond)
 	return client, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, srv
 }
 
