@@ -1,6 +1,8 @@
-// Package tasks runs the agent's disk tasks: provision (stream an image
-// onto the disk chosen by root-device hints, with HTTP Range resume) and
-// wipe (erase partition tables and signatures).
+// Package tasks runs the agent's disk tasks: provision (an image onto the
+// disk chosen by root-device hints: streamed with HTTP Range resume, or,
+// when the image has a chunk manifest, written as verified chunks with
+// an optional delta against what the disk holds) and wipe (erase
+// partition tables and signatures).
 package tasks
 
 import (

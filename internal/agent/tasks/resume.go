@@ -38,6 +38,26 @@ type ResumeOptions struct {
 	Log         *slog.Logger
 }
 
+// withDefaults fills the zero fields.
+func (o ResumeOptions) withDefaults() ResumeOptions {
+	if o.Client == nil {
+		o.Client = &http.Client{}
+	}
+	if o.MaxRetries <= 0 {
+		o.MaxRetries = 10
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 500 * time.Millisecond
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // ResumingReader is one continuous io.Reader over an HTTP resource that
 // transparently reconnects after a dropped connection with
 // "Range: bytes=N-" and carries on where it stopped.
@@ -68,21 +88,7 @@ type ResumingReader struct {
 
 // OpenURL starts the download; the first request must succeed with 200.
 func OpenURL(ctx context.Context, url string, o ResumeOptions) (*ResumingReader, error) {
-	if o.Client == nil {
-		o.Client = &http.Client{}
-	}
-	if o.MaxRetries <= 0 {
-		o.MaxRetries = 10
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 500 * time.Millisecond
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 30 * time.Second
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
+	o = o.withDefaults()
 	r := &ResumingReader{ctx: ctx, url: url, o: o, size: -1, backoff: o.Backoff}
 	// metald may be restarting when the task starts: repeat transport
 	// errors and 5xx answers like a dropped connection (MaxRetries, with

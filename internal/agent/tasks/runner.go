@@ -21,8 +21,11 @@ type Runner struct {
 	// Disks lists the disks (hwinfo.Disks in production).
 	Disks func() []agentapi.Disk
 	HTTP  *http.Client
-	// Resume tunes the image download; its Client defaults to HTTP.
+	// Resume tunes the image download (and the retries of a chunked
+	// one); its Client defaults to HTTP.
 	Resume ResumeOptions
+	// Chunks tunes a provision by chunks (an image with a manifest).
+	Chunks ChunkOptions
 	Log    *slog.Logger
 }
 

@@ -1,0 +1,229 @@
+package tasks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/imaging"
+)
+
+// ChunkOptions tune a provision by chunks. Transient failures are
+// repeated as the Runner's Resume options say.
+type ChunkOptions struct {
+	// Fetches is how many chunks are downloaded at once (4 when zero).
+	Fetches int
+	// Workers decompress, verify and write chunks besides those
+	// downloading (GOMAXPROCS when zero: verification on every core).
+	Workers int
+	// BadRetries is how often a chunk that arrives corrupt is fetched
+	// again before the task fails (3 when zero).
+	BadRetries int
+	// Memory bounds the chunk buffers (256 MiB when zero); it caps the
+	// workers when chunks are large.
+	Memory int64
+	// ProgressEvery is the progress interval (1 s when zero).
+	ProgressEvery time.Duration
+}
+
+func (o ChunkOptions) withDefaults() ChunkOptions {
+	if o.Fetches <= 0 {
+		o.Fetches = 4
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.BadRetries <= 0 {
+		o.BadRetries = 3
+	}
+	if o.Memory <= 0 {
+		o.Memory = 256 << 20
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = time.Second
+	}
+	return o
+}
+
+// chunkStats count a chunked provision's bytes, updated by the workers.
+type chunkStats struct {
+	done    atomic.Int64 // raw bytes in place: written, zeroed or skipped
+	written atomic.Int64 // raw bytes of fetched chunks written
+	zeroed  atomic.Int64 // raw bytes of zero chunks zeroed (or holes)
+	skipped atomic.Int64 // raw bytes already on the disk (delta)
+	fetched atomic.Int64 // chunks fetched and verified
+}
+
+// provisionChunks writes the image as the chunks of its manifest: the
+// manifest is fetched and verified first (nothing is written before);
+// then every chunk, in any order and several at once, is either found
+// already on the disk (delta), zeroed (a zero chunk: never fetched) or
+// fetched, verified against its digest and written at its offset. The
+// raw SHA-256 reported is the manifest's: every chunk of it was verified.
+func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi.Result) (agentapi.Progress, error) {
+	img, co := p.img, r.Chunks.withDefaults()
+	var last agentapi.Progress
+	ro := r.Resume
+	if ro.Client == nil {
+		ro.Client = r.HTTP
+	}
+	if ro.Log == nil {
+		ro.Log = p.log
+	}
+	f := &fetcher{o: ro.withDefaults(), badRetries: co.BadRetries, slots: make(chan struct{}, co.Fetches), log: p.log}
+	m, digest, err := fetchManifest(ctx, f, img)
+	if err != nil {
+		return last, fmt.Errorf("provision: manifest %s: %w", img.ManifestURL, err)
+	}
+	// A worker holds a raw chunk and, at worst, its compressed copy.
+	workers := int(max(1, min(int64(co.Fetches+co.Workers), co.Memory/(2*m.ChunkSize))))
+	f.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(workers), zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxMemory(uint64(m.ChunkSize)))
+	if err != nil {
+		return last, fmt.Errorf("provision: zstd: %w", err)
+	}
+	defer f.dec.Close()
+	tgt, err := openChunkTarget(p.dev, m.Size, img.Delta)
+	if err != nil {
+		return last, fmt.Errorf("provision: %w", err)
+	}
+	defer tgt.Close()
+	p.log.Info("writing chunks", "manifest_digest", digest, "chunks", len(m.Chunks), "chunk_size", m.ChunkSize,
+		"data_bytes", m.DataBytes(), "workers", workers, "fetches", co.Fetches, "direct", tgt.direct.Load())
+
+	var st chunkStats
+	progress := func(phase agentapi.Phase) agentapi.Progress {
+		pr := progressFrom(phase, f.received.Load(), st.done.Load(), m.Size, p.start)
+		pr.BytesSkipped = st.skipped.Load()
+		return pr
+	}
+	stop := make(chan struct{})
+	var ticker sync.WaitGroup
+	ticker.Go(func() {
+		t := time.NewTicker(co.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				p.report(progress(agentapi.PhaseWriting))
+			}
+		}
+	})
+	w := chunkWriter{m: m, base: strings.TrimRight(img.ChunkURL, "/"), tgt: tgt, fetch: f, delta: img.Delta, st: &st}
+	err = w.run(ctx, workers)
+	close(stop)
+	ticker.Wait()
+	res.BytesWritten, res.BytesSkipped = st.done.Load(), st.skipped.Load()
+	if err != nil {
+		return last, fmt.Errorf("provision: write %s: %w", p.dev, err)
+	}
+	if err := tgt.finish(); err != nil {
+		return last, fmt.Errorf("provision: %w", err)
+	}
+	res.SHA256, res.ManifestDigest = m.RawSHA256, digest
+	last = progress(agentapi.PhaseVerifying)
+	p.report(last)
+	p.log.Info("chunks written", "sha256", m.RawSHA256, "bytes", m.Size, "fetched_chunks", st.fetched.Load(),
+		"received_bytes", f.received.Load(), "written_bytes", st.written.Load(), "zeroed_bytes", st.zeroed.Load(),
+		"skipped_bytes", st.skipped.Load(), "refused_chunks", f.refused.Load(), "direct", tgt.direct.Load())
+	if img.Delta {
+		p.log.Info(fmt.Sprintf("delta: %d of %d bytes were already on the disk", st.skipped.Load(), m.Size))
+	}
+	return last, nil
+}
+
+// chunkWriter puts every chunk of a manifest in place.
+type chunkWriter struct {
+	m     *imaging.Manifest
+	base  string // chunk URL without a trailing slash
+	tgt   *chunkTarget
+	fetch *fetcher
+	delta bool
+	st    *chunkStats
+}
+
+// run hands the chunks in order to n workers; the first error stops
+// them all and is returned.
+func (w *chunkWriter) run(ctx context.Context, n int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			raw := alignedBuf(int(w.m.ChunkSize))
+			var comp []byte
+			for i := range next {
+				if err := w.chunk(ctx, i, raw, &comp); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for i := range w.m.Chunks {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// chunk puts chunk i in place, with raw (ChunkSize bytes, aligned) and
+// comp as the worker's buffers.
+func (w *chunkWriter) chunk(ctx context.Context, i int, raw []byte, comp *[]byte) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	off, n := w.m.ChunkRange(i)
+	digest := w.m.Chunks[i]
+	raw = raw[:n:n]
+	if w.delta {
+		if err := w.tgt.readAt(raw, off); err != nil {
+			return fmt.Errorf("chunk %d at offset %d: reading the disk: %w", i, off, err)
+		}
+		if digest == "" && allZero(raw) || digest != "" && sha256Hex(raw) == digest {
+			w.st.skipped.Add(n)
+			w.st.done.Add(n)
+			return nil
+		}
+	}
+	if digest == "" {
+		if err := w.tgt.zero(off, n); err != nil {
+			return fmt.Errorf("zero chunk %d at offset %d: %w", i, off, err)
+		}
+		w.st.zeroed.Add(n)
+		w.st.done.Add(n)
+		return nil
+	}
+	if err := w.fetch.chunk(ctx, w.base+"/"+digest, digest, raw, comp); err != nil {
+		return fmt.Errorf("chunk %d (%s) at offset %d: %w", i, digest, off, err)
+	}
+	if err := w.tgt.writeAt(raw, off); err != nil {
+		return fmt.Errorf("chunk %d at offset %d: %w", i, off, err)
+	}
+	w.st.fetched.Add(1)
+	w.st.written.Add(n)
+	w.st.done.Add(n)
+	return nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,157 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/metal-iaas/metal/pkg/agentapi"
+)
+
+// TestProvisionChunks writes a manifest's chunks onto a disk that held
+// something else: the disk then equals the raw image byte for byte (zero
+// chunks read as zeros), zero chunks were never fetched, and the result
+// carries the manifest's digests.
+func TestProvisionChunks(t *testing.T) {
+	raw := fixture()
+	cs := newChunkServer(t, raw)
+	if sum := sha256.Sum256(cs.manifest); hex.EncodeToString(sum[:]) != cs.m.Digest() {
+		t.Fatal("Manifest.Digest is not the SHA-256 of the manifest's JSON as served")
+	}
+	for _, c := range []struct {
+		name string
+		opts ChunkOptions
+	}{
+		{"defaults", ChunkOptions{}},
+		{"one worker", ChunkOptions{Fetches: 1, Workers: 1}},
+		{"memory for one chunk", ChunkOptions{Memory: 1}},
+		{"many", ChunkOptions{Fetches: 16, Workers: 16}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := cs.chunkGets()
+			r, disk := provisionSetup(t, 8<<20)
+			r.Chunks = c.opts
+			var ps []agentapi.Progress
+			res := r.RunTask(context.Background(), cs.task(false), func(p agentapi.Progress) { ps = append(ps, p) })
+			if !res.Success {
+				t.Fatalf("result %+v", res)
+			}
+			if res.SHA256 != sha(raw) || res.ManifestDigest != cs.m.Digest() || res.Disk != disk ||
+				res.BytesWritten != int64(len(raw)) || res.BytesSkipped != 0 {
+				t.Errorf("result %+v", res)
+			}
+			got, _ := os.ReadFile(disk)
+			if !bytes.Equal(got, raw) {
+				t.Fatalf("disk (%d bytes) differs from the %d-byte raw image", len(got), len(raw))
+			}
+			if n := cs.chunkGets() - before; n != dataChunks(cs.m) {
+				t.Errorf("%d chunk requests for %d data chunks", n, dataChunks(cs.m))
+			}
+			last := ps[len(ps)-1]
+			if last.Phase != agentapi.PhaseDone || last.BytesWritten != int64(len(raw)) || last.Total != int64(len(raw)) || last.BytesRead <= 0 {
+				t.Errorf("last progress %+v", last)
+			}
+		})
+	}
+}
+
+// TestProvisionChunksCorrupt: a chunk served bad once is refused and
+// fetched again; one always bad fails the task with an error naming it.
+func TestProvisionChunksCorrupt(t *testing.T) {
+	raw := fixture()
+	const victim = 2
+	flipped := bytes.Clone(raw[victim*testChunk : (victim+1)*testChunk])
+	flipped[100] ^= 1
+	cases := []struct {
+		name   string
+		bad    func(t *testing.T) []byte
+		always bool
+		want   string
+	}{
+		{"wrong digest", func(t *testing.T) []byte { return zstdOf(t, flipped) }, false, ""},
+		{"not zstd", func(*testing.T) []byte { return []byte("<html>proxy error</html>") }, false, ""},
+		{"too long", func(t *testing.T) []byte { return zstdOf(t, append(bytes.Clone(flipped), 1)) }, false, ""},
+		{"truncated", func(t *testing.T) []byte { return zstdOf(t, flipped[:1000]) }, false, ""},
+		{"always bad", func(t *testing.T) []byte { return zstdOf(t, flipped) }, true, "refused 4 times"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cs := newChunkServer(t, raw)
+			digest := cs.m.Chunks[victim]
+			bad := c.bad(t)
+			cs.bad = func(d string, n int) []byte {
+				if d == digest && (n == 1 || c.always) {
+					return bad
+				}
+				return nil
+			}
+			r, disk := provisionSetup(t, 8<<20)
+			res := r.RunTask(context.Background(), cs.task(false), func(agentapi.Progress) {})
+			if c.always {
+				want := "chunk 2 (" + digest + ") at offset 131072: refused 4 times"
+				if res.Success || !strings.Contains(res.Error, want) {
+					t.Fatalf("result %+v, want an error with %q", res, want)
+				}
+				if n := cs.getsOf(digest); n != 4 {
+					t.Errorf("the bad chunk was fetched %d times, want 4", n)
+				}
+				return
+			}
+			if !res.Success || res.SHA256 != sha(raw) {
+				t.Fatalf("result %+v", res)
+			}
+			if n := cs.getsOf(digest); n != 2 {
+				t.Errorf("the chunk served bad once was fetched %d times, want 2", n)
+			}
+			if got := readDisk(t, disk, len(raw)); !bytes.Equal(got, raw) {
+				t.Fatal("disk differs from the raw image")
+			}
+		})
+	}
+}
+
+// TestProvisionChunksManifestRefused: a manifest that is not the one the
+// task names, or does not fit the task, is refused before anything is
+// written to the disk.
+func TestProvisionChunksManifestRefused(t *testing.T) {
+	raw := fixture()
+	cases := []struct {
+		name string
+		edit func(cs *chunkServer, img *agentapi.Image)
+		want string
+	}{
+		{"digest mismatch", func(_ *chunkServer, img *agentapi.Image) { img.ManifestDigest = strings.Repeat("ab", 32) }, "manifest sha256"},
+		{"served bytes differ", func(cs *chunkServer, _ *agentapi.Image) { cs.manifest = append(cs.manifest, '\n') }, "task expects " + ""},
+		{"virtual size", func(_ *chunkServer, img *agentapi.Image) { img.VirtualSize += 4096 }, "manifest describes"},
+		{"raw sha256", func(_ *chunkServer, img *agentapi.Image) { img.SHA256 = strings.Repeat("0", 64) }, "manifest raw sha256"},
+		{"no chunk url", func(_ *chunkServer, img *agentapi.Image) { img.ChunkURL = "" }, "no chunk url"},
+		{"not json", func(cs *chunkServer, img *agentapi.Image) { cs.manifest = []byte("nope"); img.ManifestDigest = "" }, "manifest: invalid character"},
+		{"invalid", func(cs *chunkServer, img *agentapi.Image) {
+			cs.manifest = []byte(`{"version":1,"chunk_size":1000,"size":1000,"chunks":[""]}`)
+			img.ManifestDigest = ""
+		}, "invalid chunk manifest"},
+		{"404", func(_ *chunkServer, img *agentapi.Image) { img.ManifestURL += "/missing" }, "404"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cs := newChunkServer(t, raw)
+			task := cs.task(false)
+			c.edit(cs, task.Image)
+			r, disk := provisionSetup(t, 8<<20)
+			res := r.RunTask(context.Background(), task, func(agentapi.Progress) {})
+			if res.Success || !strings.Contains(res.Error, c.want) {
+				t.Fatalf("result %+v, want an error with %q", res, c.want)
+			}
+			if n := cs.chunkGets(); n != 0 {
+				t.Errorf("%d chunks fetched", n)
+			}
+			if b, _ := os.ReadFile(disk); !bytes.Equal(b, bytes.Repeat([]byte{0x5a}, 8<<20)) {
+				t.Fatal("the disk was written to")
+			}
+		})
+	}
+}
