@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/metal-iaas/metal/internal/golden"
-	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/metalapi"
 )
@@ -59,16 +59,56 @@ func TestProvisionRequestDecodesAsBefore(t *testing.T) {
 }
 
 // TestJobParamsAndProgressMatch: what the API documents as the content of
-// a job's params and progress (metalapi.JobParams, JobProgress) has the
-// fields of what metald stores there (Params, the agent's Progress).
+// a job's params and progress (metalapi.JobParams, JobProgress) has every
+// field of what metald stores there (Params, the agent's Progress): each
+// filled in, the JSON decodes strictly into the wire type and back to the
+// same bytes.
 func TestJobParamsAndProgressMatch(t *testing.T) {
-	p := Params{Image: "i", ImageURL: "u", RawSHA256: "r", VirtualSize: 1, HasBMC: true,
-		Hints:     &agentapi.RootDeviceHints{Serial: "s", WWN: "w", Name: "n", MinSizeBytes: 2},
-		CloudInit: metadata.CloudInit{UserData: "d", SSHKeys: []string{"k"}, Hostname: "h", ConfigDrive: agentapi.ConfigDriveNone}}
+	var p Params
+	fill(reflect.ValueOf(&p).Elem())
 	roundTrip(t, p, &metalapi.JobParams{})
-	pr := agentapi.Progress{Version: 1, TaskID: "t", Phase: agentapi.PhaseWriting, BytesRead: 1, BytesWritten: 2, Total: 3,
-		RateBytesPerSec: 4, ETASeconds: 5, Log: []string{"l"}, Time: wireTime}
+	var pr agentapi.Progress
+	fill(reflect.ValueOf(&pr).Elem())
 	roundTrip(t, pr, &metalapi.JobProgress{})
+}
+
+// fill sets every exported field of v, nested ones included, to a value
+// that is not its zero, so that omitempty hides none of them.
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(wireTime))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i))
+			}
+		}
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(1)
+	case reflect.Float32, reflect.Float64:
+		v.SetFloat(1.5)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem())
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(v.Index(0))
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(k)
+		fill(e)
+		v.SetMapIndex(k, e)
+	}
 }
 
 // roundTrip checks that from's JSON decodes strictly into to and encodes

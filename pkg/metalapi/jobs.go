@@ -146,6 +146,9 @@ type JobProgress struct {
 	BytesRead    int64 `json:"bytes_read"`
 	BytesWritten int64 `json:"bytes_written"`
 	Total        int64 `json:"total"`
+	// BytesSkipped of BytesWritten were already on the disk (a delta
+	// provision).
+	BytesSkipped int64 `json:"bytes_skipped,omitempty"`
 	// RateBytesPerSec is the recent write rate; ETASeconds the estimate
 	// to finish, -1 when unknown.
 	RateBytesPerSec float64   `json:"rate_bytes_per_sec"`
