@@ -56,6 +56,19 @@ func TestProvisionRequestDecodesAsBefore(t *testing.T) {
 	if got := fromProvisionRequest(metalapi.ProvisionRequest{Image: "x"}); got.Hints != nil || got.Image != "x" {
 		t.Fatalf("no hints: %+v", got)
 	}
+	// Every field the service takes, filled in, goes through the wire
+	// type and its conversion unchanged.
+	var all ProvisionRequest
+	fill(reflect.ValueOf(&all).Elem())
+	b, err := json.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire = metalapi.ProvisionRequest{}
+	strictly(t, b, &wire)
+	if got := fromProvisionRequest(wire); !reflect.DeepEqual(got, all) {
+		t.Fatalf("every field: converted %+v, want %+v", got, all)
+	}
 }
 
 // TestJobParamsAndProgressMatch: what the API documents as the content of
