@@ -2,11 +2,14 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/internal/wiretest"
+	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
@@ -43,16 +46,29 @@ func TestWireUnchanged(t *testing.T) {
 	}
 }
 
-// TestMachineRequestsConvert: every field of a create or patch request
-// reaches the inventory.
-func TestMachineRequestsConvert(t *testing.T) {
-	m := fromMachineCreate(metalapi.MachineCreate{Name: "n", MACs: []string{"a"}, IP: "i", BMC: "b", UUID: "u", Serial: "s", Tags: map[string]string{"k": "v"}})
-	if m.Name != "n" || m.MACs[0] != "a" || m.IP != "i" || m.BMC != "b" || m.UUID != "u" || m.Serial != "s" || m.Tags["k"] != "v" {
-		t.Errorf("create: %+v", m)
+// TestConvertersMissNoField: every field of a wire type is set from a
+// full record, and every field of a request reaches the inventory (what a
+// request cannot carry stays unset).
+func TestConvertersMissNoField(t *testing.T) {
+	var m inventory.Machine
+	wiretest.Fill(&m)
+	var e inventory.Event
+	wiretest.Fill(&e)
+	var l inventory.Lease
+	wiretest.Fill(&l)
+	for _, out := range []any{toMachine(m), toEvent(e), toLease(l)} {
+		if unset := wiretest.Unset(out); len(unset) > 0 {
+			t.Errorf("%T: %v unset", out, unset)
+		}
 	}
-	macs, ip, bmc, uuid, serial := []string{"a"}, "i", "b", "u", "s"
-	p := fromMachinePatch(metalapi.MachinePatch{MACs: &macs, IP: &ip, BMC: &bmc, UUID: &uuid, Serial: &serial, Tags: map[string]string{"k": ""}})
-	if p.MACs != &macs || p.IP != &ip || p.BMC != &bmc || p.UUID != &uuid || p.Serial != &serial || len(p.Tags) != 1 {
-		t.Errorf("patch: %+v", p)
+	var create metalapi.MachineCreate
+	wiretest.Fill(&create)
+	if got, want := fmt.Sprint(wiretest.Unset(fromMachineCreate(create))), "[State StateReason PowerState PowerCheckedAt Hardware CreatedAt UpdatedAt]"; got != want {
+		t.Errorf("create leaves %s unset, want %s", got, want)
+	}
+	var patch metalapi.MachinePatch
+	wiretest.Fill(&patch)
+	if got, want := fmt.Sprint(wiretest.Unset(fromMachinePatch(patch))), "[Hardware PowerState PowerAt]"; got != want {
+		t.Errorf("patch leaves %s unset, want %s (state and reason go through the lifecycle)", got, want)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/internal/wiretest"
+	"github.com/metal-iaas/metal/pkg/inventory"
 )
 
 // TestWireUnchanged: images as /api/v1 shows them are byte for byte what
@@ -22,5 +24,10 @@ func TestWireUnchanged(t *testing.T) {
 	golden.Check(t, "wire/image", js(toImage(wireImages()[0])))
 	if got := js(toImages(nil)) + js(toImages(wireImages()[:0])); got != "null\n[]\n" {
 		t.Errorf("empty lists: %q", got)
+	}
+	var img inventory.Image
+	wiretest.Fill(&img)
+	if unset := wiretest.Unset(toImage(img)); len(unset) > 0 {
+		t.Errorf("toImage leaves %v unset", unset)
 	}
 }

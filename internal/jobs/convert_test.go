@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/internal/wiretest"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
@@ -27,6 +28,11 @@ func TestWireUnchanged(t *testing.T) {
 	golden.Check(t, "wire/job", js(toJob(wireJobs()[0])))
 	if got := js(toJobs(nil)) + js(toJobs(wireJobs()[:0])); got != "null\n[]\n" {
 		t.Errorf("empty lists: %q", got)
+	}
+	var j inventory.Job
+	wiretest.Fill(&j)
+	if unset := wiretest.Unset(toJob(j)); len(unset) > 0 {
+		t.Errorf("toJob leaves %v unset", unset)
 	}
 }
 
@@ -59,7 +65,7 @@ func TestProvisionRequestDecodesAsBefore(t *testing.T) {
 	// Every field the service takes, filled in, goes through the wire
 	// type and its conversion unchanged.
 	var all ProvisionRequest
-	fill(reflect.ValueOf(&all).Elem())
+	wiretest.Fill(&all)
 	b, err := json.Marshal(all)
 	if err != nil {
 		t.Fatal(err)
@@ -78,50 +84,11 @@ func TestProvisionRequestDecodesAsBefore(t *testing.T) {
 // same bytes.
 func TestJobParamsAndProgressMatch(t *testing.T) {
 	var p Params
-	fill(reflect.ValueOf(&p).Elem())
+	wiretest.Fill(&p)
 	roundTrip(t, p, &metalapi.JobParams{})
 	var pr agentapi.Progress
-	fill(reflect.ValueOf(&pr).Elem())
+	wiretest.Fill(&pr)
 	roundTrip(t, pr, &metalapi.JobProgress{})
-}
-
-// fill sets every exported field of v, nested ones included, to a value
-// that is not its zero, so that omitempty hides none of them.
-func fill(v reflect.Value) {
-	switch v.Kind() {
-	case reflect.Struct:
-		if v.Type() == reflect.TypeOf(time.Time{}) {
-			v.Set(reflect.ValueOf(wireTime))
-			return
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				fill(v.Field(i))
-			}
-		}
-	case reflect.String:
-		v.SetString("x")
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		v.SetInt(1)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		v.SetUint(1)
-	case reflect.Float32, reflect.Float64:
-		v.SetFloat(1.5)
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem())
-	case reflect.Slice:
-		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
-		fill(v.Index(0))
-	case reflect.Map:
-		v.Set(reflect.MakeMap(v.Type()))
-		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
-		fill(k)
-		fill(e)
-		v.SetMapIndex(k, e)
-	}
 }
 
 // roundTrip checks that from's JSON decodes strictly into to and encodes

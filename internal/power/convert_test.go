@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/internal/wiretest"
 	"github.com/metal-iaas/metal/pkg/metalapi"
 )
 
@@ -22,9 +23,14 @@ func TestWireUnchanged(t *testing.T) {
 	}
 	golden.Check(t, "wire/results", js(toResults(wireResults())))
 	golden.Check(t, "wire/verify", js([]metalapi.VerifyResult{{Machine: "rack1-07", OK: true}, {Machine: "m2", Error: "no BMC"}}))
-	sel := fromSelector(metalapi.Selector{Machines: []string{"a"}, Tags: map[string]string{"k": "v"}, All: true})
-	if len(sel.Machines) != 1 || sel.Tags["k"] != "v" || !sel.All {
-		t.Errorf("selector: %+v", sel)
+	var sel metalapi.Selector
+	wiretest.Fill(&sel)
+	var r Result
+	wiretest.Fill(&r)
+	for _, out := range []any{fromSelector(sel), toResult(r)} {
+		if unset := wiretest.Unset(out); len(unset) > 0 {
+			t.Errorf("%T: %v unset", out, unset)
+		}
 	}
 }
 
