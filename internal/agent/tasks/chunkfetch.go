@@ -32,7 +32,7 @@ type fetcher struct {
 	slots      chan struct{} // downloads in flight
 	dec        *zstd.Decoder // DecodeAll, shared by the workers
 	log        *slog.Logger
-	received   atomic.Int64 // bytes of bodies received, refused ones too
+	received   atomic.Int64 // bytes of chunks received, refused ones too
 	refused    atomic.Int64
 }
 
@@ -46,6 +46,10 @@ func (f *fetcher) getOnce(ctx context.Context, url string, limit int64, buf []by
 		return buf, fmt.Errorf("%q: %w", url, err)
 	}
 	req.Header.Set("Accept-Encoding", "identity")
+	// A request that gets no answer, or a body that stops, for
+	// IdleTimeout is dropped (and repeated).
+	idle := time.AfterFunc(f.o.IdleTimeout, cancel)
+	defer idle.Stop()
 	resp, err := f.o.Client.Do(req)
 	if err != nil {
 		return buf, fmt.Errorf("get %s: %w (%w)", url, err, errTransient)
@@ -62,9 +66,6 @@ func (f *fetcher) getOnce(ctx context.Context, url string, limit int64, buf []by
 	if resp.ContentLength > limit {
 		return buf, fmt.Errorf("%w: %d bytes announced, at most %d expected", errRefused, resp.ContentLength, limit)
 	}
-	// A connection that delivers nothing for IdleTimeout is dropped.
-	idle := time.AfterFunc(f.o.IdleTimeout, cancel)
-	defer idle.Stop()
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {

@@ -67,8 +67,9 @@ type chunkStats struct {
 // manifest is fetched and verified first (nothing is written before);
 // then every chunk, in any order and several at once, is either found
 // already on the disk (delta), zeroed (a zero chunk: never fetched) or
-// fetched, verified against its digest and written at its offset. The
-// raw SHA-256 reported is the manifest's: every chunk of it was verified.
+// fetched (once, however often it repeats), verified against its digest
+// and written at its offsets. The raw SHA-256 reported is the
+// manifest's: every chunk of it was verified.
 func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi.Result) (agentapi.Progress, error) {
 	img, co := p.img, r.Chunks.withDefaults()
 	var last agentapi.Progress
@@ -84,6 +85,7 @@ func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi
 	if err != nil {
 		return last, fmt.Errorf("provision: manifest %s: %w", img.ManifestURL, err)
 	}
+	f.received.Store(0) // BytesRead counts the chunks
 	// A worker holds a raw chunk and, at worst, its compressed copy.
 	workers := int(max(1, min(int64(co.Fetches+co.Workers), co.Memory/(2*m.ChunkSize))))
 	f.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(workers), zstd.WithDecodeAllCapLimit(true),
@@ -153,28 +155,50 @@ type chunkWriter struct {
 	st    *chunkStats
 }
 
-// run hands the chunks in order to n workers; the first error stops
-// them all and is returned.
+// chunkJob is a zero chunk, or every place of one data chunk: a chunk
+// that repeats is fetched once and written at each of its offsets.
+type chunkJob struct {
+	digest string
+	index  []int
+}
+
+// jobs groups the manifest's chunks by digest, in disk order.
+func (w *chunkWriter) jobs() []chunkJob {
+	var jobs []chunkJob
+	at := map[string]int{}
+	for i, d := range w.m.Chunks {
+		if j, ok := at[d]; ok && d != "" {
+			jobs[j].index = append(jobs[j].index, i)
+			continue
+		}
+		at[d] = len(jobs)
+		jobs = append(jobs, chunkJob{digest: d, index: []int{i}})
+	}
+	return jobs
+}
+
+// run hands the jobs in order to n workers; the first error stops them
+// all and is returned.
 func (w *chunkWriter) run(ctx context.Context, n int) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan int)
+	next := make(chan chunkJob)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			raw := alignedBuf(int(w.m.ChunkSize))
 			var comp []byte
-			for i := range next {
-				if err := w.chunk(ctx, i, raw, &comp); err != nil {
+			for j := range next {
+				if err := w.job(ctx, j, raw, &comp); err != nil {
 					cancel(err)
 				}
 			}
 		})
 	}
 feed:
-	for i := range w.m.Chunks {
+	for _, j := range w.jobs() {
 		select {
-		case next <- i:
+		case next <- j:
 		case <-ctx.Done():
 			break feed
 		}
@@ -184,42 +208,57 @@ feed:
 	return context.Cause(ctx)
 }
 
-// chunk puts chunk i in place, with raw (ChunkSize bytes, aligned) and
-// comp as the worker's buffers.
-func (w *chunkWriter) chunk(ctx context.Context, i int, raw []byte, comp *[]byte) error {
+// job puts one chunk in place at each of its offsets, with raw
+// (ChunkSize bytes, aligned) and comp as the worker's buffers. With
+// delta, the places that already hold it are kept, and it is fetched
+// only when some place does not.
+func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]byte) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
 	}
-	off, n := w.m.ChunkRange(i)
-	digest := w.m.Chunks[i]
+	_, n := w.m.ChunkRange(j.index[0])
 	raw = raw[:n:n]
+	need := j.index
 	if w.delta {
-		if err := w.tgt.readAt(raw, off); err != nil {
-			return fmt.Errorf("chunk %d at offset %d: reading the disk: %w", i, off, err)
-		}
-		if digest == "" && allZero(raw) || digest != "" && sha256Hex(raw) == digest {
-			w.st.skipped.Add(n)
-			w.st.done.Add(n)
-			return nil
+		need = nil
+		for _, i := range j.index {
+			off, _ := w.m.ChunkRange(i)
+			if err := w.tgt.readAt(raw, off); err != nil {
+				return fmt.Errorf("chunk %d at offset %d: reading the disk: %w", i, off, err)
+			}
+			if (j.digest == "" && allZero(raw)) || (j.digest != "" && sha256Hex(raw) == j.digest) {
+				w.st.skipped.Add(n)
+				w.st.done.Add(n)
+				continue
+			}
+			need = append(need, i)
 		}
 	}
-	if digest == "" {
+	if len(need) == 0 {
+		return nil
+	}
+	if j.digest == "" {
+		off, _ := w.m.ChunkRange(need[0])
 		if err := w.tgt.zero(off, n); err != nil {
-			return fmt.Errorf("zero chunk %d at offset %d: %w", i, off, err)
+			return fmt.Errorf("zero chunk %d at offset %d: %w", need[0], off, err)
 		}
 		w.st.zeroed.Add(n)
 		w.st.done.Add(n)
 		return nil
 	}
-	if err := w.fetch.chunk(ctx, w.base+"/"+digest, digest, raw, comp); err != nil {
-		return fmt.Errorf("chunk %d (%s) at offset %d: %w", i, digest, off, err)
-	}
-	if err := w.tgt.writeAt(raw, off); err != nil {
-		return fmt.Errorf("chunk %d at offset %d: %w", i, off, err)
+	if err := w.fetch.chunk(ctx, w.base+"/"+j.digest, j.digest, raw, comp); err != nil {
+		off, _ := w.m.ChunkRange(need[0])
+		return fmt.Errorf("chunk %d (%s) at offset %d: %w", need[0], j.digest, off, err)
 	}
 	w.st.fetched.Add(1)
-	w.st.written.Add(n)
-	w.st.done.Add(n)
+	for _, i := range need {
+		off, _ := w.m.ChunkRange(i)
+		if err := w.tgt.writeAt(raw, off); err != nil {
+			return fmt.Errorf("chunk %d at offset %d: %w", i, off, err)
+		}
+		w.st.written.Add(n)
+		w.st.done.Add(n)
+	}
 	return nil
 }
 

@@ -28,6 +28,7 @@ func TestProvisionChunksDelta(t *testing.T) {
 		{"one data chunk changed", changed(data), 1, int64(len(raw)) - testChunk},
 		{"one zero chunk dirty", changed(zero), 0, int64(len(raw)) - testChunk},
 		{"last partial chunk changed", func(b []byte) { b[len(raw)-1] ^= 1 }, 1, int64(len(raw)) - 20480},
+		{"one place of a repeated chunk changed", changed(13), 1, int64(len(raw)) - testChunk},
 		{"two chunks changed", func(b []byte) { changed(0)(b); changed(39)(b) }, 2, int64(len(raw)) - 2*testChunk},
 		{"shorter disk file", nil, 1, int64(len(raw)) - 20480},
 	}

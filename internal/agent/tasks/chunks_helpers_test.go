@@ -70,7 +70,8 @@ func manifestOf(t *testing.T, raw []byte, chunkSize int64) (*imaging.Manifest, m
 
 // chunkServer serves a manifest at /manifest and its chunks at
 // /chunks/<digest>, as metald does, counting requests per path. bad, when
-// set, chooses a corrupt answer for the nth request (from 1) of a chunk.
+// set, may choose another answer (a status, a corrupt body) for the nth
+// request (from 1) of a chunk.
 type chunkServer struct {
 	*httptest.Server
 	m        *imaging.Manifest
@@ -78,7 +79,7 @@ type chunkServer struct {
 	chunks   map[string][]byte
 	mu       sync.Mutex
 	gets     map[string]int
-	bad      func(digest string, n int) []byte
+	bad      func(digest string, n int) (status int, body []byte)
 }
 
 // built caches manifestOf for the images the tests serve, by raw SHA-256.
@@ -118,12 +119,13 @@ func (cs *chunkServer) handler(t *testing.T) http.Handler {
 		case r.URL.Path == "/manifest":
 			_, _ = w.Write(cs.manifest)
 		case ok && cs.chunks[d] != nil:
-			z := cs.chunks[d]
+			z, status := cs.chunks[d], http.StatusOK
 			if bad != nil {
-				if b := bad(d, n); b != nil {
-					z = b
+				if st, b := bad(d, n); st != 0 {
+					z, status = b, st
 				}
 			}
+			w.WriteHeader(status)
 			_, _ = w.Write(z)
 		case r.URL.Path == "/image":
 			t.Errorf("the streaming url was fetched by a chunked provision")

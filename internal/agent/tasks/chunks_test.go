@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metal-iaas/metal/pkg/agentapi"
 )
@@ -48,8 +50,9 @@ func TestProvisionChunks(t *testing.T) {
 			if !bytes.Equal(got, raw) {
 				t.Fatalf("disk (%d bytes) differs from the %d-byte raw image", len(got), len(raw))
 			}
-			if n := cs.chunkGets() - before; n != dataChunks(cs.m) {
-				t.Errorf("%d chunk requests for %d data chunks", n, dataChunks(cs.m))
+			// Zero chunks are never fetched, repeated ones once.
+			if n := cs.chunkGets() - before; n != len(cs.chunks) || len(cs.chunks) >= dataChunks(cs.m) {
+				t.Errorf("%d chunk requests for %d distinct chunks (%d data chunks)", n, len(cs.chunks), dataChunks(cs.m))
 			}
 			last := ps[len(ps)-1]
 			if last.Phase != agentapi.PhaseDone || last.BytesWritten != int64(len(raw)) || last.Total != int64(len(raw)) || last.BytesRead <= 0 {
@@ -59,8 +62,10 @@ func TestProvisionChunks(t *testing.T) {
 	}
 }
 
-// TestProvisionChunksCorrupt: a chunk served bad once is refused and
-// fetched again; one always bad fails the task with an error naming it.
+// TestProvisionChunksCorrupt: a chunk served bad once is refused (and
+// logged) and fetched again, so is one answered with a 5xx or not at
+// all (dropped after the idle timeout); one always bad fails the task
+// with an error naming it.
 func TestProvisionChunksCorrupt(t *testing.T) {
 	raw := fixture()
 	const victim = 2
@@ -68,29 +73,49 @@ func TestProvisionChunksCorrupt(t *testing.T) {
 	flipped[100] ^= 1
 	cases := []struct {
 		name   string
-		bad    func(t *testing.T) []byte
+		status int
+		body   func(t *testing.T) []byte
 		always bool
-		want   string
+		log    string
 	}{
-		{"wrong digest", func(t *testing.T) []byte { return zstdOf(t, flipped) }, false, ""},
-		{"not zstd", func(*testing.T) []byte { return []byte("<html>proxy error</html>") }, false, ""},
-		{"too long", func(t *testing.T) []byte { return zstdOf(t, append(bytes.Clone(flipped), 1)) }, false, ""},
-		{"truncated", func(t *testing.T) []byte { return zstdOf(t, flipped[:1000]) }, false, ""},
-		{"always bad", func(t *testing.T) []byte { return zstdOf(t, flipped) }, true, "refused 4 times"},
+		{"wrong digest", 200, func(t *testing.T) []byte { return zstdOf(t, flipped) }, false, "chunk refused"},
+		{"not zstd", 200, func(*testing.T) []byte { return []byte("<html>proxy error</html>") }, false, "chunk refused"},
+		{"too long", 200, func(t *testing.T) []byte { return zstdOf(t, append(bytes.Clone(flipped), 1)) }, false, "chunk refused"},
+		{"truncated", 200, func(t *testing.T) []byte { return zstdOf(t, flipped[:1000]) }, false, "chunk refused"},
+		{"503", 503, func(*testing.T) []byte { return []byte("busy") }, false, "request failed, retrying"},
+		{"stalls", -1, nil, false, "context canceled"},
+		{"always bad", 200, func(t *testing.T) []byte { return zstdOf(t, flipped) }, true, "chunk refused"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cs := newChunkServer(t, raw)
 			digest := cs.m.Chunks[victim]
-			bad := c.bad(t)
-			cs.bad = func(d string, n int) []byte {
-				if d == digest && (n == 1 || c.always) {
-					return bad
+			var body []byte
+			if c.body != nil {
+				body = c.body(t)
+			}
+			stalled := make(chan struct{})
+			defer close(stalled)
+			cs.bad = func(d string, n int) (int, []byte) {
+				switch {
+				case d != digest || n > 1 && !c.always:
+					return 0, nil
+				case c.status < 0:
+					<-stalled // no answer until the test ends
+					return 0, nil
 				}
-				return nil
+				return c.status, body
 			}
 			r, disk := provisionSetup(t, 8<<20)
+			if c.status < 0 {
+				r.Resume.IdleTimeout = 300 * time.Millisecond
+			}
+			var logs syncBuffer
+			r.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			res := r.RunTask(context.Background(), cs.task(false), func(agentapi.Progress) {})
+			if !strings.Contains(logs.String(), c.log) {
+				t.Errorf("no %q in the log:\n%s", c.log, logs.String())
+			}
 			if c.always {
 				want := "chunk 2 (" + digest + ") at offset 131072: refused 4 times"
 				if res.Success || !strings.Contains(res.Error, want) {
