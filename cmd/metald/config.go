@@ -220,6 +220,7 @@ func (c *Config) netbootConfig() (netboot.Config, error) {
 		}
 		nc.DNS = append(nc.DNS, a)
 	}
+	nc = nc.WithDefaults()
 	if err := nc.Validate(); err != nil {
 		return nc, err
 	}

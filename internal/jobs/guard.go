@@ -31,7 +31,8 @@ type AgentGuard struct {
 	Metrics prometheus.Registerer
 }
 
-func (g *AgentGuard) defaults() {
+// withDefaults returns g with its zero limits filled.
+func (g AgentGuard) withDefaults() AgentGuard {
 	for _, f := range []struct {
 		v   *float64
 		def float64
@@ -40,6 +41,7 @@ func (g *AgentGuard) defaults() {
 			*f.v = f.def
 		}
 	}
+	return g
 }
 
 // guard holds the limiters and the refusal record.
@@ -51,7 +53,7 @@ type guard struct {
 }
 
 func newGuard(cfg AgentGuard, store Store, log *slog.Logger) *guard {
-	cfg.defaults()
+	cfg = cfg.withDefaults()
 	burst := func(r float64) int { return max(1, int(10*r)) }
 	return &guard{cfg: cfg, binder: trust.New(store),
 		refused: trust.NewRefusals("agent",

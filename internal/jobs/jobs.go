@@ -97,7 +97,8 @@ func (plainSeeds) ConfigDrive(m inventory.Machine, jobID int64, ci metadata.Clou
 	return metadata.ConfigDrive(m, jobID, ci, metadata.Network{})
 }
 
-func (c *Config) defaults() {
+// withDefaults returns c with its zero fields filled.
+func (c Config) withDefaults() Config {
 	if c.PowerTimeout == 0 {
 		c.PowerTimeout = 2 * time.Minute
 	}
@@ -119,6 +120,7 @@ func (c *Config) defaults() {
 	if c.ImageURL == "" {
 		c.ImageURL = c.AdvertiseURL
 	}
+	return c
 }
 
 // Service runs jobs.
@@ -138,7 +140,7 @@ type Service struct {
 
 // New returns a job service.
 func New(cfg Config, store Store, power Power, log *slog.Logger) *Service {
-	cfg.defaults()
+	cfg = cfg.withDefaults()
 	s := &Service{cfg: cfg, store: store, power: power, log: log, now: time.Now,
 		steps: newSteps(), kick: make(chan struct{}, 1), guard: newGuard(cfg.Guard, store, log)}
 	s.async = s.spawn

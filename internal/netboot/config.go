@@ -73,18 +73,48 @@ func ParseRange(s string) (start, end netip.Addr, err error) {
 	return start, end, nil
 }
 
-// Validate checks c and fills defaults. It opens nothing.
-func (c *Config) Validate() error {
-	switch c.Mode {
-	case "":
+// WithDefaults returns c with its zero fields filled: mode off, unknown
+// MACs ignored, the URLs without a trailing slash (AgentURL defaults to
+// AdvertiseURL), ServerIP from an IPv4 advertise URL, TFTP on :69, leases
+// of an hour.
+func (c Config) WithDefaults() Config {
+	if c.Mode == "" {
 		c.Mode = ModeOff
+	}
+	if c.Unknown == "" {
+		c.Unknown = UnknownIgnore
+	}
+	c.AdvertiseURL = strings.TrimRight(c.AdvertiseURL, "/")
+	if c.AgentURL == "" {
+		c.AgentURL = c.AdvertiseURL
+	}
+	c.AgentURL = strings.TrimRight(c.AgentURL, "/")
+	if !c.ServerIP.IsValid() {
+		if u, err := url.Parse(c.AdvertiseURL); err == nil {
+			if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.Is4() {
+				c.ServerIP = ip
+			}
+		}
+	}
+	if c.TFTPAddr == "" {
+		c.TFTPAddr = ":69"
+	}
+	if c.LeaseTime == 0 {
+		c.LeaseTime = time.Hour
+	}
+	return c
+}
+
+// Validate checks c as WithDefaults completes it; it changes nothing and
+// opens nothing.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	switch c.Mode {
 	case ModeOff, ModeProxy, ModeFull:
 	default:
 		return fmt.Errorf("netboot: dhcp mode %q: want off, proxy or full", c.Mode)
 	}
 	switch c.Unknown {
-	case "":
-		c.Unknown = UnknownIgnore
 	case UnknownIgnore, UnknownDiscover:
 	default:
 		return fmt.Errorf("netboot: unknown-MAC policy %q: want ignore or discover", c.Unknown)
@@ -93,24 +123,8 @@ func (c *Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("netboot: advertise URL %q: want http://HOST[:PORT]", c.AdvertiseURL)
 	}
-	c.AdvertiseURL = strings.TrimRight(c.AdvertiseURL, "/")
-	if c.AgentURL == "" {
-		c.AgentURL = c.AdvertiseURL
-	}
 	if a, err := url.Parse(c.AgentURL); err != nil || (a.Scheme != "http" && a.Scheme != "https") || a.Host == "" {
 		return fmt.Errorf("netboot: agent URL %q: want http(s)://HOST[:PORT]", c.AgentURL)
-	}
-	c.AgentURL = strings.TrimRight(c.AgentURL, "/")
-	if !c.ServerIP.IsValid() {
-		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.Is4() {
-			c.ServerIP = ip
-		}
-	}
-	if c.TFTPAddr == "" {
-		c.TFTPAddr = ":69"
-	}
-	if c.LeaseTime == 0 {
-		c.LeaseTime = time.Hour
 	}
 	if c.Mode == ModeOff {
 		return nil

@@ -42,6 +42,7 @@ type Service struct {
 // New validates cfg and builds the services; nothing listens until Run.
 // In full mode it loads the leases from inv.
 func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger) (*Service, error) {
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

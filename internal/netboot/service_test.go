@@ -157,7 +157,7 @@ func TestConfigValidate(t *testing.T) {
 		return Config{Mode: ModeFull, Interface: "br0", AdvertiseURL: "http://10.0.0.1:8080",
 			RangeStart: netip.MustParseAddr("10.0.0.100"), RangeEnd: netip.MustParseAddr("10.0.0.200")}
 	}
-	c := good()
+	c := good().WithDefaults()
 	if err := c.Validate(); err != nil || c.ServerIP != netip.MustParseAddr("10.0.0.1") || c.TFTPAddr != ":69" || c.Unknown != UnknownIgnore {
 		t.Fatalf("good config: %v %+v", err, c)
 	}

@@ -54,24 +54,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 }
 
-// Validate checks c and fills defaults. It opens nothing.
-func (c *Config) Validate() error {
-	if c.Addr == "" {
-		return errors.New("server: a plain HTTP listen address is required")
-	}
-	if c.TLS != nil && c.HTTPSAddr == "" {
-		return errors.New("server: TLS needs an HTTPS listen address")
-	}
-	if c.TLS == nil && c.HTTPSAddr != "" {
-		return errors.New("server: an HTTPS listen address needs TLS")
-	}
+// withDefaults returns c with its zero fields filled.
+func (c Config) withDefaults() Config {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
-	}
-	for _, d := range []*time.Duration{&c.ReadTimeout, &c.WriteTimeout, &c.StreamIdle, &c.ShutdownTimeout} {
-		if *d < 0 {
-			return fmt.Errorf("server: negative timeout %v", *d)
-		}
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout
@@ -84,6 +70,26 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Validate checks c; it changes nothing and opens nothing (New fills
+// the defaults).
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("server: a plain HTTP listen address is required")
+	}
+	if c.TLS != nil && c.HTTPSAddr == "" {
+		return errors.New("server: TLS needs an HTTPS listen address")
+	}
+	if c.TLS == nil && c.HTTPSAddr != "" {
+		return errors.New("server: an HTTPS listen address needs TLS")
+	}
+	for _, d := range []time.Duration{c.ReadTimeout, c.WriteTimeout, c.StreamIdle, c.ShutdownTimeout} {
+		if d < 0 {
+			return fmt.Errorf("server: negative timeout %v", d)
+		}
 	}
 	return nil
 }
@@ -114,6 +120,7 @@ type Server struct {
 // before Run. cfg must be valid (Validate); New validates it again and
 // panics on an invalid one, a programming error.
 func New(cfg Config, log *slog.Logger) *Server {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}

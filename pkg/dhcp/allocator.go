@@ -43,8 +43,25 @@ type AllocatorConfig struct {
 	Logger       *slog.Logger
 }
 
-// Validate reports what is wrong with c, after filling defaults.
-func (c *AllocatorConfig) Validate() error {
+// withDefaults returns c with its zero fields filled.
+func (c AllocatorConfig) withDefaults() AllocatorConfig {
+	if c.OfferHold == 0 {
+		c.OfferHold = time.Minute
+	}
+	if c.DeclineHold == 0 {
+		c.DeclineHold = 10 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports what is wrong with c; it changes nothing.
+func (c AllocatorConfig) Validate() error {
 	switch {
 	case !c.Subnet.IsValid() || !c.Subnet.Addr().Is4():
 		return errors.New("dhcp: allocator: subnet must be an IPv4 prefix")
@@ -60,18 +77,6 @@ func (c *AllocatorConfig) Validate() error {
 		return fmt.Errorf("dhcp: allocator: lease time %v shorter than 1m", c.LeaseTime)
 	case c.Store == nil:
 		return errors.New("dhcp: allocator: no lease store")
-	}
-	if c.OfferHold == 0 {
-		c.OfferHold = time.Minute
-	}
-	if c.DeclineHold == 0 {
-		c.DeclineHold = 10 * time.Minute
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
@@ -97,6 +102,7 @@ type Allocator struct {
 
 // NewAllocator validates cfg and loads the existing leases from the store.
 func NewAllocator(ctx context.Context, cfg AllocatorConfig) (*Allocator, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -37,21 +37,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Validate reports what is wrong with c, after filling defaults.
-func (c *Config) Validate() error {
-	if c.Handler == nil {
-		return errors.New("dhcp: config: no handler")
-	}
+// withDefaults returns c with its zero fields filled.
+func (c Config) withDefaults() Config {
 	if len(c.Ports) == 0 {
 		c.Ports = []int{ServerPort}
-	}
-	for _, p := range c.Ports {
-		if p <= 0 || p > 65535 {
-			return fmt.Errorf("dhcp: config: port %d out of range", p)
-		}
-	}
-	if c.Workers < 0 || c.Queue < 0 {
-		return errors.New("dhcp: config: negative workers or queue")
 	}
 	if c.Workers == 0 {
 		c.Workers = 4
@@ -68,6 +57,22 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	return c
+}
+
+// Validate reports what is wrong with c; it changes nothing.
+func (c Config) Validate() error {
+	if c.Handler == nil {
+		return errors.New("dhcp: config: no handler")
+	}
+	for _, p := range c.Ports {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("dhcp: config: port %d out of range", p)
+		}
+	}
+	if c.Workers < 0 || c.Queue < 0 {
+		return errors.New("dhcp: config: negative workers or queue")
+	}
 	return nil
 }
 
@@ -80,6 +85,7 @@ type Server struct {
 
 // New validates cfg and registers the counters. No socket is opened yet.
 func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

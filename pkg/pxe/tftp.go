@@ -33,16 +33,10 @@ type TFTPConfig struct {
 	Logger     *slog.Logger
 }
 
-// Validate reports what is wrong with c, after filling defaults.
-func (c *TFTPConfig) Validate() error {
-	if c.Files == nil {
-		return errors.New("pxe: tftp: no files")
-	}
+// withDefaults returns c with its zero fields filled.
+func (c TFTPConfig) withDefaults() TFTPConfig {
 	if c.Addr == "" {
 		c.Addr = ":69"
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("pxe: tftp: listen address %q: %w", c.Addr, err)
 	}
 	if c.MaxTransfers <= 0 {
 		c.MaxTransfers = 128
@@ -55,6 +49,19 @@ func (c *TFTPConfig) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports what is wrong with c; it changes nothing.
+func (c TFTPConfig) Validate() error {
+	if c.Files == nil {
+		return errors.New("pxe: tftp: no files")
+	}
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			return fmt.Errorf("pxe: tftp: listen address %q: %w", c.Addr, err)
+		}
 	}
 	return nil
 }
@@ -76,6 +83,7 @@ type tftpMetrics struct {
 
 // NewTFTPServer validates cfg and registers the counters.
 func NewTFTPServer(cfg TFTPConfig) (*TFTPServer, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
