@@ -41,7 +41,7 @@ func (a *Allocator) Handle(ctx context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHC
 		return nil, err
 	}
 	if d.write != nil {
-		if err := a.commit(ctx, *d.write); err != nil {
+		if err := a.commit(ctx, *d.write, true); err != nil {
 			return nil, fmt.Errorf("dhcp: store %s of %s: %w", d.what, mac, err)
 		}
 	}

@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -56,10 +57,19 @@ func (a *Allocator) stage(mac net.HardwareAddr, l Lease, del bool) write {
 	return write{key: key, w: w, seq: a.seq}
 }
 
+// errBusy: another write of the same MAC is under way (commit without
+// waiting).
+var errBusy = errors.New("dhcp: lease write under way")
+
 // commit makes sure that the store holds wr's decision or a later one of
-// the same MAC; a.mu is not held.
-func (a *Allocator) commit(ctx context.Context, wr write) error {
-	wr.w.mu.Lock()
+// the same MAC; a.mu is not held. Without wait it returns errBusy, wr
+// still staged, when that MAC's record is being written.
+func (a *Allocator) commit(ctx context.Context, wr write, wait bool) error {
+	if wait {
+		wr.w.mu.Lock()
+	} else if !wr.w.mu.TryLock() {
+		return errBusy
+	}
 	defer func() {
 		wr.w.mu.Unlock()
 		a.mu.Lock()
@@ -88,8 +98,9 @@ func (a *Allocator) commit(ctx context.Context, wr write) error {
 }
 
 // flushStale deletes the store records of MACs whose address was reused.
-// A deletion that fails is staged again for the next flush, unless the
-// MAC has a newer record by then.
+// It waits for no other client's write: a deletion whose MAC is being
+// written stays staged for the next flush, and one that fails is staged
+// again, unless the MAC has a newer record by then.
 func (a *Allocator) flushStale(ctx context.Context) error {
 	a.mu.Lock()
 	stale := a.stale
@@ -97,8 +108,14 @@ func (a *Allocator) flushStale(ctx context.Context) error {
 	a.mu.Unlock()
 	var first error
 	for _, wr := range stale {
-		err := a.commit(ctx, wr)
+		err := a.commit(ctx, wr, false)
 		if err == nil {
+			continue
+		}
+		if errors.Is(err, errBusy) {
+			a.mu.Lock()
+			a.stale = append(a.stale, wr)
+			a.mu.Unlock()
 			continue
 		}
 		a.mu.Lock()

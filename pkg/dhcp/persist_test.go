@@ -158,3 +158,50 @@ func TestOneMACWritesInDecisionOrder(t *testing.T) {
 		t.Fatalf("%d MAC writers left after every write returned", len(a.writers))
 	}
 }
+
+// TestStaleDeletionWaitsForNobody: deleting the record of a MAC whose
+// address was taken over does not wait while that MAC's record is being
+// written; it stays staged and goes out with a later flush.
+func TestStaleDeletionWaitsForNobody(t *testing.T) {
+	now := t0
+	store := NewMemoryStore()
+	a := newTestAllocator(t, store, &now)
+	old := Lease{MAC: mac(1), IP: mustAddr("10.0.0.100"), Expires: t0, State: LeaseBound}
+	if err := store.Put(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	a.index(old)
+	a.index(Lease{MAC: mac(2), IP: old.IP, Expires: t0.Add(time.Hour), State: LeaseBound}) // takes the address over
+	w := a.writers[mac(1).String()]
+	a.mu.Unlock()
+	if w == nil {
+		t.Fatal("no deletion staged for the MAC whose address was taken over")
+	}
+	w.mu.Lock() // a write of mac(1) is under way
+	done := make(chan error, 1)
+	go func() { done <- a.flushStale(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("flushStale waited for another client's write")
+	}
+	if _, err := store.Get(context.Background(), mac(1)); err != nil {
+		t.Fatalf("deleted while its MAC was being written: %v", err)
+	}
+	w.mu.Unlock()
+	if err := a.flushStale(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := store.Get(context.Background(), mac(1)); err != ErrNotFound {
+		t.Fatalf("stale record still stored: %+v %v", l, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.stale) != 0 || len(a.writers) != 0 {
+		t.Fatalf("%d stale, %d writers left", len(a.stale), len(a.writers))
+	}
+}
