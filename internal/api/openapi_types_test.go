@@ -229,6 +229,25 @@ func TestOpenAPIEnumsMatchWireConstants(t *testing.T) {
 	}
 }
 
+// TestOpenAPIHasWirePaths: every path pkg/metalapi names is documented.
+func TestOpenAPIHasWirePaths(t *testing.T) {
+	paths, _ := loadDoc(t)
+	for _, p := range []string{
+		metalapi.PathOpenAPI, metalapi.PathMachines, metalapi.PathEvents, metalapi.PathLeases, metalapi.PathImages,
+		metalapi.PathJobs, metalapi.PathPower, metalapi.PathBootDev,
+		metalapi.PathMachines + "/{name}", metalapi.PathImages + "/{name}", metalapi.PathJobs + "/{id}",
+		metalapi.PathMachines + "/{name}/" + metalapi.ActionProvision,
+		metalapi.PathMachines + "/{name}/" + metalapi.ActionInspect,
+		metalapi.PathMachines + "/{name}/" + metalapi.ActionDeprovision,
+		metalapi.PathMachines + "/{name}/" + metalapi.ActionVerifyBMC,
+	} {
+		rel, ok := strings.CutPrefix(p, metalapi.PathPrefix)
+		if !ok || paths[rel] == nil {
+			t.Errorf("%s is not in openapi.json", p)
+		}
+	}
+}
+
 // The checks above must see real fields: a sanity check of jsonFields.
 func TestJSONFieldsFlattensEmbedded(t *testing.T) {
 	got := jsonFields(reflect.TypeOf(metalapi.PowerRequest{}))
