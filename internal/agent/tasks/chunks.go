@@ -155,19 +155,32 @@ type chunkWriter struct {
 	st    *chunkStats
 }
 
-// chunkJob is a zero chunk, or every place of one data chunk: a chunk
-// that repeats is fetched once and written at each of its offsets.
+// chunkJob is a run of zero chunks, or every place of one data chunk:
+// a chunk that repeats is fetched once and written at each of its
+// offsets.
 type chunkJob struct {
 	digest string
 	index  []int
 }
 
-// jobs groups the manifest's chunks by digest, in disk order.
+// maxZeroRun bounds the zero chunks zeroed in one job (one BLKZEROOUT).
+const maxZeroRun = 256
+
+// jobs groups the manifest's chunks by digest and consecutive zero
+// chunks into runs, in disk order.
 func (w *chunkWriter) jobs() []chunkJob {
 	var jobs []chunkJob
 	at := map[string]int{}
 	for i, d := range w.m.Chunks {
-		if j, ok := at[d]; ok && d != "" {
+		if d == "" {
+			if k := len(jobs) - 1; k >= 0 && jobs[k].digest == "" && jobs[k].index[len(jobs[k].index)-1] == i-1 && len(jobs[k].index) < maxZeroRun {
+				jobs[k].index = append(jobs[k].index, i)
+				continue
+			}
+			jobs = append(jobs, chunkJob{index: []int{i}})
+			continue
+		}
+		if j, ok := at[d]; ok {
 			jobs[j].index = append(jobs[j].index, i)
 			continue
 		}
@@ -216,17 +229,15 @@ func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]b
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
 	}
-	_, n := w.m.ChunkRange(j.index[0])
-	raw = raw[:n:n]
 	need := j.index
 	if w.delta {
 		need = nil
 		for _, i := range j.index {
-			off, _ := w.m.ChunkRange(i)
-			if err := w.tgt.readAt(raw, off); err != nil {
+			off, n := w.m.ChunkRange(i)
+			if err := w.tgt.readAt(raw[:n], off); err != nil {
 				return fmt.Errorf("chunk %d at offset %d: reading the disk: %w", i, off, err)
 			}
-			if (j.digest == "" && allZero(raw)) || (j.digest != "" && sha256Hex(raw) == j.digest) {
+			if (j.digest == "" && allZero(raw[:n])) || (j.digest != "" && sha256Hex(raw[:n]) == j.digest) {
 				w.st.skipped.Add(n)
 				w.st.done.Add(n)
 				continue
@@ -238,14 +249,10 @@ func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]b
 		return nil
 	}
 	if j.digest == "" {
-		off, _ := w.m.ChunkRange(need[0])
-		if err := w.tgt.zero(off, n); err != nil {
-			return fmt.Errorf("zero chunk %d at offset %d: %w", need[0], off, err)
-		}
-		w.st.zeroed.Add(n)
-		w.st.done.Add(n)
-		return nil
+		return w.zero(need)
 	}
+	_, n := w.m.ChunkRange(need[0])
+	raw = raw[:n:n]
 	if err := w.fetch.chunk(ctx, w.base+"/"+j.digest, j.digest, raw, comp); err != nil {
 		off, _ := w.m.ChunkRange(need[0])
 		return fmt.Errorf("chunk %d (%s) at offset %d: %w", need[0], j.digest, off, err)
@@ -258,6 +265,26 @@ func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]b
 		}
 		w.st.written.Add(n)
 		w.st.done.Add(n)
+	}
+	return nil
+}
+
+// zero zeroes the zero chunks in index (ascending), each run of
+// consecutive ones at once.
+func (w *chunkWriter) zero(index []int) error {
+	for len(index) > 0 {
+		k := 1
+		for k < len(index) && index[k] == index[k-1]+1 {
+			k++
+		}
+		off, _ := w.m.ChunkRange(index[0])
+		last, n := w.m.ChunkRange(index[k-1])
+		if err := w.tgt.zero(off, last+n-off); err != nil {
+			return fmt.Errorf("zero chunks %d–%d at offset %d: %w", index[0], index[k-1], off, err)
+		}
+		w.st.zeroed.Add(last + n - off)
+		w.st.done.Add(last + n - off)
+		index = index[k:]
 	}
 	return nil
 }

@@ -3,7 +3,10 @@ package tasks
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/metal-iaas/metal/pkg/agentapi"
@@ -27,6 +30,7 @@ func TestProvisionChunksDelta(t *testing.T) {
 		{"identical", func([]byte) {}, 0, int64(len(raw))},
 		{"one data chunk changed", changed(data), 1, int64(len(raw)) - testChunk},
 		{"one zero chunk dirty", changed(zero), 0, int64(len(raw)) - testChunk},
+		{"zero run dirty", func(b []byte) { changed(31)(b); changed(32)(b); changed(34)(b) }, 0, int64(len(raw)) - 3*testChunk},
 		{"last partial chunk changed", func(b []byte) { b[len(raw)-1] ^= 1 }, 1, int64(len(raw)) - 20480},
 		{"one place of a repeated chunk changed", changed(13), 1, int64(len(raw)) - testChunk},
 		{"two chunks changed", func(b []byte) { changed(0)(b); changed(39)(b) }, 2, int64(len(raw)) - 2*testChunk},
@@ -48,8 +52,13 @@ func TestProvisionChunksDelta(t *testing.T) {
 			if err := os.WriteFile(disk, img, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			var logs syncBuffer
+			r.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			var last agentapi.Progress
 			res := r.RunTask(context.Background(), cs.task(true), func(p agentapi.Progress) { last = p })
+			if want := fmt.Sprintf("delta: %d of %d bytes were already on the disk", c.skipped, len(raw)); !strings.Contains(logs.String(), want) {
+				t.Errorf("the log does not say %q:\n%s", want, logs.String())
+			}
 			if !res.Success || res.SHA256 != sha(raw) || res.ManifestDigest != cs.m.Digest() {
 				t.Fatalf("result %+v", res)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/pkg/imaging"
 )
 
 // TestProvisionChunks writes a manifest's chunks onto a disk that held
@@ -176,6 +178,38 @@ func TestProvisionChunksManifestRefused(t *testing.T) {
 			}
 			if b, _ := os.ReadFile(disk); !bytes.Equal(b, bytes.Repeat([]byte{0x5a}, 8<<20)) {
 				t.Fatal("the disk was written to")
+			}
+		})
+	}
+}
+
+// TestChunkJobs: zero chunks go in runs of consecutive chunks (at most
+// maxZeroRun), data chunks by digest with every place they occur.
+func TestChunkJobs(t *testing.T) {
+	long := make([]string, maxZeroRun+3)
+	cases := []struct {
+		name   string
+		chunks []string
+		want   string
+	}{
+		{"empty", nil, ""},
+		{"mixed", []string{"", "", "a", "", "a", "b", "", ""}, "[0 1] a[2 4] [3] b[5] [6 7]"},
+		{"all data", []string{"a", "b", "a", "a"}, "a[0 2 3] b[1]"},
+		{"long zero run", long, fmt.Sprintf("[0 … %d] [%d %d %d]", maxZeroRun-1, maxZeroRun, maxZeroRun+1, maxZeroRun+2)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := chunkWriter{m: &imaging.Manifest{Chunks: c.chunks}}
+			var got []string
+			for _, j := range w.jobs() {
+				idx := fmt.Sprint(j.index)
+				if len(j.index) > 10 {
+					idx = fmt.Sprintf("[%d … %d]", j.index[0], j.index[len(j.index)-1])
+				}
+				got = append(got, j.digest+idx)
+			}
+			if s := strings.Join(got, " "); s != c.want {
+				t.Errorf("jobs %s, want %s", s, c.want)
 			}
 		})
 	}
