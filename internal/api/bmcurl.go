@@ -8,8 +8,9 @@ import (
 )
 
 // checkBMC refuses a BMC URL that pkg/bmc cannot use, before the store
-// keeps it: the BMC schemes are listed in pkg/bmc only (the inventory
-// checks a URL's shape, not its protocol). Empty removes the BMC.
+// keeps it: pkg/bmc parses it in full (schemes, port, cipher, options),
+// where the inventory checks only its scheme and shape. Empty removes
+// the BMC.
 func checkBMC(raw string) error {
 	if raw == "" {
 		return nil

@@ -27,6 +27,7 @@ const (
 	schemeIPMI         = "ipmi"
 	schemeRedfish      = "redfish"
 	schemeRedfishPlain = "redfish+http"
+	schemeRedfishTLS   = "redfish+https"
 )
 
 // Endpoint is a parsed BMC URL. Its String and LogValue methods mask the
@@ -45,8 +46,12 @@ type Endpoint struct {
 	Insecure bool
 }
 
-// ParseURL parses a BMC URL; it is the one list of the BMC URL schemes
-// (metald checks BMC URLs with it before storing them): ipmi://user:pass@host[:port][?cipher=N],
+// Schemes are the BMC URL schemes ParseURL accepts (the inventory keeps
+// a copy that a test holds equal).
+var Schemes = []string{schemeIPMI, schemeRedfish, schemeRedfishTLS, schemeRedfishPlain}
+
+// ParseURL parses a BMC URL (metald checks BMC URLs with it before
+// storing them): ipmi://user:pass@host[:port][?cipher=N],
 // redfish://user:pass@host[:port][?insecure=1] or
 // redfish+http://user:pass@host[:port]. Errors wrap ErrInvalidURL and
 // never contain the password.
@@ -70,7 +75,7 @@ func ParseURL(s string) (Endpoint, error) {
 	switch strings.ToLower(u.Scheme) {
 	case schemeIPMI:
 		ep.Protocol, ep.Port, ep.Cipher = ProtocolIPMI, defaultIPMIPort, defaultIPMICipher
-	case schemeRedfish, "redfish+https":
+	case schemeRedfish, schemeRedfishTLS:
 		ep.Protocol, ep.Port = ProtocolRedfish, defaultHTTPSPort
 	case schemeRedfishPlain:
 		ep.Protocol, ep.Port, ep.PlainHTTP = ProtocolRedfish, defaultHTTPPort, true

@@ -92,16 +92,19 @@ func NormalizeIP(s string) (string, error) {
 	return a.String(), nil
 }
 
-// ValidateBMCURL checks a BMC URL's shape: a scheme, a host, optional
-// port. Which schemes a BMC speaks is pkg/bmc's to say (bmc.ParseURL);
-// metald checks that before it stores a URL.
+// bmcSchemes are pkg/bmc's Schemes (the inventory imports nothing, so it
+// holds a copy; bmcschemes_test.go fails when the two differ).
+var bmcSchemes = map[string]bool{"ipmi": true, "redfish": true, "redfish+https": true, "redfish+http": true}
+
+// ValidateBMCURL checks a BMC URL's shape: a scheme pkg/bmc speaks, a
+// host, optional port.
 func ValidateBMCURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%w: bmc: not a URL: %v", ErrInvalid, redactErr(err, s))
 	}
-	if u.Scheme == "" {
-		return fmt.Errorf("%w: bmc %s: missing scheme", ErrInvalid, RedactURL(s))
+	if !bmcSchemes[strings.ToLower(u.Scheme)] {
+		return fmt.Errorf("%w: bmc %s: scheme must be ipmi://, redfish:// or redfish+http://", ErrInvalid, RedactURL(s))
 	}
 	if u.Hostname() == "" {
 		return fmt.Errorf("%w: bmc %s: missing host", ErrInvalid, RedactURL(s))
