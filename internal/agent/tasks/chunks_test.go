@@ -31,7 +31,7 @@ func TestProvisionChunks(t *testing.T) {
 		opts ChunkOptions
 	}{
 		{"defaults", ChunkOptions{}},
-		{"one worker", ChunkOptions{Fetches: 1, Workers: 1}},
+		{"one worker", ChunkOptions{Fetches: 1, Workers: 1, ProgressEvery: time.Millisecond}},
 		{"memory for one chunk", ChunkOptions{Memory: 1}},
 		{"many", ChunkOptions{Fetches: 16, Workers: 16}},
 	} {
@@ -55,6 +55,20 @@ func TestProvisionChunks(t *testing.T) {
 			// Zero chunks are never fetched, repeated ones once.
 			if n := cs.chunkGets() - before; n != len(cs.chunks) || len(cs.chunks) >= dataChunks(cs.m) {
 				t.Errorf("%d chunk requests for %d distinct chunks (%d data chunks)", n, len(cs.chunks), dataChunks(cs.m))
+			}
+			var prev int64
+			writing := 0
+			for _, p := range ps {
+				if p.Phase == agentapi.PhaseWriting {
+					writing++
+				}
+				if p.BytesWritten < prev || p.BytesWritten > p.Total || p.BytesSkipped != 0 {
+					t.Fatalf("progress went from %d to %+v", prev, p)
+				}
+				prev = p.BytesWritten
+			}
+			if c.opts.ProgressEvery > 0 && writing == 0 {
+				t.Error("no progress while writing")
 			}
 			last := ps[len(ps)-1]
 			if last.Phase != agentapi.PhaseDone || last.BytesWritten != int64(len(raw)) || last.Total != int64(len(raw)) || last.BytesRead <= 0 {
