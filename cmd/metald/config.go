@@ -63,7 +63,18 @@ type Config struct {
 	EventMaxRows   int
 }
 
-// Validate checks every field and names the flag at fault.
+// withDefaults returns c normalised: --tftp off means none with DHCP off
+// (and stays off with DHCP on), --image-url has no trailing slash.
+func (c Config) withDefaults() Config {
+	if c.TFTP == "off" && c.DHCPMode == "off" {
+		c.TFTP = ""
+	}
+	c.ImageURL = strings.TrimSuffix(c.ImageURL, "/")
+	return c
+}
+
+// Validate checks every field and names the flag at fault; it changes
+// nothing (withDefaults normalises).
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")
@@ -74,13 +85,10 @@ func (c *Config) Validate() error {
 	if err := checkHostPort("--http", c.HTTP, false); err != nil {
 		return err
 	}
-	if c.TFTP == "off" {
-		c.TFTP = ""
-		if c.DHCPMode != "off" {
-			c.TFTP = "off"
+	if c.TFTP != "off" {
+		if err := checkHostPort("--tftp", c.TFTP, true); err != nil {
+			return err
 		}
-	} else if err := checkHostPort("--tftp", c.TFTP, true); err != nil {
-		return err
 	}
 	switch c.DHCPMode {
 	case "off", "proxy", "full":
@@ -103,7 +111,6 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
 			return fmt.Errorf("--image-url %q: want http(s)://HOST[:PORT][/PATH] that serves metald's /images/", c.ImageURL)
 		}
-		c.ImageURL = strings.TrimSuffix(c.ImageURL, "/")
 	}
 	if err := c.validateTLS(); err != nil {
 		return err

@@ -23,6 +23,7 @@ func TestTFTPDefaultsWithDHCP(t *testing.T) {
 		if c.mode != "off" {
 			cfg.Interface = "lo"
 		}
+		cfg = cfg.withDefaults()
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("%+v: %v", c, err)
 		}

@@ -39,6 +39,7 @@ same secret.key (see docs/postgres.md). Every flag can also be
 set through its METALD_* environment variable; an explicit flag wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg = cfg.withDefaults()
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
