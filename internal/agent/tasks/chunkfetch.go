@@ -172,3 +172,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// keepAlive returns c with a transport that keeps conns idle connections
+// per host (net/http keeps 2), so that the downloads in flight reuse
+// theirs instead of dialling (and handshaking) anew; release closes them.
+func keepAlive(c *http.Client, conns int) (client *http.Client, release func()) {
+	t, ok := c.Transport.(*http.Transport)
+	if c.Transport == nil {
+		t, ok = http.DefaultTransport.(*http.Transport)
+	}
+	if !ok || t.MaxIdleConnsPerHost >= conns {
+		return c, func() {}
+	}
+	t = t.Clone()
+	t.MaxIdleConnsPerHost = conns
+	cc := *c
+	cc.Transport = t
+	return &cc, t.CloseIdleConnections
+}

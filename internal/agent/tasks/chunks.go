@@ -80,7 +80,11 @@ func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi
 	if ro.Log == nil {
 		ro.Log = p.log
 	}
-	f := &fetcher{o: ro.withDefaults(), badRetries: co.BadRetries, slots: make(chan struct{}, co.Fetches), log: p.log}
+	ro = ro.withDefaults()
+	var release func()
+	ro.Client, release = keepAlive(ro.Client, co.Fetches)
+	defer release()
+	f := &fetcher{o: ro, badRetries: co.BadRetries, slots: make(chan struct{}, co.Fetches), log: p.log}
 	m, digest, err := fetchManifest(ctx, f, img)
 	if err != nil {
 		return last, fmt.Errorf("provision: manifest %s: %w", img.ManifestURL, err)

@@ -3,12 +3,14 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -79,6 +81,7 @@ type chunkServer struct {
 	chunks   map[string][]byte
 	mu       sync.Mutex
 	gets     map[string]int
+	conns    atomic.Int32 // connections accepted
 	bad      func(digest string, n int) (status int, body []byte)
 }
 
@@ -104,7 +107,13 @@ func newChunkServer(t *testing.T, raw []byte) *chunkServer {
 		t.Fatal(err)
 	}
 	cs := &chunkServer{m: m, manifest: b, chunks: chunks, gets: map[string]int{}}
-	cs.Server = httptest.NewServer(cs.handler(t))
+	cs.Server = httptest.NewUnstartedServer(cs.handler(t))
+	cs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			cs.conns.Add(1)
+		}
+	}
+	cs.Start()
 	t.Cleanup(cs.Close)
 	return cs
 }

@@ -36,7 +36,7 @@ func TestProvisionChunks(t *testing.T) {
 		{"many", ChunkOptions{Fetches: 16, Workers: 16}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before := cs.chunkGets()
+			before, conns := cs.chunkGets(), cs.conns.Load()
 			r, disk := provisionSetup(t, 8<<20)
 			r.Chunks = c.opts
 			var ps []agentapi.Progress
@@ -55,6 +55,10 @@ func TestProvisionChunks(t *testing.T) {
 			// Zero chunks are never fetched, repeated ones once.
 			if n := cs.chunkGets() - before; n != len(cs.chunks) || len(cs.chunks) >= dataChunks(cs.m) {
 				t.Errorf("%d chunk requests for %d distinct chunks (%d data chunks)", n, len(cs.chunks), dataChunks(cs.m))
+			}
+			// The downloads in flight keep their connections.
+			if n, fetches := cs.conns.Load()-conns, c.opts.withDefaults().Fetches; int(n) > 2*fetches+2 {
+				t.Errorf("%d connections for %d downloads in flight", n, fetches)
 			}
 			var prev int64
 			writing := 0
