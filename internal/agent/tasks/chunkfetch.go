@@ -66,6 +66,9 @@ func (f *fetcher) getOnce(ctx context.Context, url string, limit int64, buf []by
 	if resp.ContentLength > limit {
 		return buf, fmt.Errorf("%w: %d bytes announced, at most %d expected", errRefused, resp.ContentLength, limit)
 	}
+	if n := resp.ContentLength; n >= 0 && int64(cap(buf)) < n+1 {
+		buf = make([]byte, 0, n+1) // +1: room to see the end
+	}
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
