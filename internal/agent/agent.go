@@ -136,8 +136,9 @@ func (a *Agent) handle(ctx context.Context, log *slog.Logger, t agentapi.Task) {
 			}
 		case agentapi.TaskProvision:
 			// metald records the hardware being provisioned; a lost
-			// report does not stop the provision.
-			if err := a.sendInventory(ctx, t); err != nil {
+			// report does not stop (or delay) the provision.
+			rep := agentapi.InventoryReport{TaskID: t.ID, Inventory: a.Inventory.Inventory(ctx)}
+			if err := a.Client.InventoryOnce(ctx, t.Token, rep); err != nil {
 				log.Warn("inventory not delivered", "err", err)
 			}
 			res = a.runWithProgress(ctx, log, t)

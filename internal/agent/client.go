@@ -60,6 +60,15 @@ func (c *Client) Inventory(ctx context.Context, token string, r agentapi.Invento
 	})
 }
 
+// InventoryOnce sends the inventory once: for a provision it is a
+// courtesy that must not hold up the image while metald is away.
+func (c *Client) InventoryOnce(ctx context.Context, token string, r agentapi.InventoryReport) error {
+	r.Version = agentapi.Version
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.do(ctx, http.MethodPost, agentapi.PathInventory, token, r, nil)
+}
+
 // Progress sends one progress report, once: a lost report is replaced by
 // the next one.
 func (c *Client) Progress(ctx context.Context, token string, p agentapi.Progress) error {
