@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # BMC fan-out benchmark: pkg/bmc's Manager against N emulated Redfish BMCs
-# (internal/bmcsim, one 127.0.0.1 listener each, one process), PowerStatus
+# (test/bmcsim, one 127.0.0.1 listener each, one process), PowerStatus
 # and PowerOn for all of them, over HTTPS and plain HTTP. The anchor is the
 # same code with one operation at a time (Tinkerbell's BMC controller
 # default), run in the same invocation. Prints a markdown table.

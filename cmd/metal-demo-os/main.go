@@ -1,6 +1,6 @@
 // Command metal-demo-os is the /init of the tiny "installed OS" that metal's
 // end-to-end tests and `make demo` provision onto a VM's disk (see
-// internal/lab). It runs as PID 1 from an initramfs that syslinux loads off
+// test/lab). It runs as PID 1 from an initramfs that syslinux loads off
 // the provisioned disk, prints markers on the console, fetches its hostname
 // from metald's metadata service and then idles:
 //

@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/lab"
+	"github.com/metal-iaas/metal/test/lab"
 )
 
 const (

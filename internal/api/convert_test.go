@@ -7,10 +7,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/metal-iaas/metal/internal/golden"
-	"github.com/metal-iaas/metal/internal/wiretest"
 	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/metalapi"
+	"github.com/metal-iaas/metal/test/golden"
+	"github.com/metal-iaas/metal/test/wiretest"
 )
 
 // TestWireUnchanged: the JSON of machines, events, leases and errors, and

@@ -1,6 +1,7 @@
 // Package archtest enforces the import direction written in
 // ARCHITECTURE.md: pkg/* libraries stay independent of each other and of
-// internal/ and cmd/; internal/* never imports cmd/.
+// internal/ and cmd/; internal/* never imports cmd/; what ships never
+// imports the test support under test/.
 package archtest
 
 import (
@@ -17,6 +18,9 @@ const Module = "github.com/metal-iaas/metal"
 var allowed = map[string][]string{
 	"pkg/pxe": {"pkg/dhcp"},
 }
+
+// demo lists the commands that drive the lab (test/lab) rather than ship.
+var demo = map[string]bool{"cmd/metal-demo": true}
 
 // leaf packages import no project package at all.
 var leaf = []string{"ipxe", "templates"}
@@ -43,6 +47,9 @@ func checkOne(pkg, imp string) string {
 		if pkg == l || strings.HasPrefix(pkg, l+"/") {
 			return "embedding packages import no project package"
 		}
+	}
+	if top(imp) == "test" && top(pkg) != "test" && top(pkg) != "bench" && !demo[pkg] {
+		return "test/* is test support: only tests, benchmarks and the demo import it"
 	}
 	switch top(pkg) {
 	case "pkg":

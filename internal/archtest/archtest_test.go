@@ -45,6 +45,14 @@ func TestCheckCatchesViolations(t *testing.T) {
 		{"internal/api", "cmd/metalctl", false},
 		{"cmd/metald", "internal/api", true},
 		{"ipxe", "pkg/dhcp", false},
+		{"internal/jobs", "test/lab", false},
+		{"cmd/metald", "test/bmcsim", false},
+		{"pkg/imaging", "test/testenv", false},
+		{"test/e2e", "test/lab", true},
+		{"test/itest", "internal/api", true},
+		{"test/lab", "cmd/metald", false},
+		{"bench/bmc/fanout", "test/bmcsim", true},
+		{"cmd/metal-demo", "test/lab", true},
 	}
 	for _, c := range cases {
 		got := Check(c.pkg, []string{Module + "/" + c.imp, "fmt"})

@@ -16,9 +16,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 func newLibrary(t *testing.T) *Service {

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/golden"
-	"github.com/metal-iaas/metal/internal/wiretest"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/test/golden"
+	"github.com/metal-iaas/metal/test/wiretest"
 )
 
 // TestWireUnchanged: images as /api/v1 shows them are byte for byte what

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/testenv"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 func needTool(t *testing.T, tool, pkg string) {

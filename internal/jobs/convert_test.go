@@ -6,11 +6,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/golden"
-	"github.com/metal-iaas/metal/internal/wiretest"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/metalapi"
+	"github.com/metal-iaas/metal/test/golden"
+	"github.com/metal-iaas/metal/test/wiretest"
 )
 
 // TestWireUnchanged: jobs as /api/v1 shows them are byte for byte what

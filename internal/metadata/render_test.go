@@ -8,9 +8,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/metal-iaas/metal/internal/golden"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/test/golden"
 )
 
 const key1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHb3Cjx6GhMPzVRDv7aFr2CMzOeHx6n0QSnLvKgBbXI6 ops@bastion"

@@ -23,7 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/metal-iaas/metal/internal/testenv"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 // This file is the network-namespace test bed: a server namespace with a

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/test/golden"
 
 	"github.com/gin-gonic/gin"
 	"github.com/insomniacslk/dhcp/dhcpv4"

@@ -12,11 +12,11 @@ import (
 	"github.com/stmcginnis/gofish"
 	gfredfish "github.com/stmcginnis/gofish/redfish"
 
-	"github.com/metal-iaas/metal/internal/bmcsim"
 	"github.com/metal-iaas/metal/internal/power"
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/bmc"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/test/bmcsim"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 func need(t *testing.T, tool, debPkg string) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/bmcsim"
+	"github.com/metal-iaas/metal/test/bmcsim"
 )
 
 // fakeDriver is a unit-test stand-in for a bmclib provider.
@@ -148,7 +148,7 @@ func TestConfigValidate(t *testing.T) {
 // TestFaultsRealSockets runs one Each over a port where nothing listens,
 // a TCP server that accepts and never answers, and a fake healthy BMC:
 // the dead ones fail clearly within the timeout and the healthy one is
-// not held up. (Against real BMC emulators: internal/bmcsim tests.)
+// not held up. (Against real BMC emulators: test/bmcsim tests.)
 func TestFaultsRealSockets(t *testing.T) {
 	// Nothing listening: grab a port and close it.
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/test/golden"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )

@@ -154,9 +154,9 @@ type chunkBuilder struct {
 		io.Writer
 		Sum([]byte) []byte
 	}
-	work chan chunkJob
-	pool sync.Pool
-	wg   sync.WaitGroup
+	work    chan chunkJob
+	pool    sync.Pool
+	wg      sync.WaitGroup
 	mu      sync.Mutex
 	seen    map[string]bool
 	digests map[int]string // chunk index → digest, for non-zero chunks
@@ -207,7 +207,7 @@ func (b *chunkBuilder) fill(ctx context.Context, s Stream) error {
 	}
 	var cur *[]byte
 	idx := -1
-	end := size // the disk's end, for the length of the last chunk
+	end := size   // the disk's end, for the length of the last chunk
 	var pos int64 // raw bytes hashed so far
 	zeros := make([]byte, 64<<10)
 	flush := func() error {

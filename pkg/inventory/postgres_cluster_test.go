@@ -7,11 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/pgtest"
+	"github.com/metal-iaas/metal/test/pgtest"
 )
 
 // The PostgreSQL tests run against a real server: one throwaway cluster
-// per test binary (internal/pgtest: unix socket only, no TCP listener),
+// per test binary (test/pgtest: unix socket only, no TCP listener),
 // one fresh database per test. TestMain stops it.
 
 func TestMain(m *testing.M) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/golden"
+	"github.com/metal-iaas/metal/test/golden"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/metal-iaas/metal/internal/golden"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/test/golden"
 
 	"github.com/metal-iaas/metal/templates"
 )

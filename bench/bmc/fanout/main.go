@@ -1,5 +1,5 @@
 // Command fanout measures pkg/bmc's Manager fan-out against a fleet of
-// emulated Redfish BMCs (internal/bmcsim) in one process: PowerStatus and
+// emulated Redfish BMCs (test/bmcsim) in one process: PowerStatus and
 // PowerOn for every BMC, with metal's default concurrency and with one
 // operation at a time (the anchor: Tinkerbell's BMC controller default).
 // It prints a markdown table.
@@ -13,8 +13,8 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/bmcsim"
 	"github.com/metal-iaas/metal/pkg/bmc"
+	"github.com/metal-iaas/metal/test/bmcsim"
 )
 
 func main() {

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 const mib = 1 << 20

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/testenv"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 func need(t *testing.T, ok bool, what, fix string) {

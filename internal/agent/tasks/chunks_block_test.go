@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 // loopDisk attaches a loop device over a file of size bytes of 0xa5 (so

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 // partitioned is an 8 MiB raw disk with one MBR partition (sfdisk).

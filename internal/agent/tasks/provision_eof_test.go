@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 // TestProvisionFastServerAlignedImages provisions from a fast local server

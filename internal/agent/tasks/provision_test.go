@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metal-iaas/metal/internal/testenv"
 	"github.com/metal-iaas/metal/pkg/agentapi"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 func provisionSetup(t *testing.T, diskSize int64) (*Runner, string) {

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/metal-iaas/metal/internal/testenv"
+	"github.com/metal-iaas/metal/test/testenv"
 )
 
 // need skips (or, with METAL_REQUIRE_ALL=1, fails) loudly when a
