@@ -57,6 +57,7 @@ type Config struct {
 	MaxImageSize   int64
 	MaxImageBuffer int64
 	ImageFormats   []string
+	ImageChunks    bool
 
 	// Event retention (retention.go).
 	EventRetention string

@@ -66,6 +66,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.Int64Var(&cfg.MaxImageSize, "max-image-size", imaging.DefaultMaxVirtualSize, "refuse images whose virtual disk is larger (bytes)")
 	f.Int64Var(&cfg.MaxImageBuffer, "max-image-buffer", imaging.DefaultMaxBuffer, "memory an image may need for data that precedes its metadata (bytes)")
+	f.BoolVar(&cfg.ImageChunks, "image-chunks", true, "describe uploads as verified chunks that agents fetch (zeros never sent; --delta skips what the disk holds); false: agents stream the image file")
 	f.StringSliceVar(&cfg.ImageFormats, "image-formats", nil, "allowed image formats and compressions (default: all), e.g. qcow2,vmdk,ova,gzip")
 	f.IntVar(&cfg.BMCConcurrency, "bmc-concurrency", bmc.DefaultConcurrency, "BMC operations in flight at once, over all machines")
 	f.DurationVar(&cfg.BMCTimeout, "bmc-timeout", bmc.DefaultTimeout, "time limit of one BMC operation, retries included")
@@ -117,7 +118,7 @@ func serve(ctx context.Context, cfg Config) error {
 	srv.Registry().MustRegister(server.NewMachineStateCollector(store))
 	apiSrv := api.New(store, log)
 	apiSrv.Routes(srv.Router())
-	imgs, err := images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), Imaging: imaging.Options{
+	imgs, err := images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), NoChunks: !cfg.ImageChunks, Imaging: imaging.Options{
 		MaxVirtualSize: cfg.MaxImageSize, MaxBuffer: cfg.MaxImageBuffer, Allowed: cfg.ImageFormats,
 	}}, store, log.With("service", "images"))
 	if err != nil {

@@ -42,6 +42,9 @@ type Config struct {
 	MaxUpload int64
 	// ChunkSize of the manifests (imaging.DefaultChunkSize when zero).
 	ChunkSize int64
+	// NoChunks stores uploads without a chunk manifest: machines then
+	// stream the image file (metald serve --image-chunks=false).
+	NoChunks bool
 }
 
 // Service is the image library.
@@ -94,7 +97,11 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	}
 	// Decoded once: the chunk manifest (chunks stored as they pass) and
 	// the raw SHA-256 together.
-	man, err := imaging.BuildManifest(ctx, st, s.cfg.ChunkSize, s.chunks.Put)
+	sink := imaging.ChunkSink(s.chunks.Put)
+	if s.cfg.NoChunks {
+		sink = nil
+	}
+	man, err := imaging.BuildManifest(ctx, st, s.cfg.ChunkSize, sink)
 	if err != nil {
 		if _, gerr := s.gcChunks(); gerr != nil {
 			s.log.Warn("chunks of a refused upload kept", "image", name, "err", gerr)
@@ -117,8 +124,13 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	if err := os.Rename(tmp.Name(), filepath.Join(s.cfg.Dir, file)); err != nil {
 		return inventory.Image{}, err
 	}
-	manDigest, err := s.writeManifest(name, man)
-	if err != nil {
+	manDigest := "(none)"
+	if s.cfg.NoChunks {
+		// A replaced image must not keep its predecessor's manifest.
+		if err := os.Remove(s.manifestPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return inventory.Image{}, fmt.Errorf("manifest: %w", err)
+		}
+	} else if manDigest, err = s.writeManifest(name, man); err != nil {
 		return inventory.Image{}, fmt.Errorf("manifest: %w", err)
 	}
 	img := inventory.Image{Name: name, File: file, Format: info.Format, Chain: info.Chain, Size: counted.n,

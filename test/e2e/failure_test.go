@@ -82,7 +82,10 @@ func TestMetaldKilledMidStream(t *testing.T) {
 	// Agents download images through a proxy (--image-url) that slows them to
 	// 2 MiB/s, so the download is still running when metald dies.
 	const proxyAddr = lab.BridgeIP + ":8081"
-	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr})
+	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr,
+		// The image file itself, streamed and resumed with Range (chunks are
+		// the other tests' path).
+		Extra: []string{"--image-chunks=false"}})
 	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", -1)
 	if err != nil {
 		t.Fatal(err)

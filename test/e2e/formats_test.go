@@ -21,7 +21,10 @@ import (
 func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 	t.Parallel() // one VM: two such tests share the 2 cores
 	const proxyAddr = lab.BridgeIP + ":8081"
-	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr})
+	r := newRigCfg(t, lab.MetaldConfig{ImageURL: "http://" + proxyAddr,
+		// The image file itself, streamed and resumed with Range (chunks are
+		// the other tests' path).
+		Extra: []string{"--image-chunks=false"}})
 	proxy, err := r.lab.StartCutProxy(proxyAddr, lab.BridgeIP+":8080", "/images/", 2<<20)
 	if err != nil {
 		t.Fatal(err)
