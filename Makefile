@@ -20,7 +20,7 @@ build: deps
 # Every test, including the privileged ones (network namespaces, QEMU).
 # METAL_REQUIRE_ALL=1 turns "cannot run here" into a failure, never a skip.
 test: deps
-	METAL_REQUIRE_ALL=1 $(GO) test -timeout 28m -count=1 ./...
+	METAL_REQUIRE_ALL=1 $(GO) test -timeout 35m -count=1 ./...
 
 # Unit tests only: no VMs, no namespaces, no required peers.
 test-short:
