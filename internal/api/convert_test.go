@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -18,19 +17,12 @@ import (
 // metald served before its wire types moved to pkg/metalapi
 // (testdata/wire, recorded from the inventory structs' own tags).
 func TestWireUnchanged(t *testing.T) {
-	js := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b) + "\n"
-	}
 	ms := toMachines(wireMachines())
-	golden.Check(t, "wire/machines", js(ms))
-	golden.Check(t, "wire/machine", js(ms[0]))
-	golden.Check(t, "wire/events", js(toEvents(wireEvents())))
-	golden.Check(t, "wire/leases", js(toLeases(wireLeases())))
-	golden.Check(t, "wire/error", js(metalapi.Error{Error: `machine "x" not found`, Code: metalapi.CodeNotFound}))
+	golden.Check(t, "wire/machines", wiretest.JSON(t, ms))
+	golden.Check(t, "wire/machine", wiretest.JSON(t, ms[0]))
+	golden.Check(t, "wire/events", wiretest.JSON(t, toEvents(wireEvents())))
+	golden.Check(t, "wire/leases", wiretest.JSON(t, toLeases(wireLeases())))
+	golden.Check(t, "wire/error", wiretest.JSON(t, metalapi.Error{Error: `machine "x" not found`, Code: metalapi.CodeNotFound}))
 	var y []byte
 	for _, e := range toEvents(wireEvents()) {
 		b, err := yaml.Marshal(e)
@@ -41,7 +33,7 @@ func TestWireUnchanged(t *testing.T) {
 	}
 	golden.Check(t, "wire/events.yaml", string(y))
 	// An empty page stays [], a missing one null, as before.
-	if got := js(toEvents(nil)) + js(toEvents(wireEvents()[:0])) + js(toLeases(nil)) + js(toMachines(nil)); got != "null\n[]\nnull\n[]\n" {
+	if got := wiretest.JSON(t, toEvents(nil)) + wiretest.JSON(t, toEvents(wireEvents()[:0])) + wiretest.JSON(t, toLeases(nil)) + wiretest.JSON(t, toMachines(nil)); got != "null\n[]\nnull\n[]\n" {
 		t.Errorf("empty lists: %q", got)
 	}
 }

@@ -7,9 +7,7 @@ import (
 	"testing"
 
 	"github.com/metal-iaas/metal/pkg/agentapi"
-	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/metalapi"
-	"github.com/metal-iaas/metal/test/golden"
 	"github.com/metal-iaas/metal/test/wiretest"
 )
 
@@ -17,23 +15,7 @@ import (
 // metald served before its wire types moved to pkg/metalapi
 // (testdata/wire, recorded from inventory.Job's own tags).
 func TestWireUnchanged(t *testing.T) {
-	js := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b) + "\n"
-	}
-	golden.Check(t, "wire/jobs", js(toJobs(wireJobs())))
-	golden.Check(t, "wire/job", js(toJob(wireJobs()[0])))
-	if got := js(toJobs(nil)) + js(toJobs(wireJobs()[:0])); got != "null\n[]\n" {
-		t.Errorf("empty lists: %q", got)
-	}
-	var j inventory.Job
-	wiretest.Fill(&j)
-	if unset := wiretest.Unset(toJob(j)); len(unset) > 0 {
-		t.Errorf("toJob leaves %v unset", unset)
-	}
+	wiretest.CheckList(t, "job", wireJobs(), toJob, toJobs)
 }
 
 // strictly decodes b into v as api.Decode does: unknown fields refused.

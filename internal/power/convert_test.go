@@ -1,7 +1,6 @@
 package power
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/metal-iaas/metal/pkg/metalapi"
@@ -14,15 +13,8 @@ import (
 // (testdata/wire, recorded from this package's own Result and
 // VerifyResult).
 func TestWireUnchanged(t *testing.T) {
-	js := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b) + "\n"
-	}
-	golden.Check(t, "wire/results", js(toResults(wireResults())))
-	golden.Check(t, "wire/verify", js([]metalapi.VerifyResult{{Machine: "rack1-07", OK: true}, {Machine: "m2", Error: "no BMC"}}))
+	golden.Check(t, "wire/results", wiretest.JSON(t, toResults(wireResults())))
+	golden.Check(t, "wire/verify", wiretest.JSON(t, []metalapi.VerifyResult{{Machine: "rack1-07", OK: true}, {Machine: "m2", Error: "no BMC"}}))
 	var sel metalapi.Selector
 	wiretest.Fill(&sel)
 	var r Result

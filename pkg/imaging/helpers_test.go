@@ -101,27 +101,33 @@ type pipeReader struct{ r io.Reader }
 
 func (p pipeReader) Read(b []byte) (int, error) { return p.r.Read(b) }
 
-// convertOurs opens path (as a file, or through a pipe without Seek or
-// Stat) and writes it to a fresh file, returning Write's result after
-// checking the file's digest against it.
-func convertOurs(t testing.TB, path string, pipe bool, opts Options) (Result, error) {
+// openInput opens path as a file, or through a pipe without Seek or Stat;
+// both close when the test ends.
+func openInput(t testing.TB, path string, pipe bool) io.Reader {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if pipe {
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := io.Copy(pw, f)
-			pw.CloseWithError(err)
-		}()
-		defer pr.Close()
-		r = pipeReader{pr}
+	t.Cleanup(func() { f.Close() })
+	if !pipe {
+		return f
 	}
-	s, err := Open(r, opts)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, f)
+		pw.CloseWithError(err)
+	}()
+	t.Cleanup(func() { pr.Close() })
+	return pipeReader{pr}
+}
+
+// convertOurs opens path (as a file, or through a pipe without Seek or
+// Stat) and writes it to a fresh file, returning Write's result after
+// checking the file's digest against it.
+func convertOurs(t testing.TB, path string, pipe bool, opts Options) (Result, error) {
+	t.Helper()
+	s, err := Open(openInput(t, path, pipe), opts)
 	if err != nil {
 		return Result{}, err
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,22 +21,7 @@ func manifestOf(t *testing.T, img string, chunk int64, opts Options) (*Manifest,
 // pipe is set: raw input then learns its size only at the end.
 func manifestFrom(t *testing.T, img string, chunk int64, opts Options, pipe bool) (*Manifest, map[string][]byte) {
 	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if pipe {
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := io.Copy(pw, f)
-			pw.CloseWithError(err)
-		}()
-		defer pr.Close()
-		r = pipeReader{pr}
-	}
-	s, err := Open(r, opts)
+	s, err := Open(openInput(t, img, pipe), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,12 +136,7 @@ func TestManifestDedupAndZeros(t *testing.T) {
 func TestManifestSinkErrorStops(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.raw")
 	testDisk(t, path, testDiskSize)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, err := Open(f, Options{Format: "raw"})
+	s, err := Open(openInput(t, path, false), Options{Format: "raw"})
 	if err != nil {
 		t.Fatal(err)
 	}
