@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"fmt"
+	"os"
 	"unsafe"
 )
 
@@ -81,18 +82,24 @@ func (w *writer) zeros(n int64, k Kind) error {
 	}
 	off, end := w.pos, w.pos+n
 	w.pos = end
-	// BLKZEROOUT wants sector alignment: zero the aligned middle with it,
-	// write the ragged ends.
-	ss := int64(max(w.sector, 512))
+	return ZeroRange(w.f, off, end, int64(w.sector), w.writeZeros)
+}
+
+// ZeroRange makes [off, end) of the block device f read as zeros:
+// BLKZEROOUT of the sector-aligned middle (sector 0 means 512), and
+// write(from, to) for the ragged ends — or for all of it where the
+// device refuses.
+func ZeroRange(f *os.File, off, end, sector int64, write func(from, to int64) error) error {
+	ss := max(sector, 512)
 	a := (off + ss - 1) / ss * ss
 	b := end / ss * ss
-	if a < b && zeroOut(w.f, a, b-a) == nil {
-		if err := w.writeZeros(off, a); err != nil {
+	if a < b && zeroOut(f, a, b-a) == nil {
+		if err := write(off, a); err != nil {
 			return err
 		}
-		return w.writeZeros(b, end)
+		return write(b, end)
 	}
-	return w.writeZeros(off, end)
+	return write(off, end)
 }
 
 func (w *writer) writeZeros(off, end int64) error {

@@ -122,15 +122,7 @@ func (t *chunkTarget) zero(off, n int64) error {
 		}
 		return t.writeZeros(off, end)
 	}
-	a := (off + t.sector - 1) / t.sector * t.sector
-	b := end / t.sector * t.sector
-	if a < b && t.zeroOut(a, b-a) == nil {
-		if err := t.writeZeros(off, a); err != nil {
-			return err
-		}
-		return t.writeZeros(b, end)
-	}
-	return t.writeZeros(off, end)
+	return imaging.ZeroRange(t.f, off, end, t.sector, t.writeZeros)
 }
 
 func (t *chunkTarget) writeZeros(off, end int64) error {
@@ -140,25 +132,6 @@ func (t *chunkTarget) writeZeros(off, end int64) error {
 			return err
 		}
 		off += c
-	}
-	return nil
-}
-
-// zeroOut is BLKZEROOUT of [off, off+n).
-func (t *chunkTarget) zeroOut(off, n int64) error {
-	rc, err := t.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	r := [2]uint64{uint64(off), uint64(n)}
-	var errno unix.Errno
-	if cerr := rc.Control(func(fd uintptr) {
-		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, unix.BLKZEROOUT, uintptr(unsafe.Pointer(&r)))
-	}); cerr != nil {
-		return cerr
-	}
-	if errno != 0 {
-		return errno
 	}
 	return nil
 }
