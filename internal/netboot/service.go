@@ -14,6 +14,7 @@ import (
 
 	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/ipxe"
+	"github.com/metal-iaas/metal/pkg/bootfs"
 	"github.com/metal-iaas/metal/pkg/dhcp"
 	"github.com/metal-iaas/metal/pkg/pxe"
 	"github.com/metal-iaas/metal/templates"
@@ -26,10 +27,10 @@ type Service struct {
 	log      *slog.Logger
 	policy   pxe.Policy
 	render   *pxe.Renderer
-	files    *pxe.Files
-	dhcp     *dhcp.Server    // nil in mode off
-	alloc    *dhcp.Allocator // full mode only
-	tftp     *pxe.TFTPServer // nil if TFTP is off
+	files    *bootfs.Files
+	dhcp     *dhcp.Server       // nil in mode off
+	alloc    *dhcp.Allocator    // full mode only
+	tftp     *bootfs.TFTPServer // nil if TFTP is off
 	counters *prometheus.CounterVec
 	// scriptLimit bounds /boot.ipxe per source address; refusals
 	// throttles the security events of refused requests.
@@ -58,7 +59,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 	if s.render, err = pxe.NewRenderer(templates.FS()); err != nil {
 		return nil, err
 	}
-	if s.files, err = pxe.NewFiles(cfg.TFTPRoot, ipxe.FS()); err != nil {
+	if s.files, err = bootfs.NewFiles(cfg.TFTPRoot, ipxe.FS()); err != nil {
 		return nil, err
 	}
 	s.counters = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -99,7 +100,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 		}
 	}
 	if cfg.TFTPAddr != "off" {
-		s.tftp, err = pxe.NewTFTPServer(pxe.TFTPConfig{Addr: cfg.TFTPAddr, Files: s.files, Anticipate: cfg.TFTPAnticipate,
+		s.tftp, err = bootfs.NewTFTPServer(bootfs.TFTPConfig{Addr: cfg.TFTPAddr, Files: s.files, Anticipate: cfg.TFTPAnticipate,
 			OnSent: s.tftpSent, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, err

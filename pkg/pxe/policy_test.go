@@ -101,38 +101,3 @@ func TestProxyReplies(t *testing.T) {
 	}
 	golden.Check(t, "proxy_replies", all.String())
 }
-
-func TestCleanPath(t *testing.T) {
-	for in, want := range map[string]string{
-		"undionly.kpxe": "undionly.kpxe", "sub/x.txt": "sub/x.txt", "a//b": "a/b", "./a": "a",
-	} {
-		if got, err := CleanPath(in); err != nil || got != want {
-			t.Errorf("CleanPath(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "/etc/passwd", "../../etc/passwd", "a/../../b", "..", "a\\..\\b", "a\x00b", "a\nb", ".", strings.Repeat("a", 300)} {
-		if got, err := CleanPath(in); !errors.Is(err, ErrBadPath) {
-			t.Errorf("CleanPath(%q) = %q, %v; want ErrBadPath", in, got, err)
-		}
-	}
-}
-
-func FuzzCleanPath(f *testing.F) {
-	for _, s := range []string{"undionly.kpxe", "../../etc/passwd", "/etc/passwd", "a\\b", "a\x00b", "a/./b//c", "....//..//x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		out, err := CleanPath(in)
-		if err != nil {
-			return
-		}
-		if strings.HasPrefix(out, "/") || strings.Contains(out, "\\") || strings.ContainsRune(out, 0) {
-			t.Fatalf("CleanPath(%q) = %q", in, out)
-		}
-		for _, el := range strings.Split(out, "/") {
-			if el == ".." || el == "" {
-				t.Fatalf("CleanPath(%q) = %q has element %q", in, out, el)
-			}
-		}
-	})
-}

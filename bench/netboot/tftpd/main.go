@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/metal-iaas/metal/ipxe"
-	"github.com/metal-iaas/metal/pkg/pxe"
+	"github.com/metal-iaas/metal/pkg/bootfs"
 )
 
 func main() {
@@ -21,10 +21,10 @@ func main() {
 	root := flag.String("root", "", "directory to serve")
 	anticipate := flag.Uint("anticipate", 0, "pin/tftp send-ahead window (0 = lock-step)")
 	flag.Parse()
-	files, err := pxe.NewFiles(*root, ipxe.FS())
+	files, err := bootfs.NewFiles(*root, ipxe.FS())
 	if err == nil {
-		var srv *pxe.TFTPServer
-		srv, err = pxe.NewTFTPServer(pxe.TFTPConfig{Addr: *addr, Files: files, Anticipate: *anticipate, Registerer: prometheus.NewRegistry()})
+		var srv *bootfs.TFTPServer
+		srv, err = bootfs.NewTFTPServer(bootfs.TFTPConfig{Addr: *addr, Files: files, Anticipate: *anticipate, Registerer: prometheus.NewRegistry()})
 		if err == nil {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()

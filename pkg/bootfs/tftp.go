@@ -1,4 +1,4 @@
-package pxe
+package bootfs
 
 import (
 	"context"
@@ -56,11 +56,11 @@ func (c TFTPConfig) withDefaults() TFTPConfig {
 // Validate reports what is wrong with c; it changes nothing.
 func (c TFTPConfig) Validate() error {
 	if c.Files == nil {
-		return errors.New("pxe: tftp: no files")
+		return errors.New("bootfs: tftp: no files")
 	}
 	if c.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-			return fmt.Errorf("pxe: tftp: listen address %q: %w", c.Addr, err)
+			return fmt.Errorf("bootfs: tftp: listen address %q: %w", c.Addr, err)
 		}
 	}
 	return nil
@@ -97,7 +97,7 @@ func NewTFTPServer(cfg TFTPConfig) (*TFTPServer, error) {
 	if cfg.Registerer != nil {
 		for _, c := range []prometheus.Collector{s.m.transfers, s.m.bytes, s.m.refused, s.m.malformed} {
 			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("pxe: tftp: register metrics: %w", err)
+				return nil, fmt.Errorf("bootfs: tftp: register metrics: %w", err)
 			}
 		}
 	}
@@ -108,11 +108,11 @@ func NewTFTPServer(cfg TFTPConfig) (*TFTPServer, error) {
 func (s *TFTPServer) Listen() (*net.UDPConn, error) {
 	addr, err := net.ResolveUDPAddr("udp4", s.cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("pxe: tftp: %w", err)
+		return nil, fmt.Errorf("bootfs: tftp: %w", err)
 	}
 	c, err := net.ListenUDP("udp4", addr)
 	if err != nil {
-		return nil, fmt.Errorf("pxe: tftp: listen: %w", err)
+		return nil, fmt.Errorf("bootfs: tftp: listen: %w", err)
 	}
 	return c, nil
 }
@@ -146,7 +146,7 @@ func (s *TFTPServer) Serve(ctx context.Context, conn *net.UDPConn) error {
 		return nil
 	case err := <-done:
 		conn.Close()
-		return fmt.Errorf("pxe: tftp: serve: %w", err)
+		return fmt.Errorf("bootfs: tftp: serve: %w", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package pxe
+package bootfs
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 
 // ErrBadPath is returned for a request path that is not a plain relative
 // path inside the served root.
-var ErrBadPath = errors.New("pxe: refused path")
+var ErrBadPath = errors.New("bootfs: refused path")
 
 // CleanPath turns a TFTP/HTTP file name into a slash-separated path
 // relative to the root, or fails with ErrBadPath for anything that could
@@ -65,7 +65,7 @@ func NewFiles(dir string, embedded fs.FS) (*Files, error) {
 	if dir != "" {
 		r, err := os.OpenRoot(dir)
 		if err != nil {
-			return nil, fmt.Errorf("pxe: open file root: %w", err)
+			return nil, fmt.Errorf("bootfs: open file root: %w", err)
 		}
 		f.root = r
 	}
@@ -112,7 +112,7 @@ func (f *Files) Open(name string) (File, int64, error) {
 			fh.Close()
 		}
 	}
-	return nil, 0, fmt.Errorf("pxe: %s: %w", clean, fs.ErrNotExist)
+	return nil, 0, fmt.Errorf("bootfs: %s: %w", clean, fs.ErrNotExist)
 }
 
 // ServeHTTP-style helper: ServeFile writes name with http.ServeContent on
