@@ -60,101 +60,33 @@ type qcow2Stream struct {
 
 func openQcow2(r io.Reader, opts Options) (Stream, error) {
 	sr := newSeqReader(r, 0, opts.MaxBuffer)
-	hdr := make([]byte, 104)
-	if err := sr.readAt(0, hdr[:72]); err != nil {
+	fixed := make([]byte, 72)
+	if err := sr.readAt(0, fixed); err != nil {
 		return nil, fmt.Errorf("qcow2 header: %w", err)
 	}
-	be := binary.BigEndian
-	version := be.Uint32(hdr[4:])
-	if version != 2 && version != 3 {
-		return nil, fmt.Errorf("%w: qcow2 version %d", ErrUnsupported, version)
-	}
-	q := &qcow2Stream{sr: sr}
-	if be.Uint64(hdr[8:]) != 0 {
-		return nil, fmt.Errorf("%w: qcow2 image has a backing file; only self-contained images are accepted", ErrHostile)
-	}
-	q.clusterBits = uint(be.Uint32(hdr[20:]))
-	if q.clusterBits < 9 || q.clusterBits > 21 {
-		return nil, fmt.Errorf("%w: qcow2 cluster_bits %d outside 9..21", ErrCorrupt, q.clusterBits)
-	}
-	q.cs = 1 << q.clusterBits
-	size := int64(be.Uint64(hdr[24:]))
-	if err := opts.checkSize("qcow2", size); err != nil {
+	bits, err := qcow2ClusterBits(fixed)
+	if err != nil {
 		return nil, err
 	}
-	if cm := be.Uint32(hdr[32:]); cm != 0 {
-		return nil, fmt.Errorf("%w: qcow2 image is encrypted (crypt_method %d)", ErrHostile, cm)
+	// The rest of the first cluster: the header's tail and extensions
+	// (the reader streams: what was read is not read again).
+	first := make([]byte, 1<<bits)
+	copy(first, fixed)
+	n, err := sr.readAtMost(72, first[72:], true)
+	if err != nil {
+		return nil, fmt.Errorf("qcow2 header: %w", err)
 	}
-	l1Size := int64(be.Uint32(hdr[36:]))
-	l1Off := int64(be.Uint64(hdr[40:]))
-	rtOff := int64(be.Uint64(hdr[48:]))
-	rtClusters := int64(be.Uint32(hdr[56:]))
-	hdrLen := int64(72)
-	sub := "v2"
-	if version == 3 {
-		sub = "v3"
-		if err := sr.readAt(72, hdr[72:104]); err != nil {
-			return nil, fmt.Errorf("qcow2 header: %w", err)
-		}
-		incompat := be.Uint64(hdr[72:])
-		hdrLen = int64(be.Uint32(hdr[100:]))
-		if hdrLen < 104 || hdrLen > q.cs {
-			return nil, fmt.Errorf("%w: qcow2 header_length %d", ErrCorrupt, hdrLen)
-		}
-		if incompat&qcowIncompatCorrupt != 0 {
-			return nil, fmt.Errorf("%w: qcow2 image is marked corrupt (run qemu-img check -r all)", ErrCorrupt)
-		}
-		if incompat&qcowIncompatDataFile != 0 {
-			return nil, fmt.Errorf("%w: qcow2 image keeps its data in an external data file", ErrHostile)
-		}
-		if incompat&qcowIncompatExtL2 != 0 {
-			return nil, fmt.Errorf("%w: qcow2 extended L2 entries (subclusters, extended_l2=on); convert with extended_l2=off", ErrUnsupported)
-		}
-		if unknown := incompat &^ (qcowIncompatDirty | qcowIncompatCompress); unknown != 0 {
-			return nil, fmt.Errorf("%w: qcow2 unknown incompatible feature bits %#x", ErrUnsupported, unknown)
-		}
-		if incompat&qcowIncompatCompress != 0 {
-			if hdrLen <= 104 {
-				return nil, fmt.Errorf("%w: qcow2 compression type bit set without the header field", ErrCorrupt)
-			}
-			var ct [1]byte
-			if err := sr.readAt(104, ct[:]); err != nil {
-				return nil, fmt.Errorf("qcow2 header: %w", err)
-			}
-			switch ct[0] {
-			case 0:
-			case 1:
-				q.zstd = true
-			default:
-				return nil, fmt.Errorf("%w: qcow2 compression type %d", ErrUnsupported, ct[0])
-			}
-		}
+	h, err := parseQcow2Header(first[:72+n])
+	if err != nil {
+		return nil, err
 	}
-	// Header extensions, up to the end of the first cluster.
-	for off := hdrLen; off+8 <= q.cs; {
-		var e [8]byte
-		n, err := sr.readAtMost(off, e[:], true)
-		if err != nil {
-			return nil, fmt.Errorf("qcow2 header extensions: %w", err)
-		}
-		if n < 8 {
-			return nil, fmt.Errorf("%w: qcow2 header extensions", ErrTruncated)
-		}
-		typ, ln := be.Uint32(e[:]), int64(be.Uint32(e[4:]))
-		if typ == qcowExtEnd {
-			break
-		}
-		switch typ {
-		case qcowExtDataFile:
-			return nil, fmt.Errorf("%w: qcow2 image names an external data file", ErrHostile)
-		case qcowExtCrypto:
-			return nil, fmt.Errorf("%w: qcow2 image carries an encryption header", ErrHostile)
-		}
-		off += 8 + (ln+7)/8*8
-		if off > q.cs {
-			return nil, fmt.Errorf("%w: qcow2 header extension runs past the first cluster", ErrCorrupt)
-		}
+	if err := opts.checkSize("qcow2", h.size); err != nil {
+		return nil, err
 	}
+	be := binary.BigEndian
+	q := &qcow2Stream{sr: sr, clusterBits: h.clusterBits, cs: h.clusterSize(), zstd: h.zstd}
+	size, l1Size, l1Off, rtOff, rtClusters := h.size, h.l1Size, h.l1Off, h.rtOff, h.rtClusters
+	sub := fmt.Sprintf("v%d", h.version)
 	q.l2Entries = q.cs / 8
 	q.csizeShift = 62 - (q.clusterBits - 8)
 	q.csizeMask = (1 << (q.clusterBits - 8)) - 1
