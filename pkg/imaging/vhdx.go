@@ -1,7 +1,6 @@
 package imaging
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -100,7 +99,6 @@ type vhdxStream struct {
 }
 
 func openVHDX(r io.Reader, opts Options) (Stream, error) {
-	le := binary.LittleEndian
 	sr := newSeqReader(r, 0, opts.MaxBuffer)
 	// Nothing before the region tables is needed but the headers.
 	sr.classify = func(off int64) (bool, int64) {
@@ -111,66 +109,25 @@ func openVHDX(r io.Reader, opts Options) (Stream, error) {
 	}
 	var hdrs [2][]byte
 	for i, off := range []int64{vhdxHeader1, vhdxHeader2} {
-		b := make([]byte, 4096)
-		if err := sr.readAt(off, b); err != nil {
+		hdrs[i] = make([]byte, 4096)
+		if err := sr.readAt(off, hdrs[i]); err != nil {
 			return nil, fmt.Errorf("VHDX header %d: %w", i+1, err)
 		}
-		if string(b[:4]) == "head" && vhdxChecksumOK(b) {
-			hdrs[i] = b
-		}
 	}
-	var h []byte
-	switch {
-	case hdrs[0] == nil && hdrs[1] == nil:
-		return nil, fmt.Errorf("%w: VHDX has no valid header", ErrCorrupt)
-	case hdrs[1] == nil:
-		h = hdrs[0]
-	case hdrs[0] == nil:
-		h = hdrs[1]
-	case le.Uint64(hdrs[1][8:]) > le.Uint64(hdrs[0][8:]):
-		h = hdrs[1]
-	default:
-		h = hdrs[0]
-	}
-	if v := le.Uint16(h[66:]); v != 1 {
-		return nil, fmt.Errorf("%w: VHDX version %d", ErrUnsupported, v)
-	}
-	if !isZero(h[48:64]) {
-		return nil, fmt.Errorf("%w: VHDX log is not empty (log GUID set): the image was not closed cleanly; replay the log first, e.g. by opening it read-write once with `qemu-img check -r all` or in Hyper-V", ErrUnsupported)
+	if _, err := pickVHDXHeader(hdrs[0], hdrs[1]); err != nil {
+		return nil, err
 	}
 	// Region tables: the first valid one.
-	var batOff, batLen, metaOff, metaLen int64
-	var rt []byte
+	var rts [2][]byte
 	for i, off := range []int64{vhdxRegion1, vhdxRegion2} {
-		b := make([]byte, vhdxRegionSize)
-		if err := sr.readAt(off, b); err != nil {
+		rts[i] = make([]byte, vhdxRegionSize)
+		if err := sr.readAt(off, rts[i]); err != nil {
 			return nil, fmt.Errorf("VHDX region table %d: %w", i+1, err)
 		}
-		if rt == nil && string(b[:4]) == "regi" && vhdxChecksumOK(b) {
-			rt = b
-		}
 	}
-	if rt == nil {
-		return nil, fmt.Errorf("%w: VHDX has no valid region table", ErrCorrupt)
-	}
-	n := int(le.Uint32(rt[8:]))
-	if n > 2047 {
-		return nil, fmt.Errorf("%w: VHDX region table with %d entries", ErrCorrupt, n)
-	}
-	for i := range n {
-		e := rt[16+i*32 : 16+(i+1)*32]
-		off, ln, req := int64(le.Uint64(e[16:])), int64(le.Uint32(e[24:])), le.Uint32(e[28:])&1
-		switch {
-		case bytes.Equal(e[:16], guidBAT[:]):
-			batOff, batLen = off, ln
-		case bytes.Equal(e[:16], guidMetadata[:]):
-			metaOff, metaLen = off, ln
-		case req != 0:
-			return nil, fmt.Errorf("%w: VHDX requires an unknown region %x", ErrUnsupported, e[:16])
-		}
-	}
-	if batOff < vhdxRegion2+vhdxRegionSize || metaOff < vhdxRegion2+vhdxRegionSize || metaLen < 64<<10 || metaLen > vhdxMaxMetadata {
-		return nil, fmt.Errorf("%w: VHDX regions: BAT at %d, metadata at %d (%d bytes)", ErrCorrupt, batOff, metaOff, metaLen)
+	batOff, batLen, metaOff, metaLen, err := parseVHDXRegions(rts[0], rts[1])
+	if err != nil {
+		return nil, err
 	}
 	// Until the BAT is known every byte after the region tables may be a
 	// payload block: keep what the reads below skip.
@@ -211,44 +168,15 @@ func openVHDX(r io.Reader, opts Options) (Stream, error) {
 		chunk: (int64(1) << 23) * lss / bs,
 	}
 	blocks := (size + bs - 1) / bs
-	entries := blocks
-	if blocks > 0 {
-		entries += (blocks - 1) / v.chunk
+	bat, refs, fixed, err := parseVHDXBAT(batRaw, blocks, bs, v.chunk)
+	if err != nil {
+		return nil, err
 	}
-	if entries*8 > int64(len(batRaw)) {
-		return nil, fmt.Errorf("%w: VHDX BAT of %d bytes holds fewer than the %d entries the disk needs", ErrCorrupt, len(batRaw), entries)
-	}
-	v.bat = make([]uint64, blocks)
-	var refs []rng
-	fixed := true
-	for b := range blocks {
-		e := le.Uint64(batRaw[(b+b/v.chunk)*8:])
-		v.bat[b] = e
-		switch e & 7 {
-		case vhdxNotPresent, vhdxUndefined, vhdxZero, vhdxUnmapped, vhdxUnmappedV095:
-			fixed = false
-		case vhdxFullyPresent:
-			off := int64(e>>20) << 20
-			if off < 1<<20 {
-				return nil, fmt.Errorf("%w: VHDX block %d at file offset %d", ErrCorrupt, b, off)
-			}
-			refs = append(refs, rng{off, off + bs})
-		case vhdxPartiallyPresnt:
-			return nil, fmt.Errorf("%w: VHDX block %d is partially present, which only a differencing disk may use", ErrHostile, b)
-		default:
-			return nil, fmt.Errorf("%w: VHDX block %d in state %d", ErrCorrupt, b, e&7)
-		}
-	}
+	v.bat = bat
 	if fixed {
 		v.info.Subformat = "fixed"
 	} else {
 		v.info.Subformat = "dynamic"
-	}
-	sort.Slice(refs, func(a, b int) bool { return refs[a].off < refs[b].off })
-	for i := 1; i < len(refs); i++ {
-		if refs[i].off < refs[i-1].end {
-			return nil, fmt.Errorf("%w: VHDX payload blocks overlap at file offset %d", ErrCorrupt, refs[i].off)
-		}
 	}
 	sr.classify = func(off int64) (bool, int64) { return classifyRefs(refs, off) }
 	sr.drop(sr.classify)
