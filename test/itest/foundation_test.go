@@ -126,7 +126,9 @@ func TestEventsFollow(t *testing.T) {
 	m := StartMetald(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(Binaries(t), "metalctl"), "events", "--follow", "-o", "json",
+	// --since 0: the stream starts from the first event whenever it
+	// opens, so the event below is in it however late that is.
+	cmd := exec.CommandContext(ctx, filepath.Join(Binaries(t), "metalctl"), "events", "--follow", "--since", "0", "-o", "json",
 		"--server", m.URL, "--token", m.Token)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -136,7 +138,6 @@ func TestEventsFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond) // let the stream open before the event
 	wantOK(t, m.Ctl("machine", "add", "follow1", "--mac", "52:54:00:bb:00:01"), "add")
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
