@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,50 +10,46 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/test/lab"
 )
 
-// TestCorruptImage: an image that passed ingest but whose stored file was
-// replaced afterwards (one byte changed inside a data cluster of the
-// qcow2, so the file keeps its size and format) is written by the agent,
-// whose SHA-256 check then fails: the job fails and the machine is
-// failed with the reason.
+// TestCorruptImage: an image that passed ingest but one of whose stored
+// chunks was replaced afterwards (still valid zstd, the same chunk with
+// one byte changed at 4 KiB, after the MBR) is refused chunk by chunk by
+// the agent, which verifies every chunk against the manifest: it
+// refetches, gives up naming the chunk, and the job fails with the
+// machine failed and the reason. Nothing of the bad chunk counts.
 func TestCorruptImage(t *testing.T) {
 	t.Parallel() // one VM: two such tests share the 2 cores
 	r := newRig(t)
 	img := testImage(t, r)
 	v := r.addVM("vm1", mac1, ip1, 1<<30)
 	r.mustCtl("image", "upload", img.QCOW2, "--name", "os-qcow2")
-	var im image
-	r.ctlJSON(&im, "image", "show", "os-qcow2")
-	stored := im.File
-	if !filepath.IsAbs(stored) {
-		stored = filepath.Join(r.dir, "metald-data", "images", im.File)
-	}
-	st, err := os.Stat(stored)
+	images := filepath.Join(r.dir, "metald-data", "images")
+	b, err := os.ReadFile(filepath.Join(images, "os-qcow2.manifest.json"))
 	if err != nil {
-		t.Fatalf("stored image file: %v", err)
+		t.Fatalf("stored manifest: %v", err)
 	}
-	// The same disk with one byte changed at 4 KiB (inside the first,
-	// already allocated 64 KiB cluster, after the MBR).
-	bad := filepath.Join(t.TempDir(), "bad.raw")
+	var man imaging.Manifest
+	if err := json.Unmarshal(b, &man); err != nil || man.Chunks[0] == "" {
+		t.Fatalf("manifest: %v %q", err, man.Chunks)
+	}
 	raw, err := os.ReadFile(img.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw[4096] ^= 0x5a
-	if err := os.WriteFile(bad, raw, 0o644); err != nil {
+	bad := raw[:man.ChunkSize]
+	bad[4096] ^= 0x5a
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	badQcow := bad + ".qcow2"
-	if err := lab.Run(t.Context(), "qemu-img", "convert", "-f", "raw", "-O", "qcow2", bad, badQcow); err != nil {
-		t.Fatal(err)
-	}
-	if bst, _ := os.Stat(badQcow); bst == nil || bst.Size() != st.Size() {
-		t.Fatalf("corrupt qcow2 has a different size than the stored one (%d): the test needs equal sizes", st.Size())
-	}
-	if err := os.Rename(badQcow, stored); err != nil {
-		t.Fatal(err)
+	d := man.Chunks[0]
+	if err := os.WriteFile(filepath.Join(images, "chunks", d[:2], d+".zst"), enc.EncodeAll(bad, nil), 0o640); err != nil {
+		t.Fatalf("replacing chunk %s: %v", d, err)
 	}
 	out, err := r.ctl(6*time.Minute, "provision", "vm1", "--image", "os-qcow2", "--wait", "--timeout", "5m")
 	t.Logf("metalctl provision --wait:\n%s", tail(out, 1500))
@@ -61,8 +58,8 @@ func TestCorruptImage(t *testing.T) {
 	}
 	var m machine
 	r.ctlJSON(&m, "machine", "show", "vm1")
-	if m.State != "failed" || !strings.Contains(strings.ToLower(m.StateReason), "sha") {
-		t.Fatalf("machine is %s (%q), want failed with a SHA-256 mismatch reason", m.State, m.StateReason)
+	if m.State != "failed" || !strings.Contains(m.StateReason, "chunk 0") {
+		t.Fatalf("machine is %s (%q), want failed naming the refused chunk", m.State, m.StateReason)
 	}
 	t.Logf("failed as expected: %s", m.StateReason)
 	_ = v
