@@ -140,7 +140,7 @@ func (s *Service) ChunkHandler() http.Handler {
 			return
 		}
 		d := strings.TrimPrefix(r.URL.Path, "/chunks/")
-		if !validDigest(d) {
+		if !imaging.IsDigest(d) {
 			http.Error(w, "chunk name is not a lower-case hex SHA-256", http.StatusBadRequest)
 			return
 		}
@@ -160,16 +160,4 @@ func (s *Service) ChunkHandler() http.Handler {
 		w.Header().Set("ETag", `"`+d+`"`)
 		http.ServeContent(w, r, "", st.ModTime(), f)
 	})
-}
-
-func validDigest(d string) bool {
-	if len(d) != 64 {
-		return false
-	}
-	for _, c := range d {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

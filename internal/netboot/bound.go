@@ -44,13 +44,3 @@ func (s *Service) refuseScript(ctx context.Context, w http.ResponseWriter, mac n
 	}
 	http.Error(w, "netboot: "+err.Error(), http.StatusForbidden)
 }
-
-// sourceAddr is a request's peer address (never a forwarded header).
-func sourceAddr(remote string) netip.Addr {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		a, _ := netip.ParseAddr(remote)
-		return a.Unmap()
-	}
-	return ap.Addr().Unmap()
-}

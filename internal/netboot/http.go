@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/metal-iaas/metal/internal/trust"
 	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/pxe"
 )
@@ -55,7 +56,7 @@ func (s *Service) ServeScript(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "netboot: need ?mac= or ?uuid=", http.StatusBadRequest)
 		return
 	}
-	src := sourceAddr(r.RemoteAddr)
+	src := trust.Source(r.RemoteAddr)
 	if !s.scriptLimit.Allow(src.String()) {
 		s.counters.WithLabelValues("refused_rate").Inc()
 		w.Header().Set("Retry-After", "1")

@@ -60,7 +60,7 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("%w: %d chunks for %d bytes of %d-byte chunks", ErrManifest, len(m.Chunks), m.Size, m.ChunkSize)
 	}
 	for i, d := range m.Chunks {
-		if d != "" && !isHexDigest(d) {
+		if d != "" && !IsDigest(d) {
 			return fmt.Errorf("%w: chunk %d digest %q", ErrManifest, i, d)
 		}
 	}
@@ -85,7 +85,9 @@ func (m *Manifest) DataBytes() int64 {
 	return n
 }
 
-func isHexDigest(s string) bool {
+// IsDigest reports whether s is a lower-case hex SHA-256, the name of a
+// chunk.
+func IsDigest(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
