@@ -55,7 +55,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.StringVar(&cfg.DHCPMode, "dhcp-mode", "off", "DHCP mode: off, proxy (beside an existing DHCP server) or full (authoritative)")
 	f.StringVar(&cfg.Interface, "interface", "", "network interface for DHCP")
 	f.StringVar(&cfg.AdvertiseURL, "advertise-url", "", "base URL machines use to reach metald, e.g. http://10.0.0.1:8080")
-	f.StringVar(&cfg.ImageURL, "image-url", "", "base URL agents download /images/<name> from, e.g. a caching proxy in front of metald (default --advertise-url)")
+	f.StringVar(&cfg.ImageURL, "image-url", "", "base URL agents download /images/<name> and /chunks/ from, e.g. a caching proxy in front of metald (default --advertise-url)")
 	f.StringVar(&cfg.Unknown, "unknown", "ignore", "what to do with unknown MACs: ignore or discover")
 	f.StringVar(&cfg.DHCPRange, "dhcp-range", "", "address pool for unknown machines in full mode, START-END")
 	f.DurationVar(&cfg.DHCPLease, "dhcp-lease", time.Hour, "lease time in full mode")
