@@ -151,6 +151,9 @@ type Image struct {
 	// Delta: before fetching a chunk, read that range of the target disk;
 	// when it already holds the chunk, fetch and write nothing.
 	Delta bool `json:"delta,omitempty"`
+	// Swarm, with ManifestURL, shares chunks with the other machines of
+	// the wave (PathSwarm); nil fetches every chunk from ChunkURL.
+	Swarm *Swarm `json:"swarm,omitempty"`
 }
 
 // RootDeviceHints narrow the choice of target disk; every set field must
@@ -187,6 +190,8 @@ type Progress struct {
 	Total        int64 `json:"total"`
 	// BytesSkipped of BytesWritten were already on the disk (delta).
 	BytesSkipped int64 `json:"bytes_skipped,omitempty"`
+	// BytesFromPeers of BytesRead came from other agents (swarm).
+	BytesFromPeers int64 `json:"bytes_from_peers,omitempty"`
 	// RateBytesPerSec is the recent write rate; ETASeconds the estimate
 	// to finish, -1 when unknown.
 	RateBytesPerSec float64   `json:"rate_bytes_per_sec"`
@@ -212,6 +217,12 @@ type Result struct {
 	ManifestDigest string `json:"manifest_digest,omitempty"`
 	// BytesSkipped were already on the disk (delta provision).
 	BytesSkipped int64 `json:"bytes_skipped,omitempty"`
+	// BytesFromPeers and BytesFromServer are the compressed chunk bytes
+	// received from other agents and from metald (provision by chunks);
+	// BytesServed those this agent served to its peers.
+	BytesFromPeers  int64 `json:"bytes_from_peers,omitempty"`
+	BytesFromServer int64 `json:"bytes_from_server,omitempty"`
+	BytesServed     int64 `json:"bytes_served,omitempty"`
 	// Disk is the device written or wiped, "/dev/vda".
 	Disk         string  `json:"disk,omitempty"`
 	BytesWritten int64   `json:"bytes_written,omitempty"`
