@@ -12,25 +12,30 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	return newMetricsFor(reg, "dhcp", "DHCPv4")
+}
+
+// newMetricsFor names the counters metal_<sub>_… for protocol proto.
+func newMetricsFor(reg prometheus.Registerer, sub, proto string) (*metrics, error) {
 	m := &metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "metal_dhcp_packets_received_total",
-			Help: "Well-formed DHCPv4 packets received, by message type.",
+			Name: "metal_" + sub + "_packets_received_total",
+			Help: "Well-formed " + proto + " packets received, by message type.",
 		}, []string{"type"}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "metal_dhcp_replies_sent_total",
-			Help: "DHCPv4 replies sent, by message type.",
+			Name: "metal_" + sub + "_replies_sent_total",
+			Help: proto + " replies sent, by message type.",
 		}, []string{"type"}),
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "metal_dhcp_packets_malformed_total",
-			Help: "Datagrams dropped because they are not valid DHCPv4 requests.",
+			Name: "metal_" + sub + "_packets_malformed_total",
+			Help: "Datagrams dropped because they are not valid " + proto + " requests.",
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "metal_dhcp_packets_dropped_total",
+			Name: "metal_" + sub + "_packets_dropped_total",
 			Help: "Valid packets dropped without handling, by reason.",
 		}, []string{"reason"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "metal_dhcp_handler_errors_total",
+			Name: "metal_" + sub + "_handler_errors_total",
 			Help: "Requests whose handler or reply send failed.",
 		}),
 	}
