@@ -44,6 +44,9 @@ type Boot struct {
 // reach metald's HTTP server at (no trailing slash needed).
 type Policy struct {
 	AdvertiseURL string
+	// UEFIBoot is what UEFI x86-64 PXE firmware gets: iPXE (the default)
+	// or Debian's signed shim (Secure Boot, shim.go).
+	UEFIBoot UEFIBoot
 }
 
 // ScriptURL is the iPXE script URL for a MAC. The MAC is taken from the DHCP
@@ -59,6 +62,7 @@ func (p Policy) ScriptURL(mac net.HardwareAddr) string {
 //	HTTP Boot, arch 15/16 or "HTTPClient"  → URL of ipxe.efi
 //	arch 0 (BIOS) or no option 93          → undionly.kpxe over TFTP
 //	arch 6, 7, 9 (UEFI x86)                → snponly.efi over TFTP
+//	arch 7, 9 with UEFIBoot shim           → shim/shimx64.efi over TFTP (shim.go)
 //	anything else (arm32/arm64 10/11/18/19, …) → ErrUnsupportedArch
 func (p Policy) Decide(c Client) (Boot, error) {
 	if c.IPXE {
@@ -76,7 +80,12 @@ func (p Policy) Decide(c Client) (Boot, error) {
 	switch c.Arch {
 	case iana.INTEL_X86PC:
 		return Boot{Kind: KindTFTP, File: FileBIOS}, nil
-	case iana.EFI_IA32, iana.EFI_X86_64, iana.EFI_BC:
+	case iana.EFI_X86_64, iana.EFI_BC:
+		if p.UEFIBoot == UEFIBootShim {
+			return Boot{Kind: KindTFTP, File: FileShim}, nil
+		}
+		return Boot{Kind: KindTFTP, File: FileUEFISNP}, nil
+	case iana.EFI_IA32:
 		return Boot{Kind: KindTFTP, File: FileUEFISNP}, nil
 	}
 	return Boot{}, fmt.Errorf("%w: arch %d", ErrUnsupportedArch, c.Arch)

@@ -66,6 +66,36 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideUEFIBoot: with UEFIBoot shim, UEFI x86-64 PXE firmware gets
+// Debian's signed shim over TFTP; everything else boots as with iPXE
+// (IA32 and HTTP Boot have no shim chain; iPXE itself still gets its
+// script).
+func TestDecideUEFIBoot(t *testing.T) {
+	want := map[string]map[UEFIBoot]string{
+		"uefi x64 pxe":    {UEFIBootIPXE: FileUEFISNP, UEFIBootShim: FileShim, "": FileUEFISNP},
+		"uefi bc pxe":     {UEFIBootIPXE: FileUEFISNP, UEFIBootShim: FileShim, "": FileUEFISNP},
+		"uefi ia32 pxe":   {UEFIBootShim: FileUEFISNP},
+		"bios pxe rom":    {UEFIBootShim: FileBIOS},
+		"uefi http boot":  {UEFIBootShim: "http://10.0.0.1:8080/ipxe/ipxe.efi"},
+		"ipxe option 175": {UEFIBootShim: "http://10.0.0.1:8080/boot.ipxe?mac=52:54:00:12:34:56"},
+		"arm64 pxe":       {UEFIBootShim: ""},
+	}
+	for _, tc := range clients {
+		for chain, file := range want[tc.name] {
+			b, err := Policy{AdvertiseURL: "http://10.0.0.1:8080", UEFIBoot: chain}.Decide(ParseClient(discover(t, tc.mods...)))
+			if b.File != file || (file == "" && !errors.Is(err, ErrUnsupportedArch)) {
+				t.Errorf("%s with %q: got %+v, %v; want %q", tc.name, chain, b, err, file)
+			}
+			if file == FileShim && b.Kind != KindTFTP {
+				t.Errorf("%s with %q: shim kind %s, want tftp", tc.name, chain, b.Kind)
+			}
+		}
+	}
+	if len(want) != 7 {
+		t.Fatal("table edited without its cases")
+	}
+}
+
 // TestProxyReplies renders the ProxyDHCP answers (port 67 and 4011) for
 // every supported client into a golden file.
 func TestProxyReplies(t *testing.T) {

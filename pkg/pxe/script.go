@@ -88,15 +88,20 @@ func (r *Renderer) Render(w io.Writer, d ScriptData) error {
 	if err != nil {
 		return err
 	}
-	if d.AgentURL == "" {
-		d.AgentURL = d.URL
-	}
-	d = ScriptData{MAC: safe(d.MAC), Name: safe(d.Name), State: safe(d.State),
-		URL: safeURL(strings.TrimRight(d.URL, "/")), AgentURL: safeURL(strings.TrimRight(d.AgentURL, "/")), Token: safe(d.Token)}
-	if err := r.t.ExecuteTemplate(w, name, d); err != nil {
+	if err := r.t.ExecuteTemplate(w, name, d.clean()); err != nil {
 		return fmt.Errorf("pxe: render %s: %w", name, err)
 	}
 	return nil
+}
+
+// clean is d with every field made safe for a boot script's command
+// line (the iPXE scripts' and GRUB's alike) and AgentURL defaulted to URL.
+func (d ScriptData) clean() ScriptData {
+	if d.AgentURL == "" {
+		d.AgentURL = d.URL
+	}
+	return ScriptData{Target: d.Target, MAC: safe(d.MAC), Name: safe(d.Name), State: safe(d.State),
+		URL: safeURL(strings.TrimRight(d.URL, "/")), AgentURL: safeURL(strings.TrimRight(d.AgentURL, "/")), Token: safe(d.Token)}
 }
 
 // safe keeps letters, digits and . _ : - so that inventory data cannot
