@@ -150,6 +150,8 @@ func machineShowCmd(g *globals) *cobra.Command {
 				row("BMC", orDash(m.BMC))
 				row("Power", orDash(m.PowerState)+" (checked "+fmtAge(m.PowerCheckedAt)+" ago)")
 				row("Tags", fmtTags(m.Tags))
+				row("UEFI boot", orDefault(m.UEFIBoot))
+				row("Secure Boot", secureBootRow(m.Hardware))
 				row("Created", m.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 				row("Updated", m.UpdatedAt.Format("2006-01-02 15:04:05 MST"))
 				if len(m.Hardware) > 0 {
@@ -167,13 +169,14 @@ func machineShowCmd(g *globals) *cobra.Command {
 
 func machineEditCmd(g *globals) *cobra.Command {
 	var macs, tags []string
-	var ip, bmc, uuid, serial, state, reason string
+	var ip, bmc, uuid, serial, state, reason, uefiBoot string
 	var noVerify bool
 	cmd := &cobra.Command{
-		Use:   "edit NAME [--mac MAC]… [--ip IP] [--bmc URL] [--tag k=v|k=]… [--state S]",
+		Use:   "edit NAME [--mac MAC]… [--ip IP] [--bmc URL] [--tag k=v|k=]… [--state S] [--uefi-boot ipxe|shim|default]",
 		Short: "Change a machine (only the flags given change)",
 		Example: `  metalctl machine edit rack1-07 --ip 10.0.0.8 --tag role=db --tag old=
-  metalctl machine edit rack1-07 --state maintenance --reason "RAM swap"`,
+  metalctl machine edit rack1-07 --state maintenance --reason "RAM swap"
+  metalctl machine edit rack1-07 --uefi-boot shim    # Secure Boot: Debian's signed shim and GRUB`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p metalapi.MachinePatch
@@ -191,14 +194,15 @@ func machineEditCmd(g *globals) *cobra.Command {
 			set("uuid", &uuid, &p.UUID)
 			set("serial", &serial, &p.Serial)
 			set("state", &state, &p.State)
+			set("uefi-boot", &uefiBoot, &p.UEFIBoot)
 			p.Reason = reason
 			t, err := parseTags(tags, true)
 			if err != nil {
 				return err
 			}
 			p.Tags = t
-			if p.MACs == nil && p.IP == nil && p.BMC == nil && p.UUID == nil && p.Serial == nil && p.State == nil && len(p.Tags) == 0 {
-				return usageError{fmt.Errorf("nothing to change: give at least one of --mac, --ip, --bmc, --uuid, --serial, --tag, --state")}
+			if p.MACs == nil && p.IP == nil && p.BMC == nil && p.UUID == nil && p.Serial == nil && p.State == nil && p.UEFIBoot == nil && len(p.Tags) == 0 {
+				return usageError{fmt.Errorf("nothing to change: give at least one of --mac, --ip, --bmc, --uuid, --serial, --tag, --state, --uefi-boot")}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -224,7 +228,36 @@ func machineEditCmd(g *globals) *cobra.Command {
 	f.StringVar(&state, "state", "", "move to a lifecycle state (e.g. maintenance, ready)")
 	f.StringVar(&reason, "reason", "", "why, recorded with a state change")
 	f.BoolVar(&noVerify, "no-verify", false, "don't check that a new BMC answers")
+	f.StringVar(&uefiBoot, "uefi-boot", "", "UEFI network boot chain: ipxe, shim (Secure Boot: Debian's signed shim and GRUB) or default (metald's --uefi-boot)")
 	return cmd
+}
+
+// orDefault shows an unset per-machine choice as metald's default.
+func orDefault(s string) string {
+	if s == "" {
+		return "default (metald --uefi-boot)"
+	}
+	return s
+}
+
+// secureBootRow is what the agent reported about the firmware: "yes
+// (uefi)", "no (bios)", or "-" before an inspection.
+func secureBootRow(hw json.RawMessage) string {
+	var h struct {
+		Firmware   string `json:"firmware"`
+		SecureBoot *bool  `json:"secure_boot"`
+	}
+	if len(hw) == 0 || json.Unmarshal(hw, &h) != nil || h.SecureBoot == nil {
+		return "-"
+	}
+	v := "no"
+	if *h.SecureBoot {
+		v = "yes"
+	}
+	if h.Firmware != "" {
+		v += " (" + h.Firmware + ")"
+	}
+	return v
 }
 
 func machineRmCmd(g *globals) *cobra.Command {

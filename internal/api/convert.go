@@ -16,7 +16,7 @@ func toMachine(m inventory.Machine) metalapi.Machine {
 	return metalapi.Machine{
 		Name: m.Name, MACs: m.MACs, UUID: m.UUID, Serial: m.Serial, IP: m.IP, Tags: m.Tags,
 		State: metalapi.State(m.State), StateReason: m.StateReason, BMC: m.BMC,
-		PowerState: m.PowerState, PowerCheckedAt: m.PowerCheckedAt,
+		PowerState: m.PowerState, PowerCheckedAt: m.PowerCheckedAt, UEFIBoot: m.UEFIBoot,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 		Hardware: json.RawMessage(m.Hardware),
 	}
@@ -42,6 +42,7 @@ func fromMachineCreate(req metalapi.MachineCreate) inventory.Machine {
 func fromMachinePatch(req metalapi.MachinePatch) inventory.MachinePatch {
 	return inventory.MachinePatch{
 		MACs: req.MACs, IP: req.IP, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
+		UEFIBoot: req.UEFIBoot,
 	}
 }
 

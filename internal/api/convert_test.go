@@ -55,7 +55,7 @@ func TestConvertersMissNoField(t *testing.T) {
 	}
 	var create metalapi.MachineCreate
 	wiretest.Fill(&create)
-	if got, want := fmt.Sprint(wiretest.Unset(fromMachineCreate(create))), "[State StateReason PowerState PowerCheckedAt Hardware CreatedAt UpdatedAt]"; got != want {
+	if got, want := fmt.Sprint(wiretest.Unset(fromMachineCreate(create))), "[State StateReason PowerState PowerCheckedAt Hardware UEFIBoot CreatedAt UpdatedAt]"; got != want { // uefi_boot: machine edit
 		t.Errorf("create leaves %s unset, want %s", got, want)
 	}
 	var patch metalapi.MachinePatch

@@ -11,6 +11,11 @@ type Inventory struct {
 	NICs        []NIC          `json:"nics"`
 	PCI         []PCIDevice    `json:"pci,omitempty"`
 	LLDP        []LLDPNeighbor `json:"lldp,omitempty"`
+	// Firmware is "uefi" or "bios" (no /sys/firmware/efi).
+	Firmware string `json:"firmware,omitempty"`
+	// SecureBoot reports whether UEFI Secure Boot was enforced when the
+	// agent's kernel was booted (always false on BIOS firmware).
+	SecureBoot bool `json:"secure_boot"`
 }
 
 // CPU summarises the processors.

@@ -9,12 +9,15 @@ import (
 func TestCleanPath(t *testing.T) {
 	for in, want := range map[string]string{
 		"undionly.kpxe": "undionly.kpxe", "sub/x.txt": "sub/x.txt", "a//b": "a/b", "./a": "a",
+		// GRUB's names: one leading slash is the served root.
+		"/grub/grub.cfg": "grub/grub.cfg", "/grub/grub.cfg-52:54:00:12:34:56": "grub/grub.cfg-52:54:00:12:34:56",
+		"/etc/passwd": "etc/passwd",
 	} {
 		if got, err := CleanPath(in); err != nil || got != want {
 			t.Errorf("CleanPath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "/etc/passwd", "../../etc/passwd", "a/../../b", "..", "a\\..\\b", "a\x00b", "a\nb", ".", strings.Repeat("a", 300)} {
+	for _, in := range []string{"", "/", "//etc/passwd", "/../etc/passwd", "/grub/../../x", "../../etc/passwd", "a/../../b", "..", "a\\..\\b", "a\x00b", "a\nb", ".", "/.", strings.Repeat("a", 300)} {
 		if got, err := CleanPath(in); !errors.Is(err, ErrBadPath) {
 			t.Errorf("CleanPath(%q) = %q, %v; want ErrBadPath", in, got, err)
 		}

@@ -18,11 +18,13 @@ var ErrBadPath = errors.New("bootfs: refused path")
 
 // CleanPath turns a TFTP/HTTP file name into a slash-separated path
 // relative to the root, or fails with ErrBadPath for anything that could
-// escape it or is ambiguous: NUL and control bytes, backslashes, absolute
-// paths, ".." elements, empty names. A single leading "/" is not accepted
-// either (RFC 1350 names are relative; clients that send "/x" are refused
-// rather than guessed at).
+// escape it or is ambiguous: NUL and control bytes, backslashes, ".."
+// elements, empty names. One leading "/" means the served root (GRUB asks
+// for "/grub/grub.cfg" relative to its TFTP root): it is dropped, so
+// "/etc/passwd" is the root's "etc/passwd", never the host's; a name
+// still absolute after that ("//x") is refused.
 func CleanPath(name string) (string, error) {
+	name = strings.TrimPrefix(name, "/")
 	switch {
 	case name == "":
 		return "", fmt.Errorf("%w: empty name", ErrBadPath)

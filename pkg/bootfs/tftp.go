@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/pin/tftp/v3"
@@ -27,6 +29,12 @@ type TFTPConfig struct {
 	// Retries how often a block is resent (default 5).
 	Timeout time.Duration
 	Retries int
+	// Dynamic, when set, is asked first for every request, with the
+	// cleaned name and the client's address: files made per client (a
+	// machine's GRUB configuration) or kept elsewhere. An error wrapping
+	// fs.ErrNotExist passes the request on to Files; any other error
+	// refuses it with a TFTP access violation.
+	Dynamic func(name string, remote netip.Addr) (File, int64, error)
 	// OnSent is called after a file was sent completely.
 	OnSent     func(remote *net.UDPAddr, file string, bytes int64)
 	Registerer prometheus.Registerer
@@ -77,7 +85,7 @@ type TFTPServer struct {
 type tftpMetrics struct {
 	transfers *prometheus.CounterVec // result=ok|failed
 	bytes     prometheus.Counter
-	refused   *prometheus.CounterVec // reason=path|missing|write|busy
+	refused   *prometheus.CounterVec // reason=path|missing|denied|write|busy
 	malformed prometheus.Counter
 }
 
@@ -91,7 +99,7 @@ func NewTFTPServer(cfg TFTPConfig) (*TFTPServer, error) {
 	s.m = tftpMetrics{
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metal_tftp_transfers_total", Help: "TFTP read transfers, by result."}, []string{"result"}),
 		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "metal_tftp_bytes_sent_total", Help: "File bytes sent over TFTP."}),
-		refused:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metal_tftp_requests_refused_total", Help: "TFTP requests refused, by reason."}, []string{"reason"}),
+		refused:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metal_tftp_requests_refused_total", Help: "TFTP requests refused, by reason (path, missing, denied, write, busy)."}, []string{"reason"}),
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "metal_tftp_packets_malformed_total", Help: "Datagrams to the TFTP port that are not valid requests."}),
 	}
 	if cfg.Registerer != nil {
@@ -158,21 +166,24 @@ func (s *TFTPServer) read(name string, rf io.ReaderFrom) error {
 		s.m.refused.WithLabelValues("busy").Inc()
 		return errors.New("server busy")
 	}
-	f, size, err := s.cfg.Files.Open(name)
+	ot := rf.(tftp.OutgoingTransfer)
+	f, size, err := s.open(name, ot.RemoteAddr())
 	if err != nil {
 		reason := "missing"
-		if errors.Is(err, ErrBadPath) {
+		switch {
+		case errors.Is(err, ErrBadPath):
 			reason = "path"
+		case !errors.Is(err, fs.ErrNotExist):
+			reason = "denied"
 		}
 		s.m.refused.WithLabelValues(reason).Inc()
 		s.cfg.Logger.Info("tftp: refused", "file", name, "err", err)
-		if reason == "path" {
+		if reason != "missing" {
 			return errors.New("access violation")
 		}
 		return errors.New("file not found")
 	}
 	defer f.Close()
-	ot := rf.(tftp.OutgoingTransfer)
 	ot.SetSize(size)
 	n, err := rf.ReadFrom(f)
 	if err != nil {
@@ -184,6 +195,22 @@ func (s *TFTPServer) read(name string, rf io.ReaderFrom) error {
 		s.cfg.OnSent(&ra, name, n)
 	}
 	return nil
+}
+
+// open asks Dynamic (if any), then Files.
+func (s *TFTPServer) open(name string, remote net.UDPAddr) (File, int64, error) {
+	if s.cfg.Dynamic != nil {
+		clean, err := CleanPath(name)
+		if err != nil {
+			return nil, 0, err
+		}
+		src, _ := netip.AddrFromSlice(remote.IP)
+		f, size, err := s.cfg.Dynamic(clean, src.Unmap())
+		if !errors.Is(err, fs.ErrNotExist) {
+			return f, size, err
+		}
+	}
+	return s.cfg.Files.Open(name)
 }
 
 func (s *TFTPServer) write(name string, _ io.WriterTo) error {

@@ -52,6 +52,13 @@ type tftpFixture struct {
 // embedded FS (holding a fake undionly.kpxe) on a loopback port.
 func startTFTP(t *testing.T, bigSize int) *tftpFixture {
 	t.Helper()
+	return startTFTPWith(t, bigSize, nil)
+}
+
+// startTFTPWith is startTFTP with cfg changed by edit before the server
+// starts.
+func startTFTPWith(t *testing.T, bigSize int, edit func(*TFTPConfig)) *tftpFixture {
+	t.Helper()
 	fx := &tftpFixture{root: t.TempDir(), sent: make(chan string, 100)}
 	small := make([]byte, 74213)
 	rand.Read(small)
@@ -69,8 +76,12 @@ func startTFTP(t *testing.T, bigSize int) *tftpFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { files.Close() })
-	fx.srv, err = NewTFTPServer(TFTPConfig{Addr: "127.0.0.1:0", Files: files, Registerer: prometheus.NewRegistry(),
-		OnSent: func(_ *net.UDPAddr, f string, _ int64) { fx.sent <- f }})
+	cfg := TFTPConfig{Addr: "127.0.0.1:0", Files: files, Registerer: prometheus.NewRegistry(),
+		OnSent: func(_ *net.UDPAddr, f string, _ int64) { fx.sent <- f }}
+	if edit != nil {
+		edit(&cfg)
+	}
+	fx.srv, err = NewTFTPServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +161,7 @@ func TestTFTPClientsFetchByteIdentical(t *testing.T) {
 func TestTFTPRefusesEscapesAndWrites(t *testing.T) {
 	fx := startTFTP(t, 1024)
 	dir := t.TempDir()
-	for _, name := range []string{"../../etc/passwd", "/etc/passwd", "sub/../../etc/passwd", "escape", "..\\..\\etc\\passwd", "missing.bin"} {
+	for _, name := range []string{"../../etc/passwd", "/etc/passwd", "//etc/passwd", "/../etc/passwd", "sub/../../etc/passwd", "escape", "..\\..\\etc\\passwd", "missing.bin"} {
 		local := filepath.Join(dir, "out")
 		out, _ := tftpHPA(t, fx.port, name, local)
 		// tftp-hpa exits 0 even on a TFTP error; the error text and the

@@ -99,7 +99,10 @@ type Machine struct {
 	PowerState     string
 	PowerCheckedAt time.Time
 	// Hardware is the agent's inventory report, stored as JSON.
-	Hardware  []byte
+	Hardware []byte
+	// UEFIBoot is the UEFI network boot chain this machine gets: "" (the
+	// daemon's default), UEFIBootIPXE or UEFIBootShim (uefiboot.go).
+	UEFIBoot  string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -121,6 +124,7 @@ type MachinePatch struct {
 	Hardware   []byte
 	PowerState *string
 	PowerAt    *time.Time
+	UEFIBoot   *string // "", "ipxe" or "shim" (NormalizeUEFIBoot)
 }
 
 // Event is one thing that happened, in order.

@@ -145,6 +145,13 @@ func preparePatch(sealer *Sealer, p MachinePatch) (preparedPatch, error) {
 		}
 		pp.cols = append(pp.cols, colSet{"bmc_url", shown, true}, colSet{"bmc_sealed", sealed, false})
 	}
+	if p.UEFIBoot != nil {
+		v, err := NormalizeUEFIBoot(*p.UEFIBoot)
+		if err != nil {
+			return pp, err
+		}
+		pp.cols = append(pp.cols, colSet{"uefi_boot", v, true})
+	}
 	if p.Hardware != nil {
 		pp.cols = append(pp.cols, colSet{"hardware", string(p.Hardware), true})
 	}
@@ -284,7 +291,7 @@ func jobFinalState(success bool) string {
 	return JobFailed
 }
 
-const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, created_at, updated_at`
+const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, uefi_boot, created_at, updated_at`
 
 // checkWritableDir creates dir if needed (mode 0700), proves it is
 // writable and makes it private (privateDir).

@@ -46,8 +46,12 @@ type Machine struct {
 	BMC            string    `json:"bmc,omitempty" yaml:"bmc,omitempty"`
 	PowerState     string    `json:"power_state" yaml:"power_state"`
 	PowerCheckedAt time.Time `json:"power_checked_at,omitzero" yaml:"power_checked_at,omitempty"`
-	CreatedAt      time.Time `json:"created_at" yaml:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at" yaml:"updated_at"`
+	// UEFIBoot is the UEFI network boot chain the machine gets: "ipxe",
+	// "shim" (Secure Boot through Debian's signed shim and GRUB), or
+	// absent for metald's --uefi-boot.
+	UEFIBoot  string    `json:"uefi_boot,omitempty" yaml:"uefi_boot,omitempty"`
+	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" yaml:"updated_at"`
 	// Hardware is the agent's hardware inventory as it reported it (the
 	// Inventory of the agent protocol, pkg/agentapi), absent until the
 	// machine has been inspected.
@@ -79,6 +83,9 @@ type MachinePatch struct {
 	Tags   map[string]string `json:"tags,omitempty"`
 	State  *string           `json:"state,omitempty"`
 	Reason string            `json:"reason,omitempty"`
+	// UEFIBoot sets the machine's UEFI network boot chain: "ipxe",
+	// "shim", or "default" (or "") for metald's --uefi-boot.
+	UEFIBoot *string `json:"uefi_boot,omitempty"`
 }
 
 // Query parameters of GET /api/v1/machines: state=S, and tag=k=v

@@ -31,6 +31,7 @@ func Collect(root string) (agentapi.Inventory, []error) {
 	inv.Disks = Disks(root)
 	inv.NICs = NICs(root)
 	inv.PCI = PCI(root)
+	inv.Firmware, inv.SecureBoot = SecureBoot(root)
 	return inv, errs
 }
 
