@@ -26,6 +26,7 @@ var ErrForeign = errors.New("request from another address than the machine's")
 // Store is what trust needs from the inventory.
 type Store interface {
 	GetLease(ctx context.Context, mac string) (inventory.Lease, error)
+	GetLease6(ctx context.Context, mac string) (inventory.Lease, error)
 	LeaseByIP(ctx context.Context, ip string) (inventory.Lease, error)
 	MachineByMAC(ctx context.Context, mac string) (inventory.Machine, error)
 	ListMachines(ctx context.Context, f inventory.MachineFilter) ([]inventory.Machine, error)
@@ -52,19 +53,21 @@ func Source(remoteAddr string) netip.Addr {
 }
 
 // Addresses are the addresses m may speak from: its reservation, and
-// the unexpired leases of its MACs.
+// the unexpired DHCPv4 and DHCPv6 leases of its MACs.
 func (b *Binder) Addresses(ctx context.Context, m inventory.Machine) []netip.Addr {
 	var out []netip.Addr
 	if a, err := netip.ParseAddr(m.IP); err == nil {
 		out = append(out, a.Unmap())
 	}
 	for _, mac := range m.MACs {
-		l, err := b.store.GetLease(ctx, mac)
-		if err != nil || !l.ExpiresAt.After(b.now()) {
-			continue
-		}
-		if a, err := netip.ParseAddr(l.IP); err == nil && !contains(out, a.Unmap()) {
-			out = append(out, a.Unmap())
+		for _, get := range []func(context.Context, string) (inventory.Lease, error){b.store.GetLease, b.store.GetLease6} {
+			l, err := get(ctx, mac)
+			if err != nil || !l.ExpiresAt.After(b.now()) {
+				continue
+			}
+			if a, err := netip.ParseAddr(l.IP); err == nil && !contains(out, a.Unmap()) {
+				out = append(out, a.Unmap())
+			}
 		}
 	}
 	return out

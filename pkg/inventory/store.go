@@ -71,7 +71,12 @@ type Store interface {
 	GetLease(ctx context.Context, mac string) (Lease, error)
 	LeaseByIP(ctx context.Context, ip string) (Lease, error)
 	DeleteLease(ctx context.Context, mac string) error
-	ListLeases(ctx context.Context) ([]Lease, error)
+	ListLeases(ctx context.Context) ([]Lease, error) // DHCPv4 then DHCPv6
+	// The DHCPv6 leases (table leases6), one per MAC beside its v4 one.
+	PutLease6(ctx context.Context, l Lease) error
+	GetLease6(ctx context.Context, mac string) (Lease, error)
+	DeleteLease6(ctx context.Context, mac string) error
+	ListLeases6(ctx context.Context) ([]Lease, error)
 
 	PutImage(ctx context.Context, img Image) error
 	GetImage(ctx context.Context, name string) (Image, error)
