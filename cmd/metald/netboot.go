@@ -106,8 +106,8 @@ func (n netbootInventory) List(ctx context.Context) ([]dhcp.Lease, error) {
 	out := make([]dhcp.Lease, 0, len(ls))
 	for _, l := range ls {
 		dl, err := toDHCPLease(l)
-		if err != nil {
-			continue // a row metald itself never writes; skip rather than fail DHCP
+		if err != nil || !dl.IP.Is4() {
+			continue // a v6 lease, or a row metald itself never writes; skip rather than fail DHCP
 		}
 		out = append(out, dl)
 	}
