@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pin/tftp/v3"
@@ -112,26 +113,55 @@ func NewTFTPServer(cfg TFTPConfig) (*TFTPServer, error) {
 	return s, nil
 }
 
-// Listen opens the UDP socket.
+// Listen opens the UDP socket: IPv6 for an IPv6 host ("[fd00::1]:69",
+// "[::]:69"), else IPv4.
 func (s *TFTPServer) Listen() (*net.UDPConn, error) {
-	addr, err := net.ResolveUDPAddr("udp4", s.cfg.Addr)
+	return listenUDP(s.cfg.Addr, "udp4")
+}
+
+func listenUDP(hostport, fallback string) (*net.UDPConn, error) {
+	network := fallback
+	if host, _, err := net.SplitHostPort(hostport); err == nil && strings.Contains(host, ":") {
+		network = "udp6"
+	}
+	addr, err := net.ResolveUDPAddr(network, hostport)
 	if err != nil {
 		return nil, fmt.Errorf("bootfs: tftp: %w", err)
 	}
-	c, err := net.ListenUDP("udp4", addr)
+	c, err := net.ListenUDP(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("bootfs: tftp: listen: %w", err)
 	}
 	return c, nil
 }
 
-// Run listens and serves until ctx is done.
+// Run listens and serves until ctx is done. An address without a host
+// (":69") is served on IPv4 and, when the host has IPv6, on IPv6 as well
+// (a second, v6-only socket: PXEv6 firmware fetches tftp://[addr]/…).
 func (s *TFTPServer) Run(ctx context.Context) error {
 	c, err := s.Listen()
 	if err != nil {
 		return err
 	}
-	return s.Serve(ctx, c)
+	host, port, _ := net.SplitHostPort(s.cfg.Addr)
+	if host != "" {
+		return s.Serve(ctx, c)
+	}
+	c6, err := listenUDP(net.JoinHostPort("::", port), "udp6")
+	if err != nil {
+		s.cfg.Logger.Info("tftp: no IPv6 socket; serving IPv4 only", "err", err)
+		return s.Serve(ctx, c)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, c6); cancel() }()
+	err = s.Serve(ctx, c)
+	cancel()
+	if err6 := <-errc; err == nil {
+		err = err6
+	}
+	return err
 }
 
 // Serve serves on conn until ctx is done. Each transfer answers from its
