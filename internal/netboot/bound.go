@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"time"
 )
@@ -35,12 +34,11 @@ func (s *Service) fromMachine(ctx context.Context, mac net.HardwareAddr, reserve
 	return fmt.Errorf("boot script for %s asked from %s, which is not its address (%s)", mac, src, held)
 }
 
-// refuseScript answers 403, counts and records a throttled security
-// event.
-func (s *Service) refuseScript(ctx context.Context, w http.ResponseWriter, mac net.HardwareAddr, name string, src netip.Addr, err error) {
+// refused counts a refused boot script (or GRUB configuration) and
+// records a throttled security event.
+func (s *Service) refused(ctx context.Context, mac net.HardwareAddr, name string, src netip.Addr, err error) {
 	s.counters.WithLabelValues("refused_foreign").Inc()
 	if s.refusals.Allow(src.String() + "|" + mac.String()) {
 		s.event(ctx, mac, name, EventScriptRefused, map[string]any{"source": src.String(), "error": err.Error()})
 	}
-	http.Error(w, "netboot: "+err.Error(), http.StatusForbidden)
 }

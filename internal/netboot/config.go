@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/metal-iaas/metal/pkg/pxe"
 )
 
 // Mode selects the DHCP server behaviour.
@@ -50,6 +52,14 @@ type Config struct {
 	Router     []netip.Addr  // option 3
 	DNS        []netip.Addr  // option 6
 	Domain     string        // option 15
+	// Secure Boot chain (grub.go). UEFIBoot is what UEFI x86-64 PXE
+	// firmware gets unless the machine says otherwise: iPXE (default) or
+	// Debian's signed shim, which loads grubx64.efi; both are read from
+	// ShimDir (shimx64.efi, grubx64.efi) and GRUB loads the agent's
+	// kernel and initrd from AgentFiles over TFTP.
+	UEFIBoot   pxe.UEFIBoot
+	ShimDir    string
+	AgentFiles AgentFiles
 	// Tuning.
 	DHCPWorkers    int  // default 4
 	TFTPAnticipate uint // pin/tftp send-ahead window, default 0 (RFC 1350 lock-step)
@@ -102,6 +112,9 @@ func (c Config) WithDefaults() Config {
 	if c.LeaseTime == 0 {
 		c.LeaseTime = time.Hour
 	}
+	if c.UEFIBoot == "" {
+		c.UEFIBoot = pxe.UEFIBootIPXE
+	}
 	return c
 }
 
@@ -125,6 +138,12 @@ func (c Config) Validate() error {
 	}
 	if a, err := url.Parse(c.AgentURL); err != nil || (a.Scheme != "http" && a.Scheme != "https") || a.Host == "" {
 		return fmt.Errorf("netboot: agent URL %q: want http(s)://HOST[:PORT]", c.AgentURL)
+	}
+	if _, err := pxe.ParseUEFIBoot(string(c.UEFIBoot)); err != nil {
+		return fmt.Errorf("netboot: %w", err)
+	}
+	if c.UEFIBoot == pxe.UEFIBootShim && (c.TFTPAddr == "off" || c.ShimDir == "") {
+		return errors.New("netboot: uefi boot shim needs TFTP on and a directory with shimx64.efi and grubx64.efi")
 	}
 	if c.Mode == ModeOff {
 		return nil

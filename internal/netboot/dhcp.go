@@ -49,7 +49,7 @@ func (s *Service) ServeDHCP(ctx context.Context, req *dhcp.Request) (*dhcpv4.DHC
 	var boot pxe.Boot
 	var bootErr error
 	if c.Netboot() {
-		boot, bootErr = s.policy.Decide(c)
+		boot, bootErr = s.policyFor(m).Decide(c)
 		if bootErr != nil {
 			s.counters.WithLabelValues("unsupported_arch").Inc()
 			s.log.Info("netboot: no boot file for client", "mac", p.ClientHWAddr.String(), "arch", c.Arch, "vendor", c.VendorClass, "err", bootErr)

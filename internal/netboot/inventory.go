@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/metal-iaas/metal/pkg/dhcp"
+	"github.com/metal-iaas/metal/pkg/pxe"
 )
 
 // ErrNotFound is returned by Inventory lookups that find no machine.
@@ -20,6 +21,9 @@ type Machine struct {
 	IP       netip.Addr // reserved address in full mode; zero = from the pool
 	Hostname string     // option 12 in full mode
 	Token    string     // agent token for the boot script; empty renders a placeholder
+	// UEFIBoot is the machine's own UEFI boot chain; "" follows
+	// Config.UEFIBoot.
+	UEFIBoot pxe.UEFIBoot
 }
 
 // Hints is what a DHCP or HTTP request tells about a new machine.

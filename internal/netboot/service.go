@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,8 @@ type Service struct {
 	log      *slog.Logger
 	policy   pxe.Policy
 	render   *pxe.Renderer
+	grub     *pxe.GrubRenderer // the Secure Boot chain's configurations (grub.go)
+	shim     *os.Root          // ShimDir, nil if none
 	files    *bootfs.Files
 	dhcp     *dhcp.Server       // nil in mode off
 	alloc    *dhcp.Allocator    // full mode only
@@ -53,13 +56,19 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, inv: inv, log: log, policy: pxe.Policy{AdvertiseURL: cfg.AdvertiseURL}, ipMAC: map[netip.Addr]net.HardwareAddr{},
+	s := &Service{cfg: cfg, inv: inv, log: log, policy: pxe.Policy{AdvertiseURL: cfg.AdvertiseURL, UEFIBoot: cfg.UEFIBoot}, ipMAC: map[netip.Addr]net.HardwareAddr{},
 		scriptLimit: trust.NewLimiter(5, 50), refusals: trust.NewThrottle(0)}
 	var err error
 	if s.render, err = pxe.NewRenderer(templates.FS()); err != nil {
 		return nil, err
 	}
+	if s.grub, err = pxe.NewGrubRenderer(templates.FS()); err != nil {
+		return nil, err
+	}
 	if s.files, err = bootfs.NewFiles(cfg.TFTPRoot, ipxe.FS()); err != nil {
+		return nil, err
+	}
+	if err := s.openShimDir(); err != nil {
 		return nil, err
 	}
 	s.counters = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -101,7 +110,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 	}
 	if cfg.TFTPAddr != "off" {
 		s.tftp, err = bootfs.NewTFTPServer(bootfs.TFTPConfig{Addr: cfg.TFTPAddr, Files: s.files, Anticipate: cfg.TFTPAnticipate,
-			OnSent: s.tftpSent, Registerer: reg, Logger: log})
+			Dynamic: s.openTFTP, OnSent: s.tftpSent, Registerer: reg, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +160,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { <-ctx.Done(); return nil })
 	err := g.Wait()
 	s.files.Close()
+	if s.shim != nil {
+		s.shim.Close()
+	}
 	return err
 }
 
