@@ -1,5 +1,6 @@
 // Package netconf brings up the boot NIC with DHCPv4 (insomniacslk/dhcp's
-// nclient4) and configures its address and default route over netlink.
+// nclient4) or DHCPv6 (nclient6, dhcp6.go; SLAAC when no DHCPv6 server
+// answers) and configures its address and default route over netlink.
 package netconf
 
 import (
@@ -38,7 +39,11 @@ type Options struct {
 	Timeout time.Duration
 	// ResolvConf, when set, is written with the lease's DNS servers.
 	ResolvConf string
-	Log        *slog.Logger
+	// Family is the IP version to configure: 4 (DHCPv4), 6 (DHCPv6, or
+	// SLAAC), or 0 for both at once, the first address winning. FamilyOf
+	// derives it from the server URL.
+	Family int
+	Log    *slog.Logger
 }
 
 // Configure brings lo and the candidate NICs up, runs DHCP on them
@@ -92,27 +97,38 @@ func Configure(ctx context.Context, o Options) (*Lease, error) {
 	}
 	type got struct {
 		link  netlink.Link
-		lease *nclient4.Lease
+		apply func() (*Lease, error)
 		err   error
 	}
-	ch := make(chan got, len(cands))
+	ch := make(chan got, 2*len(cands))
 	dctx, dcancel := context.WithCancel(ctx)
 	defer dcancel()
+	n := 0
 	for _, l := range cands {
-		go func(l netlink.Link) {
-			lease, err := dhcp(dctx, l, log)
-			ch <- got{l, lease, err}
-		}(l)
+		if o.Family != 6 {
+			n++
+			go func(l netlink.Link) {
+				lease, err := dhcp(dctx, l, log)
+				ch <- got{l, func() (*Lease, error) { return apply(l, lease, o, log) }, err}
+			}(l)
+		}
+		if o.Family != 4 {
+			n++
+			go func(l netlink.Link) {
+				r, err := dhcp6(dctx, l, log)
+				ch <- got{l, func() (*Lease, error) { return apply6(l, r, o, log) }, err}
+			}(l)
+		}
 	}
 	var errs []error
-	for range cands {
+	for range n {
 		g := <-ch
 		if g.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", g.link.Attrs().Name, g.err))
 			continue
 		}
 		dcancel()
-		return apply(g.link, g.lease, o, log)
+		return g.apply()
 	}
 	return nil, fmt.Errorf("netconf: %w: %w", ErrNoLease, errors.Join(errs...))
 }

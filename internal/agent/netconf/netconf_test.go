@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ func TestMain(m *testing.M) {
 
 func configureChild(mac string) {
 	out := map[string]string{}
-	lease, err := Configure(context.Background(), Options{MAC: mac, Timeout: 20 * time.Second, ResolvConf: os.Getenv("METAL_NETCONF_RESOLV")})
+	family, _ := strconv.Atoi(os.Getenv("METAL_NETCONF_FAMILY"))
+	lease, err := Configure(context.Background(), Options{MAC: mac, Timeout: 20 * time.Second, ResolvConf: os.Getenv("METAL_NETCONF_RESOLV"), Family: family})
 	if err != nil {
 		out["error"] = err.Error()
 	} else {
