@@ -166,7 +166,7 @@ func pid1() {
 		if attempt%2 == 0 {
 			mac = ""
 		}
-		lease, err := netconf.Configure(ctx, netconf.Options{MAC: mac, Timeout: 60 * time.Second, ResolvConf: "/etc/resolv.conf", Log: log})
+		lease, err := netconf.Configure(ctx, netconf.Options{MAC: mac, Timeout: 60 * time.Second, ResolvConf: "/etc/resolv.conf", Family: netconf.FamilyOf(cl.URL), Log: log})
 		if err == nil {
 			if cl.MAC == "" {
 				cl.MAC = lease.MAC
