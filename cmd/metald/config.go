@@ -50,6 +50,8 @@ type Config struct {
 	PowerPoll      time.Duration
 
 	AgentDir        string
+	UEFIBoot        string // --uefi-boot: ipxe or shim (uefiboot.go)
+	ShimDir         string // --shim-dir: shimx64.efi and grubx64.efi, default the agent directory
 	BootTimeout     time.Duration
 	ProgressTimeout time.Duration
 	BootEFI         bool
@@ -189,6 +191,9 @@ func (c *Config) netbootConfig() (netboot.Config, error) {
 		Unknown:   netboot.Unknown(c.Unknown),
 		LeaseTime: c.DHCPLease,
 		Domain:    c.DHCPDomain,
+	}
+	if err := c.uefiBoot(&nc); err != nil {
+		return nc, err
 	}
 	switch {
 	case nc.TFTPAddr == "" && c.DHCPMode != "off":

@@ -75,6 +75,8 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.DurationVar(&cfg.BootTimeout, "boot-timeout", 15*time.Minute, "how long a job waits for the agent to register after the power cycle")
 	f.DurationVar(&cfg.ProgressTimeout, "progress-timeout", 5*time.Minute, "how long a job tolerates silence from a working agent")
 	f.BoolVar(&cfg.BootEFI, "boot-efi", false, "ask BMCs for UEFI boot with boot-device changes")
+	f.StringVar(&cfg.UEFIBoot, "uefi-boot", "ipxe", "what UEFI x86-64 PXE firmware boots: ipxe, or shim for Secure Boot (Debian's signed shim → GRUB → kernel, over TFTP; per machine: metalctl machine edit --uefi-boot)")
+	f.StringVar(&cfg.ShimDir, "shim-dir", "", "directory with shimx64.efi and grubx64.efi for --uefi-boot shim (scripts/fetch-shim.sh; default --agent-dir)")
 	f.DurationVar(&cfg.Shutdown, "shutdown-timeout", 10*time.Second, "how long to drain requests on shutdown")
 	f.IntVar(&cfg.HTTPMaxConns, "http-max-conns", server.DefaultMaxConns, "open connections each HTTP(S) listener accepts at most (-1: no cap)")
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate from metald's own CA in <data-dir>/tls (created once; metald ca prints it)")
@@ -133,6 +135,11 @@ func serve(ctx context.Context, cfg Config) error {
 	}
 	pw := power.New(store, bmcMgr, cfg.PowerPoll, log.With("service", "power"))
 	pw.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
+	agentFiles, err := agentboot.New(cfg.agentDir(), caPEM, log.With("service", "agentboot"))
+	if err != nil {
+		return err
+	}
+	nbCfg.AgentFiles = agentFiles // GRUB loads the agent over TFTP
 	nb, err := netboot.New(nbCfg, netbootInventory{store: store}, srv.Registry(), log.With("service", "netboot"))
 	if err != nil {
 		return err
@@ -149,14 +156,6 @@ func serve(ctx context.Context, cfg Config) error {
 	rfCtl := &redfish.PowerController{Power: redfishPower{pw: pw}}
 	redfish.New(redfish.Config{}, redfishSystems{store: store, ctl: rfCtl}, rfCtl, redfishAuth{store: store},
 		log.With("service", "redfish")).Routes(srv.Router())
-	agentDir := cfg.AgentDir
-	if agentDir == "" {
-		agentDir = filepath.Join(cfg.DataDir, "agent")
-	}
-	agentFiles, err := agentboot.New(agentDir, caPEM, log.With("service", "agentboot"))
-	if err != nil {
-		return err
-	}
 	agentFiles.Mount(srv.Mount)
 	nb.Routes(srv.Router())
 	retCfg, err := cfg.retentionConfig()

@@ -8,18 +8,14 @@ import (
 	"path/filepath"
 
 	"github.com/metal-iaas/metal/internal/initramfs"
+	"github.com/metal-iaas/metal/pkg/bootfs"
 )
-
-// File is an open agent boot file: what Open returns.
-type File interface {
-	io.ReadSeekCloser
-}
 
 // Open opens "vmlinuz" or "initrd" exactly as /agent/* serves them (the
 // initrd with the CA archive appended under TLS), with the size to send:
 // the Secure Boot chain's GRUB loads them over TFTP. Other names, and
 // missing files, wrap fs.ErrNotExist.
-func (f *Files) Open(name string) (File, int64, error) {
+func (f *Files) Open(name string) (bootfs.File, int64, error) {
 	if name != "vmlinuz" && name != "initrd" {
 		return nil, 0, fmt.Errorf("agentboot: %q: %w", name, fs.ErrNotExist)
 	}
