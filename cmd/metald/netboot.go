@@ -10,6 +10,7 @@ import (
 	"github.com/metal-iaas/metal/internal/netboot"
 	"github.com/metal-iaas/metal/pkg/dhcp"
 	"github.com/metal-iaas/metal/pkg/inventory"
+	"github.com/metal-iaas/metal/pkg/pxe"
 )
 
 // netbootInventory adapts the inventory to what netboot needs.
@@ -20,7 +21,7 @@ type netbootInventory struct {
 var _ netboot.Inventory = netbootInventory{}
 
 func (n netbootInventory) toNetboot(m inventory.Machine, mac net.HardwareAddr) netboot.Machine {
-	out := netboot.Machine{MAC: mac, Name: m.Name, State: string(m.State), Hostname: m.Name}
+	out := netboot.Machine{MAC: mac, Name: m.Name, State: string(m.State), Hostname: m.Name, UEFIBoot: pxe.UEFIBoot(m.UEFIBoot)}
 	if ip, err := netip.ParseAddr(m.IP); err == nil {
 		out.IP = ip
 	}
