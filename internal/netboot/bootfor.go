@@ -79,6 +79,7 @@ func (s *Service) bootFor(ctx context.Context, req bootRequest) (Machine, pxe.Sc
 		token = "TOKEN"
 	}
 	boot, _ := inventory.State(m.State).Boot()
+	base, agent := s.urlsFor(src)
 	return m, pxe.ScriptData{Target: pxe.Target(boot), MAC: m.MAC.String(), Name: m.Name, State: m.State,
-		URL: s.cfg.AdvertiseURL, AgentURL: s.cfg.AgentURL, Token: token}, nil
+		URL: base, AgentURL: agent, Token: token}, nil
 }

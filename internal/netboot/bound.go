@@ -14,6 +14,11 @@ import (
 // Without metald's DHCP there is no address to compare with, and any
 // source is accepted.
 func (s *Service) fromMachine(ctx context.Context, mac net.HardwareAddr, reserved, src netip.Addr) error {
+	if src.Is6() && !src.Is4In6() {
+		if checked, err := s.v6.fromMachine6(ctx, mac, src); checked {
+			return err
+		}
+	}
 	if s.cfg.Mode != ModeFull || mac == nil {
 		return nil
 	}

@@ -60,6 +60,8 @@ type Config struct {
 	UEFIBoot   pxe.UEFIBoot
 	ShimDir    string
 	AgentFiles AgentFiles
+	// DHCP6 is the DHCPv6 side (config6.go), off by default.
+	DHCP6 Config6
 	// Tuning.
 	DHCPWorkers    int  // default 4
 	TFTPAnticipate uint // pin/tftp send-ahead window, default 0 (RFC 1350 lock-step)
@@ -115,6 +117,7 @@ func (c Config) WithDefaults() Config {
 	if c.UEFIBoot == "" {
 		c.UEFIBoot = pxe.UEFIBootIPXE
 	}
+	c.DHCP6 = c.DHCP6.withDefaults(c)
 	return c
 }
 
@@ -144,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.UEFIBoot == pxe.UEFIBootShim && (c.TFTPAddr == "off" || c.ShimDir == "") {
 		return errors.New("netboot: uefi boot shim needs TFTP on and a directory with shimx64.efi and grubx64.efi")
+	}
+	if err := c.DHCP6.validate(c); err != nil {
+		return err
 	}
 	if c.Mode == ModeOff {
 		return nil

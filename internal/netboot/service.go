@@ -32,6 +32,7 @@ type Service struct {
 	shim     *os.Root          // ShimDir, nil if none
 	files    *bootfs.Files
 	dhcp     *dhcp.Server       // nil in mode off
+	v6       *service6          // DHCPv6 (dhcp6.go); nil when off
 	alloc    *dhcp.Allocator    // full mode only
 	tftp     *bootfs.TFTPServer // nil if TFTP is off
 	counters *prometheus.CounterVec
@@ -108,6 +109,9 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 			return nil, err
 		}
 	}
+	if s.v6, err = newService6(s, reg); err != nil {
+		return nil, err
+	}
 	if cfg.TFTPAddr != "off" {
 		s.tftp, err = bootfs.NewTFTPServer(bootfs.TFTPConfig{Addr: cfg.TFTPAddr, Files: s.files, Anticipate: cfg.TFTPAnticipate,
 			Dynamic: s.openTFTP, OnSent: s.tftpSent, Registerer: reg, Logger: log})
@@ -157,6 +161,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.tftp != nil {
 		g.Go(func() error { return s.tftp.Run(ctx) })
 	}
+	if s.v6 != nil {
+		g.Go(func() error { return s.v6.srv.Run(ctx) })
+	}
 	g.Go(func() error { <-ctx.Done(); return nil })
 	err := g.Wait()
 	s.files.Close()
@@ -167,12 +174,16 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) tftpSent(remote *net.UDPAddr, file string, n int64) {
-	ip, _ := netip.AddrFromSlice(remote.IP.To4())
+	ip, _ := netip.AddrFromSlice(remote.IP)
+	ip = ip.Unmap()
 	s.mu.Lock()
 	mac := s.ipMAC[ip]
 	s.mu.Unlock()
-	if mac == nil {
+	if mac == nil && ip.Is4() {
 		mac = arpLookup("/proc/net/arp", ip) // proxy mode: the address is not ours
+	}
+	if mac == nil {
+		mac = dhcp.EUI64MAC(remote.IP) // PXEv6 from its link-local address
 	}
 	name := ""
 	if mac != nil {
@@ -184,8 +195,8 @@ func (s *Service) tftpSent(remote *net.UDPAddr, file string, n int64) {
 }
 
 func (s *Service) rememberIP(ip net.IP, mac net.HardwareAddr) {
-	a, ok := netip.AddrFromSlice(ip.To4())
-	if !ok || a.IsUnspecified() {
+	a, ok := netip.AddrFromSlice(ip)
+	if a = a.Unmap(); !ok || a.IsUnspecified() {
 		return
 	}
 	s.mu.Lock()
