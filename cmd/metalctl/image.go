@@ -19,10 +19,13 @@ func newImageCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "image",
 		Aliases: []string{"images"},
-		Short:   "Inspect and convert images locally; upload, list, show and remove metald's images",
+		Short:   "Inspect and convert images locally; upload, import from and export to OCI registries, list, show and remove metald's images",
 	}
 	cmd.AddCommand(imagecli.NewInspectCmd(&g.output), imagecli.NewConvertCmd(),
 		imageUploadCmd(g), imageListCmd(g), imageShowCmd(g), imageRmCmd(g))
+	remote := imagecli.Remote{Client: g.client, Out: g.out, ErrOut: g.errOut, In: os.Stdin, Output: &g.output,
+		PrintImage: func(img metalapi.Image) error { return printImages(g, []metalapi.Image{img}, false) }}
+	cmd.AddCommand(imagecli.NewImportCmd(remote), imagecli.NewExportCmd(remote))
 	return cmd
 }
 

@@ -18,15 +18,19 @@ import (
 // the inline ones by "method path request|response".
 var (
 	schemaTypes = map[string]any{
-		"Error":         metalapi.Error{},
-		"Machine":       metalapi.Machine{},
-		"MachineCreate": metalapi.MachineCreate{},
-		"MachinePatch":  metalapi.MachinePatch{},
-		"Event":         metalapi.Event{},
-		"Lease":         metalapi.Lease{},
-		"Image":         metalapi.Image{},
-		"PowerResult":   metalapi.PowerResult{},
-		"Job":           metalapi.Job{},
+		"Error":          metalapi.Error{},
+		"Machine":        metalapi.Machine{},
+		"MachineCreate":  metalapi.MachineCreate{},
+		"MachinePatch":   metalapi.MachinePatch{},
+		"Event":          metalapi.Event{},
+		"Lease":          metalapi.Lease{},
+		"Image":          metalapi.Image{},
+		"ImageImport":    metalapi.ImageImport{},
+		"ImportProgress": metalapi.ImportProgress{},
+		"ImageExport":    metalapi.ImageExport{},
+		"ImageExported":  metalapi.ImageExported{},
+		"PowerResult":    metalapi.PowerResult{},
+		"Job":            metalapi.Job{},
 	}
 	inlineTypes = map[string]any{
 		"post /power request":                       metalapi.PowerRequest{},
@@ -240,6 +244,8 @@ func TestOpenAPIHasWirePaths(t *testing.T) {
 		metalapi.PathMachines + "/{name}/" + metalapi.ActionInspect,
 		metalapi.PathMachines + "/{name}/" + metalapi.ActionDeprovision,
 		metalapi.PathMachines + "/{name}/" + metalapi.ActionVerifyBMC,
+		metalapi.PathImages + "/{name}/" + metalapi.ActionImport,
+		metalapi.PathImages + "/{name}/" + metalapi.ActionExport,
 	} {
 		rel, ok := strings.CutPrefix(p, metalapi.PathPrefix)
 		if !ok || paths[rel] == nil {

@@ -8,7 +8,7 @@ import "strings"
 var Clients = []string{"cmd/metalctl", "cmd/metal-agent"}
 
 // ServerOnly lists what a client must not link: the databases, the HTTP
-// framework and the BMC libraries, and metald's own services and
+// framework, the BMC libraries and the registry client, and metald's own services and
 // inventory. A module path covers its subpackages.
 var ServerOnly = []string{
 	"modernc.org/sqlite",
@@ -16,12 +16,15 @@ var ServerOnly = []string{
 	"github.com/gin-gonic/gin",
 	"github.com/bmc-toolbox/bmclib",
 	"github.com/stmcginnis/gofish",
+	"github.com/google/go-containerregistry",
+	"github.com/docker/cli",
 	Module + "/internal/api",
 	Module + "/internal/jobs",
 	Module + "/internal/power",
 	Module + "/internal/netboot",
 	Module + "/internal/server",
 	Module + "/internal/images",
+	Module + "/internal/oci",
 	Module + "/internal/metadata",
 	Module + "/internal/redfish",
 	Module + "/pkg/inventory",

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metal-iaas/metal/internal/oci"
 	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	// NoChunks stores uploads without a chunk manifest: machines then
 	// stream the image file (metald serve --image-chunks=false).
 	NoChunks bool
+	// OCI is the base of every import's and export's registry options
+	// (auth file keychain, transport); credentials and plain HTTP come
+	// with each request.
+	OCI oci.Options
 }
 
 // Service is the image library.
@@ -103,17 +108,17 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	}
 	man, err := imaging.BuildManifest(ctx, st, s.cfg.ChunkSize, sink)
 	if err != nil {
-		if _, gerr := s.gcChunks(); gerr != nil {
-			s.log.Warn("chunks of a refused upload kept", "image", name, "err", gerr)
-		}
+		s.dropChunks(name)
 		return inventory.Image{}, fmt.Errorf("%w: %v", inventory.ErrInvalid, err)
 	}
 	raw, size := man.RawSHA256, man.Size
 	// Keep whatever follows the last extent (padding, an OVA's manifest).
 	if _, err := io.Copy(io.Discard, in); err != nil {
+		s.dropChunks(name)
 		return inventory.Image{}, fmt.Errorf("upload: %w", err)
 	}
 	if counted.n > s.cfg.MaxUpload {
+		s.dropChunks(name)
 		return inventory.Image{}, fmt.Errorf("%w: upload larger than the %d-byte limit", inventory.ErrInvalid, s.cfg.MaxUpload)
 	}
 	info := st.Info()
@@ -143,6 +148,14 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 		"size", counted.n, "virtual_size", size, "raw_sha256", raw, "manifest", manDigest,
 		"chunks", len(man.Chunks), "data_bytes", man.DataBytes())
 	return img, nil
+}
+
+// dropChunks removes the chunks a refused upload stored (those no
+// manifest names).
+func (s *Service) dropChunks(name string) {
+	if _, err := s.gcChunks(); err != nil {
+		s.log.Warn("chunks of a refused upload kept", "image", name, "err", err)
+	}
 }
 
 type countWriter struct{ n int64 }

@@ -17,6 +17,8 @@ import (
 //	GET    /images/{name}               → Image
 //	PUT    /images/{name}[?replace=true] (the image's bytes) → 201 Image
 //	DELETE /images/{name}               → 204
+//
+// and the registry import and export (oci_routes.go).
 func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Context, error)) {
 	g := r.Group(metalapi.PathImages, auth)
 	g.GET("", func(c *gin.Context) {
@@ -55,4 +57,5 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 		}
 		c.Status(http.StatusNoContent)
 	})
+	s.ociRoutes(g, fail)
 }
