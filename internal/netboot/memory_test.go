@@ -25,6 +25,7 @@ type Event struct {
 // daemon. Its events can be watched.
 type MemoryInventory struct {
 	*dhcp.MemoryStore
+	leases6  *dhcp.MemoryStore // DHCPv6 leases (Leases6)
 	mu       sync.Mutex
 	machines map[string]Machine // by MAC
 	uuids    map[string]string  // uuid → MAC
@@ -35,8 +36,11 @@ type MemoryInventory struct {
 
 // NewMemoryInventory returns an empty inventory.
 func NewMemoryInventory() *MemoryInventory {
-	return &MemoryInventory{MemoryStore: dhcp.NewMemoryStore(), machines: map[string]Machine{}, uuids: map[string]string{}, notify: make(chan struct{})}
+	return &MemoryInventory{MemoryStore: dhcp.NewMemoryStore(), leases6: dhcp.NewMemoryStore(), machines: map[string]Machine{}, uuids: map[string]string{}, notify: make(chan struct{})}
 }
+
+// Leases6 implements netboot.Leases6.
+func (m *MemoryInventory) Leases6() dhcp.LeaseStore { return m.leases6 }
 
 // Add registers a machine (and optionally its UUID).
 func (m *MemoryInventory) Add(mc Machine, uuid string) {
