@@ -33,6 +33,9 @@ type Config struct {
 	DHCPRouter   string
 	DHCPDNS      []string
 	DHCPDomain   string
+	DHCP6Mode    string // dhcp6.go
+	DHCP6Range   string
+	DHCP6DNS     []string
 	LogFormat    string
 	LogLevel     string
 	Shutdown     time.Duration
@@ -69,7 +72,7 @@ type Config struct {
 // withDefaults returns c normalised: --tftp off means none with DHCP off
 // (and stays off with DHCP on), --image-url has no trailing slash.
 func (c Config) withDefaults() Config {
-	if c.TFTP == "off" && c.DHCPMode == "off" {
+	if c.TFTP == "off" && c.DHCPMode == "off" && !c.dhcp6On() {
 		c.TFTP = ""
 	}
 	c.ImageURL = strings.TrimSuffix(c.ImageURL, "/")
@@ -102,6 +105,9 @@ func (c *Config) Validate() error {
 	case "ignore", "discover":
 	default:
 		return fmt.Errorf("--unknown %q: want ignore or discover", c.Unknown)
+	}
+	if err := c.validate6(); err != nil {
+		return err
 	}
 	if c.AdvertiseURL != "" {
 		u, err := url.Parse(c.AdvertiseURL)
@@ -196,7 +202,7 @@ func (c *Config) netbootConfig() (netboot.Config, error) {
 		return nc, err
 	}
 	switch {
-	case nc.TFTPAddr == "" && c.DHCPMode != "off":
+	case nc.TFTPAddr == "" && (c.DHCPMode != "off" || c.dhcp6On()):
 		// metald answers PXE clients, which fetch their iPXE binary over
 		// TFTP: serve it, or UEFI firmware waits a minute before trying
 		// anything else.
@@ -232,6 +238,9 @@ func (c *Config) netbootConfig() (netboot.Config, error) {
 			return nc, fmt.Errorf("--dhcp-dns %q: want IPv4 addresses", d)
 		}
 		nc.DNS = append(nc.DNS, a)
+	}
+	if err := c.netboot6Config(&nc); err != nil {
+		return nc, err
 	}
 	nc = nc.WithDefaults()
 	if err := nc.Validate(); err != nil {

@@ -62,6 +62,9 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.StringVar(&cfg.DHCPRouter, "dhcp-router", "", "default gateway handed out (option 3)")
 	f.StringSliceVar(&cfg.DHCPDNS, "dhcp-dns", nil, "DNS servers handed out (option 6), comma-separated")
 	f.StringVar(&cfg.DHCPDomain, "dhcp-domain", "", "domain name handed out (option 15)")
+	f.StringVar(&cfg.DHCP6Mode, "dhcp6-mode", "off", "DHCPv6 on --interface: off, proxy (boot file URLs only) or full (stateful addresses from --dhcp6-range, persisted leases); router advertisements (M/O flags, prefix) stay the router's or radvd's job")
+	f.StringVar(&cfg.DHCP6Range, "dhcp6-range", "", "IPv6 address pool in --dhcp6-mode full, START-END")
+	f.StringSliceVar(&cfg.DHCP6DNS, "dhcp6-dns", nil, "IPv6 DNS servers handed out (DHCPv6 option 23), comma-separated")
 	f.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.Int64Var(&cfg.MaxImageSize, "max-image-size", imaging.DefaultMaxVirtualSize, "refuse images whose virtual disk is larger (bytes)")
@@ -147,7 +150,7 @@ func serve(ctx context.Context, cfg Config) error {
 	md := metadata.New(metadata.Config{Network: metadataNetwork(nbCfg, nb.Subnet())}, store, srv.Registry(), log.With("service", "metadata"))
 	md.Routes(srv.Router())
 	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AgentURL, ImageURL: cfg.ImageURL, DiscoverUnknown: cfg.Unknown == "discover",
-		Guard: jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull, Metrics: srv.Registry()}, Manifests: imgs,
+		Guard: jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull || nbCfg.DHCP6.Mode == netboot.ModeFull, Metrics: srv.Registry()}, Manifests: imgs,
 		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md,
 		StopGrace: cfg.Shutdown}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
