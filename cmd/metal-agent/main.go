@@ -95,6 +95,7 @@ func build(log *slog.Logger, url, mac, root, devDir string, lldpWait time.Durati
 	tr := agent.Transport(agentapi.CAFile, log)
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	sys := filepath.Join(root, "sys")
+	client := &agent.Client{Base: url, HTTP: hc, Log: log}
 	inv := &agent.SysInventory{Root: root, Log: log}
 	if lldpWait > 0 {
 		inv.LLDP = func(ctx context.Context) []agentapi.LLDPNeighbor {
@@ -107,15 +108,16 @@ func build(log *slog.Logger, url, mac, root, devDir string, lldpWait time.Durati
 	}
 	return &agent.Agent{
 		Config:    agent.Config{MAC: mac, Version: version},
-		Client:    &agent.Client{Base: url, HTTP: hc, Log: log},
+		Client:    client,
 		Inventory: inv,
 		Tasks: &tasks.Runner{
 			DevDir:  devDir,
 			SysRoot: sys,
 			Disks:   func() []agentapi.Disk { return hwinfo.Disks(root) },
 			// The image download has no overall timeout, only an idle one.
-			HTTP: &http.Client{Transport: tr},
-			Log:  log,
+			HTTP:  &http.Client{Transport: tr},
+			Swarm: client,
+			Log:   log,
 		},
 		Power: power,
 		Log:   log,

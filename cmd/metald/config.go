@@ -64,6 +64,13 @@ type Config struct {
 	ImageFormats   []string
 	ImageChunks    bool
 
+	// Peer-to-peer chunk sharing between the agents of a wave.
+	Peers          bool
+	PeerPort       int
+	PeerUploadRate int64
+	PeerConns      int
+	SeedSlots      int
+
 	// Event retention (retention.go).
 	EventRetention string
 	EventMaxRows   int
@@ -108,6 +115,18 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validate6(); err != nil {
 		return err
+	}
+	if c.PeerPort < 0 || c.PeerPort > 65535 {
+		return fmt.Errorf("--peer-port %d: want 0 (any free port) to 65535", c.PeerPort)
+	}
+	if c.PeerConns < 0 || c.PeerConns > 64 {
+		return fmt.Errorf("--peer-conns %d: want 1 to 64", c.PeerConns)
+	}
+	if c.PeerUploadRate < 0 {
+		return fmt.Errorf("--peer-upload-rate %d: want bytes a second, 0 for no bound", c.PeerUploadRate)
+	}
+	if c.SeedSlots < 0 || c.SeedSlots > 256 {
+		return fmt.Errorf("--seed-slots %d: want 1 to 256", c.SeedSlots)
 	}
 	if c.AdvertiseURL != "" {
 		u, err := url.Parse(c.AdvertiseURL)

@@ -69,6 +69,11 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.Int64Var(&cfg.MaxImageSize, "max-image-size", imaging.DefaultMaxVirtualSize, "refuse images whose virtual disk is larger (bytes)")
 	f.Int64Var(&cfg.MaxImageBuffer, "max-image-buffer", imaging.DefaultMaxBuffer, "memory an image may need for data that precedes its metadata (bytes)")
+	f.BoolVar(&cfg.Peers, "peers", true, "agents of a wave (machines writing the same image) share verified chunks peer to peer; metald, the tracker, serves a chunk only when no peer can (docs/fleet.md)")
+	f.IntVar(&cfg.PeerPort, "peer-port", 0, "TCP port agents serve chunks to their peers on (0: any free port, announced to metald)")
+	f.Int64Var(&cfg.PeerUploadRate, "peer-upload-rate", 0, "bytes a second an agent serves to its peers at most (0: no bound but the link)")
+	f.IntVar(&cfg.PeerConns, "peer-conns", 4, "chunk requests an agent serves at once (and the tracker assigns to it)")
+	f.IntVar(&cfg.SeedSlots, "seed-slots", 4, "chunks metald serves at once to one wave while peers share the rest")
 	f.BoolVar(&cfg.ImageChunks, "image-chunks", true, "describe uploads as verified chunks that agents fetch (zeros never sent; --delta skips what the disk holds); false: agents stream the image file")
 	f.StringSliceVar(&cfg.ImageFormats, "image-formats", nil, "allowed image formats and compressions (default: all), e.g. qcow2,vmdk,ova,gzip")
 	f.IntVar(&cfg.BMCConcurrency, "bmc-concurrency", bmc.DefaultConcurrency, "BMC operations in flight at once, over all machines")
@@ -132,6 +137,7 @@ func serve(ctx context.Context, cfg Config) error {
 	imgs.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	srv.Mount("/images/", imgs)
 	srv.Mount("/chunks/", imgs.ChunkHandler())
+	srv.Registry().MustRegister(imgs.ChunkCollector())
 	bmcMgr, err := bmc.NewManager(bmc.Config{Concurrency: cfg.BMCConcurrency, Timeout: cfg.BMCTimeout}, log.With("service", "bmc"))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -152,7 +158,7 @@ func serve(ctx context.Context, cfg Config) error {
 	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AgentURL, ImageURL: cfg.ImageURL, DiscoverUnknown: cfg.Unknown == "discover",
 		Guard: jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull || nbCfg.DHCP6.Mode == netboot.ModeFull, Metrics: srv.Registry()}, Manifests: imgs,
 		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md,
-		StopGrace: cfg.Shutdown}, store, pw, log.With("service", "jobs"))
+		StopGrace: cfg.Shutdown, Swarm: swarmConfig(cfg, srv.Registry())}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
 	js.AgentRoutes(srv.Router())
 	dashboard.Routes(srv.Router())

@@ -88,6 +88,15 @@ func (c *Client) Result(ctx context.Context, token string, r agentapi.Result) (a
 	return rr, err
 }
 
+// Swarm trades chunks with metald's tracker, once (the caller retries,
+// or gives up on peers).
+func (c *Client) Swarm(ctx context.Context, token string, r agentapi.SwarmRequest) (agentapi.SwarmResponse, error) {
+	r.Version = agentapi.Version
+	var resp agentapi.SwarmResponse
+	err := c.do(ctx, http.MethodPost, agentapi.PathSwarm, token, r, &resp)
+	return resp, err
+}
+
 func (c *Client) retry(ctx context.Context, what string, f func() error) error {
 	lo, hi := c.MinBackoff, c.MaxBackoff
 	if lo <= 0 {

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/metal-iaas/metal/pkg/imaging"
 )
@@ -20,8 +22,9 @@ import (
 // content share chunks; a chunk outlives an image until no manifest
 // names it.
 type chunkStore struct {
-	dir string
-	enc *zstd.Encoder
+	dir    string
+	enc    *zstd.Encoder
+	served atomic.Int64 // bytes of chunks sent by ChunkHandler
 }
 
 func newChunkStore(dir string) (*chunkStore, error) {
@@ -158,6 +161,29 @@ func (s *Service) ChunkHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/zstd")
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		w.Header().Set("ETag", `"`+d+`"`)
-		http.ServeContent(w, r, "", st.ModTime(), f)
+		http.ServeContent(countingWriter{w, &s.chunks.served}, r, "", st.ModTime(), f)
 	})
+}
+
+// ChunkBytesServed is how many bytes of chunks ChunkHandler has sent.
+func (s *Service) ChunkBytesServed() int64 { return s.chunks.served.Load() }
+
+// ChunkCollector exposes ChunkBytesServed as
+// metald_chunk_bytes_served_total.
+func (s *Service) ChunkCollector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "metald_chunk_bytes_served_total",
+		Help: "Bytes of image chunks metald sent (GET /chunks/); with peer-to-peer sharing, well under the machines × the image."},
+		func() float64 { return float64(s.chunks.served.Load()) })
+}
+
+// countingWriter counts the bytes of a response body.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
 }

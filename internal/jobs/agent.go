@@ -33,6 +33,7 @@ func (s *Service) AgentRoutes(r gin.IRouter) {
 	g.POST("/inventory", s.inventory)
 	g.POST("/progress", s.progress)
 	g.POST("/result", s.result)
+	g.POST(strings.TrimPrefix(agentapi.PathSwarm, agentapi.PathPrefix), s.swarmExchange)
 }
 
 func agentError(c *gin.Context, status int, err error) {
@@ -140,6 +141,7 @@ func (s *Service) assign(c *gin.Context, machine string) {
 		agentError(c, statusFor(err), err)
 		return
 	}
+	reclaimed := false
 	switch j.Phase {
 	case PhasePower, PhaseBooting:
 		phase := taskPhase(j.Kind)
@@ -148,10 +150,11 @@ func (s *Service) assign(c *gin.Context, machine string) {
 			return
 		}
 	default:
+		reclaimed = true
 		s.event(ctx, machine, "agent.reclaimed", fmt.Sprintf("agent at %s asked for job %d again (restarted): fresh task token, the previous one revoked", src, j.ID),
 			map[string]any{"job": j.ID, "phase": j.Phase})
 	}
-	task, err := s.task(ctx, j, token)
+	task, err := s.task(ctx, j, token, reclaimed)
 	if err != nil {
 		agentError(c, statusFor(err), err)
 		return
@@ -160,7 +163,10 @@ func (s *Service) assign(c *gin.Context, machine string) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (s *Service) task(ctx context.Context, j inventory.Job, token string) (*agentapi.Task, error) {
+// task is job j's task for its agent. A task handed out again (the agent
+// restarted mid-way) writes chunks with delta, so that what the disk
+// already holds is kept.
+func (s *Service) task(ctx context.Context, j inventory.Job, token string, reclaimed bool) (*agentapi.Task, error) {
 	p, err := params(j)
 	if err != nil {
 		return nil, err
@@ -172,7 +178,11 @@ func (s *Service) task(ctx context.Context, j inventory.Job, token string) (*age
 		t.Image = &agentapi.Image{URL: p.ImageURL, SHA256: p.RawSHA256, VirtualSize: p.VirtualSize}
 		if p.ManifestDigest != "" {
 			t.Image.ManifestURL, t.Image.ManifestDigest = p.ImageURL+"/manifest", p.ManifestDigest
-			t.Image.ChunkURL, t.Image.Delta = p.ChunkURL, p.Delta
+			t.Image.ChunkURL, t.Image.Delta = p.ChunkURL, p.Delta || reclaimed
+			if s.cfg.Swarm != nil {
+				sw := s.cfg.Swarm.Agent
+				t.Image.Swarm = &sw
+			}
 		}
 		m, err := s.store.GetMachine(ctx, j.Machine)
 		if err != nil {
@@ -289,6 +299,7 @@ func (s *Service) result(c *gin.Context) {
 		return
 	}
 	ctx := context.WithoutCancel(c.Request.Context())
+	s.leaveSwarm(j.ID)
 	p, err := params(j)
 	if err != nil {
 		agentError(c, http.StatusInternalServerError, err)

@@ -76,6 +76,9 @@ type Config struct {
 	DiscoverUnknown bool
 	// EFI sets UEFI mode with the boot-device changes.
 	EFI bool
+	// Swarm shares chunks peer to peer between the agents of a wave;
+	// nil: every agent fetches every chunk from metald.
+	Swarm *SwarmConfig
 	// Seeds renders provision config drives; nil renders them without
 	// metald's network (every NIC on DHCP).
 	Seeds Seeds
@@ -224,6 +227,7 @@ func (s *Service) setPhase(ctx context.Context, j inventory.Job, phase string, l
 
 // fail ends a job with the machine in state failed.
 func (s *Service) fail(ctx context.Context, j inventory.Job, reason string) {
+	s.leaveSwarm(j.ID)
 	if _, err := s.store.FinishJob(ctx, j.ID, false, reason, inventory.StateFailed, reason); err != nil {
 		s.log.Warn("fail job", "job", j.ID, "machine", j.Machine, "err", err)
 		return

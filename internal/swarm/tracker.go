@@ -12,6 +12,9 @@
 //     one, each serving at most Config.PeerSlots at once), never from
 //     metald, unless the agent has waited Config.WaitTimeout for it (a
 //     peer too slow, or every holder busy);
+//   - an agent that has every chunk stays (serving) while it holds the
+//     only copy of a chunk another member still needs, so that a wave
+//     does not lose a chunk to the first machine that finishes;
 //   - a peer that served corrupt data is dropped from the wave; one that
 //     failed several fetches (gone: rebooted) is dropped too; one not
 //     heard from for Config.Stale has left.
@@ -192,6 +195,9 @@ func (t *Tracker) Exchange(m Member, req agentapi.SwarmRequest) (agentapi.SwarmR
 		return agentapi.SwarmResponse{}, drops
 	}
 	resp := w.assign(p, min(req.Want, 64), now, t.cfg, &t.stats)
+	if len(p.need) == 0 && w.soleHolder(p) {
+		resp.Stay, resp.RetryAfterMillis = true, int(t.cfg.RetryAfter/time.Millisecond)
+	}
 	return resp, drops
 }
 

@@ -277,3 +277,27 @@ func TestWaveEgress(t *testing.T) {
 		})
 	}
 }
+
+// TestStayWhileSoleHolder: an agent with every chunk is told to stay
+// while it holds the only copy of a chunk another member needs, and to
+// go once a second copy exists.
+func TestStayWhileSoleHolder(t *testing.T) {
+	c := newClock()
+	tr := New(Config{}, c.now)
+	ds := digests(2)
+	r := req(ds, 0)
+	r.Have = ds
+	if got, _ := tr.Exchange(member(1), r); got.Stay {
+		t.Fatalf("alone in the wave: %+v, want to go", got)
+	}
+	tr.Exchange(member(2), req(ds, 0))
+	if got, _ := tr.Exchange(member(1), req(nil, 0)); !got.Stay || got.RetryAfterMillis == 0 {
+		t.Fatalf("sole holder of chunks agent 2 needs: %+v, want stay", got)
+	}
+	r = req(nil, 0)
+	r.Have = ds
+	tr.Exchange(member(2), r)
+	if got, _ := tr.Exchange(member(1), req(nil, 0)); got.Stay {
+		t.Fatalf("agent 2 holds everything too: %+v, want to go", got)
+	}
+}

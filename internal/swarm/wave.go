@@ -107,6 +107,25 @@ func (w *wave) expire(now time.Time, cfg Config) {
 	}
 }
 
+// soleHolder reports whether p holds the only copy of a chunk that
+// another member still needs.
+func (w *wave) soleHolder(p *peer) bool {
+	if !p.addr.IsValid() {
+		return false
+	}
+	for d := range p.have {
+		if len(w.holders[d]) != 1 {
+			continue
+		}
+		for _, q := range w.peers {
+			if q != p && q.need[d] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // byAddr finds the member serving at addr.
 func (w *wave) byAddr(addr netip.AddrPort) *peer {
 	for _, q := range w.peers {

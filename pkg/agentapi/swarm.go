@@ -32,6 +32,10 @@ type Swarm struct {
 	// MaxConns bounds the requests it serves at once; more are answered
 	// 503 (0: 4).
 	MaxConns int `json:"max_conns,omitempty"`
+	// LingerSeconds bounds how long an agent that has written every
+	// chunk keeps serving the chunks only it holds (SwarmResponse.Stay)
+	// before it finishes (0: 30).
+	LingerSeconds int `json:"linger_seconds,omitempty"`
 }
 
 // SwarmRequest is the body of POST PathSwarm.
@@ -76,6 +80,10 @@ type SwarmResponse struct {
 	// finished (the chunks left are being fetched by peers that will
 	// hold them soon).
 	RetryAfterMillis int `json:"retry_after_ms,omitempty"`
+	// Stay: this agent has every chunk it needs, but holds the only
+	// copy of chunks others still need: keep serving and ask again
+	// after RetryAfterMillis (up to Swarm.LingerSeconds).
+	Stay bool `json:"stay,omitempty"`
 	// Resend: metald does not know this agent (it restarted): send Need
 	// and every digest held again.
 	Resend bool `json:"resend,omitempty"`

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/metal-iaas/metal/pkg/agentapi"
 )
 
 // errRefused marks data that is not what it should be: a body too long,
@@ -37,8 +39,9 @@ type fetcher struct {
 }
 
 // getOnce GETs url into buf (reused; grown as needed) and refuses a body
-// over limit bytes with errRefused.
-func (f *fetcher) getOnce(ctx context.Context, url string, limit int64, buf []byte) ([]byte, error) {
+// over limit bytes with errRefused; token, when set, is sent as a bearer
+// token, and idle bounds the silence allowed.
+func (f *fetcher) getOnce(ctx context.Context, url, token string, idleFor time.Duration, limit int64, buf []byte) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -46,9 +49,12 @@ func (f *fetcher) getOnce(ctx context.Context, url string, limit int64, buf []by
 		return buf, fmt.Errorf("%q: %w", url, err)
 	}
 	req.Header.Set("Accept-Encoding", "identity")
-	// A request that gets no answer, or a body that stops, for
-	// IdleTimeout is dropped (and repeated).
-	idle := time.AfterFunc(f.o.IdleTimeout, cancel)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	// A request that gets no answer, or a body that stops, for idleFor
+	// is dropped (and repeated).
+	idle := time.AfterFunc(idleFor, cancel)
 	defer idle.Stop()
 	resp, err := f.o.Client.Do(req)
 	if err != nil {
@@ -78,7 +84,7 @@ func (f *fetcher) getOnce(ctx context.Context, url string, limit int64, buf []by
 		buf = buf[:len(buf)+n]
 		if n > 0 {
 			f.received.Add(int64(n))
-			idle.Reset(f.o.IdleTimeout)
+			idle.Reset(idleFor)
 		}
 		switch {
 		case int64(len(buf)) > limit:
@@ -101,7 +107,7 @@ func (f *fetcher) get(ctx context.Context, url string, limit int64, buf []byte) 
 			return buf, context.Cause(ctx)
 		}
 		var err error
-		buf, err = f.getOnce(ctx, url, limit, buf)
+		buf, err = f.getOnce(ctx, url, "", f.o.IdleTimeout, limit, buf)
 		<-f.slots
 		if err == nil || !errors.Is(err, errTransient) || ctx.Err() != nil {
 			return buf, err
@@ -117,12 +123,41 @@ func (f *fetcher) get(ctx context.Context, url string, limit int64, buf []byte) 
 	}
 }
 
+// peerIdle is how long a peer may stay silent before its fetch fails
+// (and the tracker offers another source).
+const peerIdle = 10 * time.Second
+
+// chunkLimit bounds the compressed size of a chunk of n raw bytes: zstd
+// never grows data by more than a few bytes per 128 KiB block.
+func chunkLimit(n int) int64 { return int64(n) + int64(n)/64 + 64<<10 }
+
+// peerChunk fetches chunk digest from another agent, once: a failure is
+// for the tracker to answer (another peer, or metald), and data that is
+// not the chunk is errRefused (the peer is reported corrupt).
+func (f *fetcher) peerChunk(ctx context.Context, p agentapi.Peer, digest string, raw []byte, comp *[]byte) error {
+	select {
+	case f.slots <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	url := "http://" + p.Addr + agentapi.PeerChunkPath + digest
+	var err error
+	*comp, err = f.getOnce(ctx, url, p.Token, min(f.o.IdleTimeout, peerIdle), chunkLimit(len(raw)), *comp)
+	<-f.slots
+	if err == nil {
+		err = f.verify(*comp, digest, raw)
+	}
+	if errors.Is(err, errRefused) {
+		f.refused.Add(1)
+	}
+	return err
+}
+
 // chunk fetches the chunk named digest into raw (its exact length,
 // aligned), decompressed and verified; comp is the worker's reusable
 // buffer for the compressed bytes.
 func (f *fetcher) chunk(ctx context.Context, url, digest string, raw []byte, comp *[]byte) error {
-	// zstd never grows data by more than a few bytes per 128 KiB block.
-	limit := int64(len(raw)) + int64(len(raw))/64 + 64<<10
+	limit := chunkLimit(len(raw))
 	backoff := f.o.Backoff
 	for bad := 1; ; bad++ {
 		var err error

@@ -61,6 +61,9 @@ type chunkStats struct {
 	zeroed  atomic.Int64 // raw bytes of zero chunks zeroed (or holes)
 	skipped atomic.Int64 // raw bytes already on the disk (delta)
 	fetched atomic.Int64 // chunks fetched and verified
+	// compressed bytes of verified chunks from peers and from metald
+	fromPeers, fromServer atomic.Int64
+	served                atomic.Int64 // compressed bytes served to peers
 }
 
 // provisionChunks writes the image as the chunks of its manifest: the
@@ -110,6 +113,7 @@ func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi
 	progress := func(phase agentapi.Phase) agentapi.Progress {
 		pr := progressFrom(phase, f.received.Load(), st.done.Load(), m.Size, p.start)
 		pr.BytesSkipped = st.skipped.Load()
+		pr.BytesFromPeers = st.fromPeers.Load()
 		return pr
 	}
 	stop := make(chan struct{})
@@ -127,10 +131,14 @@ func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi
 		}
 	})
 	w := chunkWriter{m: m, base: strings.TrimRight(img.ChunkURL, "/"), tgt: tgt, fetch: f, delta: img.Delta, st: &st}
+	if img.Swarm != nil && r.Swarm != nil {
+		w.swarm = &swarmTask{cfg: *img.Swarm, client: r.Swarm, taskID: p.task.ID, token: p.task.Token, log: p.log}
+	}
 	err = w.run(ctx, workers)
 	close(stop)
 	ticker.Wait()
 	res.BytesWritten, res.BytesSkipped = st.done.Load(), st.skipped.Load()
+	res.BytesFromPeers, res.BytesFromServer, res.BytesServed = st.fromPeers.Load(), st.fromServer.Load(), st.served.Load()
 	if err != nil {
 		return last, fmt.Errorf("provision: write %s: %w", p.dev, err)
 	}
@@ -142,7 +150,8 @@ func (r *Runner) provisionChunks(ctx context.Context, p provision, res *agentapi
 	p.report(last)
 	p.log.Info("chunks written", "sha256", m.RawSHA256, "bytes", m.Size, "fetched_chunks", st.fetched.Load(),
 		"received_bytes", f.received.Load(), "written_bytes", st.written.Load(), "zeroed_bytes", st.zeroed.Load(),
-		"skipped_bytes", st.skipped.Load(), "refused_chunks", f.refused.Load(), "direct", tgt.direct.Load())
+		"skipped_bytes", st.skipped.Load(), "refused_chunks", f.refused.Load(), "direct", tgt.direct.Load(),
+		"from_peers_bytes", st.fromPeers.Load(), "from_metald_bytes", st.fromServer.Load(), "served_bytes", st.served.Load())
 	if img.Delta {
 		p.log.Info(fmt.Sprintf("delta: %d of %d bytes were already on the disk", st.skipped.Load(), m.Size))
 	}
@@ -157,6 +166,7 @@ type chunkWriter struct {
 	fetch *fetcher
 	delta bool
 	st    *chunkStats
+	swarm *swarmTask // nil: every chunk from metald
 }
 
 // chunkJob is a run of zero chunks, or every place of one data chunk:
@@ -194,9 +204,18 @@ func (w *chunkWriter) jobs() []chunkJob {
 	return jobs
 }
 
-// run hands the jobs in order to n workers; the first error stops them
-// all and is returned.
+// run puts every chunk in place with n workers: from metald in disk
+// order, or, with a swarm, as its tracker assigns them (runSwarm).
 func (w *chunkWriter) run(ctx context.Context, n int) error {
+	if w.swarm != nil {
+		return w.runSwarm(ctx, n)
+	}
+	return w.pool(ctx, n, w.jobs(), w.job)
+}
+
+// pool hands jobs in order to n workers, each with its own buffers; the
+// first error stops them all and is returned.
+func (w *chunkWriter) pool(ctx context.Context, n int, jobs []chunkJob, do func(context.Context, chunkJob, []byte, *[]byte) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan chunkJob)
@@ -206,14 +225,14 @@ func (w *chunkWriter) run(ctx context.Context, n int) error {
 			raw := alignedBuf(int(w.m.ChunkSize))
 			var comp []byte
 			for j := range next {
-				if err := w.job(ctx, j, raw, &comp); err != nil {
+				if err := do(ctx, j, raw, &comp); err != nil {
 					cancel(err)
 				}
 			}
 		})
 	}
 feed:
-	for _, j := range w.jobs() {
+	for _, j := range jobs {
 		select {
 		case next <- j:
 		case <-ctx.Done():
@@ -230,8 +249,19 @@ feed:
 // delta, the places that already hold it are kept, and it is fetched
 // only when some place does not.
 func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]byte) error {
+	need, err := w.local(ctx, j, raw)
+	if err != nil || len(need) == 0 {
+		return err
+	}
+	return w.fetchAndWrite(ctx, j.digest, need, raw, comp, nil)
+}
+
+// local does what job j needs without the network: with delta, it keeps
+// the places that already hold the chunk; zero chunks are zeroed. It
+// returns the places of a data chunk still to be fetched.
+func (w *chunkWriter) local(ctx context.Context, j chunkJob, raw []byte) ([]int, error) {
 	if err := ctx.Err(); err != nil {
-		return context.Cause(ctx)
+		return nil, context.Cause(ctx)
 	}
 	need := j.index
 	if w.delta {
@@ -239,7 +269,7 @@ func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]b
 		for _, i := range j.index {
 			off, n := w.m.ChunkRange(i)
 			if err := w.tgt.readAt(raw[:n], off); err != nil {
-				return fmt.Errorf("chunk %d at offset %d: reading the disk: %w", i, off, err)
+				return nil, fmt.Errorf("chunk %d at offset %d: reading the disk: %w", i, off, err)
 			}
 			if (j.digest == "" && allZero(raw[:n])) || (j.digest != "" && sha256Hex(raw[:n]) == j.digest) {
 				w.st.skipped.Add(n)
@@ -249,17 +279,31 @@ func (w *chunkWriter) job(ctx context.Context, j chunkJob, raw []byte, comp *[]b
 			need = append(need, i)
 		}
 	}
-	if len(need) == 0 {
-		return nil
+	if len(need) == 0 || j.digest != "" {
+		return need, nil
 	}
-	if j.digest == "" {
-		return w.zero(need)
-	}
+	return nil, w.zero(need)
+}
+
+// fetchAndWrite fetches chunk digest — from peer when set, else from
+// metald — verifies it and writes it at the places in need.
+func (w *chunkWriter) fetchAndWrite(ctx context.Context, digest string, need []int, raw []byte, comp *[]byte, peer *agentapi.Peer) error {
 	_, n := w.m.ChunkRange(need[0])
 	raw = raw[:n:n]
-	if err := w.fetch.chunk(ctx, w.base+"/"+j.digest, j.digest, raw, comp); err != nil {
+	var err error
+	if peer != nil {
+		err = w.fetch.peerChunk(ctx, *peer, digest, raw, comp)
+	} else {
+		err = w.fetch.chunk(ctx, w.base+"/"+digest, digest, raw, comp)
+	}
+	if err != nil {
 		off, _ := w.m.ChunkRange(need[0])
-		return fmt.Errorf("chunk %d (%s) at offset %d: %w", need[0], j.digest, off, err)
+		return fmt.Errorf("chunk %d (%s) at offset %d: %w", need[0], digest, off, err)
+	}
+	if peer != nil {
+		w.st.fromPeers.Add(int64(len(*comp)))
+	} else {
+		w.st.fromServer.Add(int64(len(*comp)))
 	}
 	w.st.fetched.Add(1)
 	for _, i := range need {

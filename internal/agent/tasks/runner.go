@@ -26,7 +26,10 @@ type Runner struct {
 	Resume ResumeOptions
 	// Chunks tunes a provision by chunks (an image with a manifest).
 	Chunks ChunkOptions
-	Log    *slog.Logger
+	// Swarm reaches metald's chunk tracker for a task whose image has
+	// Swarm set; nil fetches every chunk from metald.
+	Swarm SwarmClient
+	Log   *slog.Logger
 }
 
 func (r *Runner) log() *slog.Logger {
