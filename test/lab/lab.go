@@ -31,6 +31,10 @@ const (
 	BridgeIP   = "10.66.0.1"
 	bridgeCIDR = "10.66.0.1/24"
 	bridgeV6   = "fd66::1/64"
+	// BridgeIP6 is the bridge's IPv6 address; DHCP6Range the pool metald
+	// hands out in an IPv6-only lab.
+	BridgeIP6  = "fd66::1"
+	DHCP6Range = "fd66::100-fd66::1ff"
 	DHCPRange  = "10.66.0.100-10.66.0.199"
 	bridge     = "br0"
 )
@@ -47,6 +51,12 @@ type Config struct {
 	Dir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// IPv6Only gives the bridge no IPv4 address and has radvd tell
+	// hosts to take addresses and options from DHCPv6 (AdvManagedFlag,
+	// AdvOtherConfigFlag; the prefix on-link, not autonomous: no SLAAC
+	// address to compete with the DHCPv6 lease). metald then runs
+	// DHCPv6 only (StartMetald).
+	IPv6Only bool
 }
 
 // Lab is a running network namespace with its processes.
@@ -114,6 +124,9 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 		{"addr", "add", bridgeV6, "dev", bridge, "nodad"},
 		{"link", "set", bridge, "up"},
 	} {
+		if cfg.IPv6Only && a[0] == "addr" && a[2] == bridgeCIDR {
+			continue
+		}
 		if err := Run(ctx, "ip", append([]string{"-n", l.NS}, a...)...); err != nil {
 			l.Close()
 			return nil, err
@@ -121,7 +134,7 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	// Router advertisements: iPXE otherwise waits ~13 s for IPv6.
 	conf := filepath.Join(l.Dir, "radvd.conf")
-	if err := os.WriteFile(conf, []byte("interface br0 {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 10;\n prefix fd66::/64 { AdvOnLink on; AdvAutonomous on; };\n};\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(RadvdConf(cfg.IPv6Only)), 0o644); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -130,6 +143,17 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// RadvdConf is the lab's radvd configuration: SLAAC beside DHCPv4, or,
+// IPv6-only, "addresses and options from DHCPv6" (docs/netboot.md shows
+// the same for a real network).
+func RadvdConf(ipv6Only bool) string {
+	if ipv6Only {
+		return "interface br0 {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 10;\n AdvManagedFlag on;\n AdvOtherConfigFlag on;\n" +
+			" prefix fd66::/64 { AdvOnLink on; AdvAutonomous off; };\n};\n"
+	}
+	return "interface br0 {\n AdvSendAdvert on;\n MinRtrAdvInterval 3;\n MaxRtrAdvInterval 10;\n prefix fd66::/64 { AdvOnLink on; AdvAutonomous on; };\n};\n"
 }
 
 // Logf writes a progress line to the configured log.

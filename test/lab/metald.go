@@ -61,6 +61,9 @@ func (l *Lab) StartMetald(ctx context.Context, cfg MetaldConfig) (*Metald, error
 		cfg.Port = 8080
 	}
 	m := &Metald{lab: l, cfg: cfg, URL: fmt.Sprintf("http://%s:%d", BridgeIP, cfg.Port)}
+	if l.cfg.IPv6Only {
+		m.URL = fmt.Sprintf("http://[%s]:%d", BridgeIP6, cfg.Port)
+	}
 	m.APIURL = m.URL
 	if cfg.TLSPort != 0 {
 		m.APIURL = fmt.Sprintf("https://%s:%d", BridgeIP, cfg.TLSPort)
@@ -77,9 +80,14 @@ func (l *Lab) StartMetald(ctx context.Context, cfg MetaldConfig) (*Metald, error
 // Start (re)starts metald; Kill stops it.
 func (m *Metald) Start(ctx context.Context) error {
 	addr := fmt.Sprintf("%s:%d", BridgeIP, m.cfg.Port)
-	args := append([]string{"serve", "--data-dir", m.cfg.DataDir, "--http", addr,
-		"--dhcp-mode", "full", "--interface", bridge, "--advertise-url", m.advertise(),
-		"--dhcp-range", DHCPRange, "--agent-dir", m.cfg.AgentDir, "--log-level", "debug"}, m.cfg.Extra...)
+	dhcp := []string{"--dhcp-mode", "full", "--dhcp-range", DHCPRange}
+	if m.lab.cfg.IPv6Only {
+		addr = fmt.Sprintf("[%s]:%d", BridgeIP6, m.cfg.Port)
+		dhcp = []string{"--dhcp-mode", "off", "--dhcp6-mode", "full", "--dhcp6-range", DHCP6Range}
+	}
+	args := append(append([]string{"serve", "--data-dir", m.cfg.DataDir, "--http", addr,
+		"--interface", bridge, "--advertise-url", m.advertise(),
+		"--agent-dir", m.cfg.AgentDir, "--log-level", "debug"}, dhcp...), m.cfg.Extra...)
 	if m.cfg.ImageURL != "" {
 		args = append(args, "--image-url", m.cfg.ImageURL)
 	}
@@ -101,7 +109,7 @@ func (m *Metald) Start(ctx context.Context) error {
 			return fmt.Errorf("metald exited at start; see %s", m.LogPath())
 		default:
 		}
-		cmd := m.lab.Exec(ctx, "curl", "-fsS", "-m", "2", "-o", "/dev/null", m.URL+"/healthz")
+		cmd := m.lab.Exec(ctx, "curl", "-gfsS", "-m", "2", "-o", "/dev/null", m.URL+"/healthz")
 		if cmd.Run() == nil {
 			return nil
 		}
@@ -138,7 +146,7 @@ func (m *Metald) CACert() string { return filepath.Join(m.cfg.DataDir, "tls", "c
 
 // Get fetches path from metald inside the namespace (10 s at most).
 func (m *Metald) Get(ctx context.Context, path string) (string, error) {
-	args := []string{"netns", "exec", m.lab.NS, "curl", "-fsS", "-m", "10", "-H", "Authorization: Bearer " + m.Token}
+	args := []string{"netns", "exec", m.lab.NS, "curl", "-gfsS", "-m", "10", "-H", "Authorization: Bearer " + m.Token}
 	if m.cfg.TLSPort != 0 {
 		args = append(args, "--cacert", m.CACert())
 	}
