@@ -27,8 +27,10 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 # The stage-2 agent's boot files for metald --agent-dir bin/agent: Debian's
-# kernel (scripts/fetch-kernel.sh, cached in .cache/kernel) and an initramfs
-# with the static agent as /init.
+# kernel (scripts/fetch-kernel.sh, cached in .cache/kernel), an initramfs
+# with the static agent as /init, and the Secure Boot chain for
+# --uefi-boot shim: Debian's signed shim and network GRUB
+# (scripts/fetch-shim.sh, versions and checksums pinned, cached in .cache/shim).
 .PHONY: agent
 agent: deps
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/ ./cmd/metal-agent ./cmd/metal-initramfs
@@ -36,6 +38,8 @@ agent: deps
 	mkdir -p $(BIN)/agent
 	cp .cache/kernel/vmlinuz $(BIN)/agent/vmlinuz
 	$(BIN)/metal-initramfs --agent $(BIN)/metal-agent --kernel .cache/kernel --out $(BIN)/agent/initrd
+	sh scripts/fetch-shim.sh .cache/shim
+	cp .cache/shim/shimx64.efi .cache/shim/grubx64.efi $(BIN)/agent/
 
 # End-to-end demo (root): metald + ipmi_sim BMC + QEMU VM in a private
 # network namespace; provisions a bootable OVA with metalctl. docs/demo.md.

@@ -170,16 +170,18 @@ func BuildUKI(ctx context.Context, kernel, initrd, cmdline, out string) error {
 }
 
 // uefiVM writes the VM's QEMU wrapper for UEFI: q35 with OVMF (read-only
-// code, a per-VM copy of the variable store), the virtio NIC without its
+// code, a per-VM copy of the variable store; with SecureBoot the Secure
+// Boot build, Microsoft's keys and SMM), the virtio NIC without its
 // iPXE ROM (so OVMF's own PXE must chainload snponly.efi from metald's
 // TFTP) and the disk as virtio-blk-pci. The BMC's chassis control appends
 // -boot n|c|d (from the IPMI boot device) to the command; OVMF ignores
 // -boot, so the wrapper turns it into bootindex order: n puts the NIC
 // first, anything else the disk. It returns the command for the BMC.
 func uefiVM(v *VM, qemu []string) ([]string, error) {
+	code, varsTemplate, machine := firmware(v.Cfg.SecureBoot)
 	vars := filepath.Join(v.Dir, "OVMF_VARS.fd")
-	if err := copyFile(OVMFVars, vars); err != nil {
-		return nil, fmt.Errorf("%w: %s (apt-get install ovmf): %v", ErrMissing, OVMFVars, err)
+	if err := copyFile(varsTemplate, vars); err != nil {
+		return nil, fmt.Errorf("%w: %s (apt-get install ovmf): %v", ErrMissing, varsTemplate, err)
 	}
 	var base []string
 	for i := 0; i < len(qemu); i++ {
@@ -192,8 +194,9 @@ func uefiVM(v *VM, qemu []string) ([]string, error) {
 		}
 		base = append(base, qemu[i])
 	}
-	base = append(base, "-machine", "q35",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+	base = append(base, machine...)
+	base = append(base,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
 		"-drive", "file="+v.Disk+",if=none,id=d0,format=raw,cache=unsafe")
 	var q strings.Builder

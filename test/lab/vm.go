@@ -29,6 +29,9 @@ type VMConfig struct {
 	// UEFI boots the VM with OVMF on q35 instead of SeaBIOS; the BMC's
 	// boot device then picks bootindex order (see efi.go). Default BIOS.
 	UEFI bool
+	// SecureBoot (with UEFI) runs OVMF's Secure Boot build with
+	// Microsoft's keys enrolled and Secure Boot enforced (secureboot.go).
+	SecureBoot bool
 	// CPU is QEMU's -cpu model (default "max"). "qemu64" has no RDRAND:
 	// under TCG the guest kernel's CRNG then initialises late, which is
 	// what the agent must live with.
@@ -87,11 +90,6 @@ func (l *Lab) AddVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac=" + cfg.MAC,
 		"-drive", "file=" + v.Disk + ",if=virtio,format=raw,cache=unsafe"}
-	if cfg.UEFI && l.cfg.IPv6Only {
-		// OVMF's IPv4 PXE and HTTP boot options would each time out
-		// first (~60 s); PXEv6 is then the first network boot option.
-		qemu = append(qemu, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n")
-	}
 	if cfg.UEFI {
 		if qemu, err = uefiVM(v, qemu); err != nil {
 			return nil, err
