@@ -208,15 +208,15 @@ func (v *service6) fromMachine6(ctx context.Context, mac net.HardwareAddr, src n
 }
 
 // urlsFor is the advertise and agent URLs a boot script asked from src
-// carries: over IPv6, with DHCPv6 on, the IPv6 advertise URL (and the
-// agent URL too, unless it was set apart from the advertise URL).
+// carries: over IPv6, with DHCPv6 on, iPXE fetches the kernel and initrd
+// from the IPv6 advertise URL. The agent URL stays the one metald's jobs
+// hand out (its image URLs are derived from it): with an IPv6 literal
+// (IPv6-only metald) the agent does DHCPv6, with an IPv4 one (dual stack)
+// DHCPv4, so it always reaches what its tasks name.
 func (s *Service) urlsFor(src netip.Addr) (base, agent string) {
 	base, agent = s.cfg.AdvertiseURL, s.cfg.AgentURL
 	if s.v6 == nil || !src.Is6() || src.Is4In6() || s.v6.cfg.AdvertiseURL == "" {
 		return base, agent
-	}
-	if agent == base {
-		agent = s.v6.cfg.AdvertiseURL
 	}
 	return s.v6.cfg.AdvertiseURL, agent
 }
