@@ -90,6 +90,11 @@ func (l *Lab) AddVM(ctx context.Context, cfg VMConfig) (*VM, error) {
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac=" + cfg.MAC,
 		"-drive", "file=" + v.Disk + ",if=virtio,format=raw,cache=unsafe"}
+	if cfg.UEFI && l.cfg.IPv6Only {
+		// OVMF's IPv4 PXE and HTTP boot options would each time out
+		// first (~60 s); PXEv6 is then the first network boot option.
+		qemu = append(qemu, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n")
+	}
 	if cfg.UEFI {
 		if qemu, err = uefiVM(v, qemu); err != nil {
 			return nil, err
