@@ -92,3 +92,18 @@ func TestParseUEFIBoot(t *testing.T) {
 		t.Errorf("ParseUEFIBoot(grub): %v, want an error naming it", err)
 	}
 }
+
+func FuzzGrubMachineMAC(f *testing.F) {
+	for _, s := range []string{"grub/grub.cfg-52:54:00:12:34:56", "grub/grub.cfg-", "grub/grub.cfg-01-52-54-00-12-34-56", "grub/grub.cfg-5254.0012.3456", "grub/grub.cfg-\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		mac, ok := GrubMachineMAC(name)
+		if !ok {
+			return
+		}
+		if len(mac) != 6 || !strings.HasPrefix(name, GrubMachinePrefix) {
+			t.Fatalf("GrubMachineMAC(%q) = %v", name, mac)
+		}
+	})
+}
