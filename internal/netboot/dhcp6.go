@@ -27,7 +27,6 @@ type Leases6 interface {
 type service6 struct {
 	s      *Service
 	cfg    Config6
-	policy pxe.Policy
 	srv    *dhcp.Server6
 	alloc  *dhcp.Allocator6 // full mode only
 	leases dhcp.LeaseStore  // full mode only
@@ -54,7 +53,7 @@ func newService6(s *Service, reg prometheus.Registerer) (*service6, error) {
 		return nil, err
 	}
 	s.cfg.DHCP6 = cfg
-	v := &service6{s: s, cfg: cfg, policy: pxe.Policy{AdvertiseURL: cfg.AdvertiseURL, UEFIBoot: s.policy.UEFIBoot}}
+	v := &service6{s: s, cfg: cfg}
 	if cfg.Mode == ModeFull {
 		l6, ok := s.inv.(Leases6)
 		if !ok {
@@ -131,7 +130,9 @@ func (v *service6) ServeDHCPv6(ctx context.Context, req *dhcp.Request6) (*dhcpv6
 	var boot pxe.Boot
 	var bootErr error
 	if c.Netboot() {
-		if boot, bootErr = v.policy.Decide(c); bootErr != nil {
+		p := s.policyFor(m) // the machine's own UEFI boot wins, as for DHCPv4
+		p.AdvertiseURL = v.cfg.AdvertiseURL
+		if boot, bootErr = p.Decide(c); bootErr != nil {
 			s.counters.WithLabelValues("unsupported_arch").Inc()
 			s.log.Info("netboot: no boot file for DHCPv6 client", "mac", mac.String(), "arch", c.Arch, "vendor", c.VendorClass, "err", bootErr)
 		}

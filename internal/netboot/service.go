@@ -74,7 +74,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 	}
 	s.counters = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metal_netboot_decisions_total",
-		Help: "Boot decisions, by outcome (script, tftp, http, unsupported_arch, unknown_ignored, discovered, address_only, refused_foreign, refused_rate).",
+		Help: "Boot decisions, by outcome (script, tftp, http, unsupported_arch, unknown_ignored, unknown_mac6, discovered, address_only, refused_foreign, refused_rate).",
 	}, []string{"outcome"})
 	if reg != nil {
 		if err := reg.Register(s.counters); err != nil {
