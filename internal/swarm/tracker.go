@@ -6,7 +6,9 @@
 //
 //   - rarest first: a chunk nobody holds and nobody is fetching comes
 //     first (from metald, at most Config.SeedSlots at once per wave, so
-//     that metald sends each chunk about once and at full speed), then
+//     that metald sends each chunk about once and at full speed; shared
+//     out among the members, so that each starts at another machine),
+//     then
 //     the chunks held by the fewest peers;
 //   - a chunk some peer holds is fetched from a peer (the least busy
 //     one, each serving at most Config.PeerSlots at once), never from
@@ -55,7 +57,7 @@ type Config struct {
 	// MaxFailures: a peer that failed this many fetches (not corrupt
 	// data: refused connections, timeouts) is dropped (3).
 	MaxFailures int
-	// RetryAfter is how soon an agent left waiting asks again (250 ms).
+	// RetryAfter is how soon an agent left waiting asks again (100 ms).
 	RetryAfter time.Duration
 }
 
@@ -78,7 +80,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Stale, 45*time.Second)
 	def(&c.AssignTimeout, 3*time.Minute)
 	def(&c.ExcludeFor, time.Minute)
-	def(&c.RetryAfter, 250*time.Millisecond)
+	def(&c.RetryAfter, 100*time.Millisecond)
 	return c
 }
 

@@ -65,17 +65,26 @@ func TestSeedSlotsThenPeers(t *testing.T) {
 	if len(rb.Assign) != 0 || rb.RetryAfterMillis == 0 {
 		t.Fatalf("second agent while metald's slots are busy: %+v, want nothing yet and a retry", rb)
 	}
-	// A holds its first chunk: B gets it from A; A gets another from metald.
+	// A holds its first chunk. With two members metald's two slots are
+	// one each: A (still fetching one) gets none; B gets A's chunk from
+	// A and a new one from metald.
 	r := req(nil, 1)
 	r.Have = seedA[:1]
-	ra, _ = tr.Exchange(member(1), r)
-	if s, _ := assigned(ra); len(s) != 1 || slices.Contains(seedA, s[0]) {
-		t.Fatalf("first agent after one chunk: %+v, want one new chunk from metald", ra)
+	if ra, _ = tr.Exchange(member(1), r); len(ra.Assign) != 0 {
+		t.Fatalf("first agent after one chunk: %+v, want nothing (its share of metald is in use)", ra)
 	}
 	rb, _ = tr.Exchange(member(2), req(nil, 4))
-	if len(rb.Assign) != 1 || rb.Assign[0].Digest != seedA[0] || len(rb.Assign[0].Peers) != 1 ||
-		rb.Assign[0].Peers[0].Addr != peerAddr(1) || rb.Assign[0].Peers[0].Token != "0123456789abcdef" {
+	seedB, peersB := assigned(rb)
+	if len(peersB) != 1 || peersB[0] != seedA[0] || rb.Assign[slices.IndexFunc(rb.Assign, func(a agentapi.SwarmAssignment) bool { return len(a.Peers) > 0 })].Peers[0].Addr != peerAddr(1) {
 		t.Fatalf("second agent: %+v, want chunk %s from %s", rb, seedA[0][:8], peerAddr(1))
+	}
+	if len(seedB) != 1 || slices.Contains(seedA, seedB[0]) {
+		t.Fatalf("second agent: %+v, want one new chunk from metald", rb)
+	}
+	for _, a := range rb.Assign {
+		if a.Peers != nil && a.Peers[0].Token != "0123456789abcdef" {
+			t.Fatalf("peer token %q", a.Peers[0].Token)
+		}
 	}
 }
 
@@ -299,5 +308,27 @@ func TestStayWhileSoleHolder(t *testing.T) {
 	tr.Exchange(member(2), r)
 	if got, _ := tr.Exchange(member(1), req(nil, 0)); got.Stay {
 		t.Fatalf("agent 2 holds everything too: %+v, want to go", got)
+	}
+}
+
+// TestPeerSlotsWithinOneAnswer: one answer never assigns a peer more
+// fetches than its slots, and a busy answer (503) is not held against
+// the peer.
+func TestPeerSlotsWithinOneAnswer(t *testing.T) {
+	c := newClock()
+	tr := New(Config{PeerSlots: 2}, c.now)
+	ds := digests(6)
+	r := req(ds[:1], 0)
+	r.Have = ds
+	tr.Exchange(member(1), r)
+	got, _ := tr.Exchange(member(2), req(ds, 6))
+	if len(got.Assign) != 2 {
+		t.Fatalf("one holder with 2 slots: %d assignments, want 2", len(got.Assign))
+	}
+	f := req(nil, 1)
+	f.Failed = []agentapi.SwarmFailure{{Digest: got.Assign[0].Digest, Peer: peerAddr(1), Busy: true, Error: "503"}}
+	got, drops := tr.Exchange(member(2), f)
+	if len(drops) != 0 || len(got.Assign) != 1 || len(got.Assign[0].Peers) != 1 || got.Assign[0].Peers[0].Addr != peerAddr(1) {
+		t.Fatalf("after a busy answer: %+v %+v, want the same peer offered again", got, drops)
 	}
 }

@@ -29,6 +29,7 @@ type peer struct {
 	have     map[string]bool
 	inflight map[string]assignment
 	uploads  int // fetches assigned to it in flight
+	seeds    int // its fetches from metald in flight
 	failures int
 	seen     time.Time
 	waiting  map[string]time.Time         // since when it waits for a chunk
@@ -66,6 +67,7 @@ func (w *wave) finish(p *peer, d string) {
 	}
 	if a.from == 0 {
 		w.seedBusy--
+		p.seeds--
 	} else if q := w.peers[a.from]; q != nil {
 		q.uploads--
 	}
@@ -146,6 +148,9 @@ func (w *wave) failed(p *peer, f agentapi.SwarmFailure, now time.Time, cfg Confi
 	if err != nil {
 		return Drop{}, false
 	}
+	if f.Busy {
+		return Drop{}, false // it serves others: ask it again later
+	}
 	p.exclude[addr] = now.Add(cfg.ExcludeFor)
 	q := w.byAddr(addr)
 	if q == nil || q == p {
@@ -181,6 +186,10 @@ func (w *wave) assign(p *peer, want int, now time.Time, cfg Config, st *Stats) a
 	}
 	var cands []candidate
 	waiting := false
+	// metald's slots are shared out among the members, so that each
+	// chunk it sends starts at a different machine and every uplink in
+	// the wave works from the start (not one machine relaying them all).
+	seedShare := max(1, (cfg.SeedSlots+len(w.peers)-1)/len(w.peers))
 	for _, d := range shuffled(p.need) {
 		if _, busy := p.inflight[d]; busy {
 			continue
@@ -204,10 +213,13 @@ func (w *wave) assign(p *peer, want int, now time.Time, cfg Config, st *Stats) a
 			break
 		}
 		var from *peer
+		// The sources' slots may have filled with this answer's earlier
+		// assignments.
+		c.sources = slices.DeleteFunc(c.sources, func(q *peer) bool { return q.uploads >= cfg.PeerSlots })
 		switch {
 		case len(c.sources) > 0:
 			from = slices.MinFunc(c.sources, func(a, b *peer) int { return a.uploads - b.uploads })
-		case c.seed && w.seedBusy < cfg.SeedSlots:
+		case c.seed && w.seedBusy < cfg.SeedSlots && p.seeds < seedShare:
 		default:
 			if _, ok := p.waiting[c.digest]; !ok {
 				p.waiting[c.digest] = now
@@ -223,6 +235,7 @@ func (w *wave) assign(p *peer, want int, now time.Time, cfg Config, st *Stats) a
 			st.FromPeers++
 		} else {
 			w.seedBusy++
+			p.seeds++
 			p.inflight[c.digest] = assignment{at: now}
 			st.FromMetald++
 		}

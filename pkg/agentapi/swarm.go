@@ -68,8 +68,11 @@ type SwarmFailure struct {
 	Peer string `json:"peer,omitempty"`
 	// Corrupt: the peer answered data that is not the chunk (wrong
 	// digest, not zstd, too long): the peer is dropped from the wave.
-	Corrupt bool   `json:"corrupt,omitempty"`
-	Error   string `json:"error"`
+	Corrupt bool `json:"corrupt,omitempty"`
+	// Busy: the peer answered 503, serving as many as it may; not held
+	// against it.
+	Busy  bool   `json:"busy,omitempty"`
+	Error string `json:"error"`
 }
 
 // SwarmResponse answers a SwarmRequest.

@@ -23,6 +23,9 @@ import (
 // SHA-256. A refused chunk is fetched again.
 var errRefused = errors.New("refused")
 
+// errBusy marks a 503 answer: a server (a peer) serving all it may.
+var errBusy = errors.New("busy")
+
 // fetcher GETs the manifest and the chunks: transport errors, dropped
 // bodies and 5xx answers are repeated with backoff (ResumeOptions, like
 // the streaming download: MaxRetries consecutive failures per request);
@@ -64,6 +67,9 @@ func (f *fetcher) getOnce(ctx context.Context, url, token string, idleFor time.D
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		err := fmt.Errorf("get %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			err = fmt.Errorf("%w (%w)", err, errBusy)
+		}
 		if resp.StatusCode >= 500 {
 			err = fmt.Errorf("%w (%w)", err, errTransient)
 		}

@@ -174,9 +174,13 @@ func (w *chunkWriter) runSwarm(ctx context.Context, n int) error {
 				delete(pending, d.digest)
 				newHave = append(newHave, d.digest)
 			case d.peer != nil && ctx.Err() == nil:
-				corrupt := errors.Is(d.err, errRefused)
-				sw.log.Warn("chunk from a peer failed; the tracker will name another source", "peer", d.peer.Addr, "corrupt", corrupt, "err", d.err)
-				failed = append(failed, agentapi.SwarmFailure{Digest: d.digest, Peer: d.peer.Addr, Corrupt: corrupt, Error: d.err.Error()})
+				corrupt, busy := errors.Is(d.err, errRefused), errors.Is(d.err, errBusy)
+				if busy {
+					sw.log.Debug("peer busy; the tracker will name another source", "peer", d.peer.Addr)
+				} else {
+					sw.log.Warn("chunk from a peer failed; the tracker will name another source", "peer", d.peer.Addr, "corrupt", corrupt, "err", d.err)
+				}
+				failed = append(failed, agentapi.SwarmFailure{Digest: d.digest, Peer: d.peer.Addr, Corrupt: corrupt, Busy: busy, Error: d.err.Error()})
 			default:
 				return d.err
 			}
