@@ -15,7 +15,7 @@ import (
 // for one on-link prefix.
 type Allocator6Config struct {
 	Prefix     netip.Prefix // on-link prefix (the router advertises it; addresses lie in it)
-	ServerIP   netip.Addr   // our address in Prefix, never handed out
+	ServerIP   netip.Addr   // our address, never handed out (the prefix may be a relay's link without it)
 	RangeStart netip.Addr   // dynamic pool, inclusive; both zero: reservations only
 	RangeEnd   netip.Addr
 	LeaseTime  time.Duration // valid and preferred lifetime; T1 = 1/2, T2 = 4/5
@@ -50,8 +50,6 @@ func (c Allocator6Config) Validate() error {
 	switch {
 	case !c.Prefix.IsValid() || !c.Prefix.Addr().Is6() || c.Prefix.Addr().Is4In6():
 		return errors.New("dhcp6: allocator: prefix must be an IPv6 prefix")
-	case c.ServerIP.IsValid() && !c.Prefix.Contains(c.ServerIP):
-		return fmt.Errorf("dhcp6: allocator: server address %v not in prefix %v", c.ServerIP, c.Prefix)
 	case !c.RangeStart.IsValid() && !c.RangeEnd.IsValid():
 	case !c.Prefix.Contains(c.RangeStart) || !c.Prefix.Contains(c.RangeEnd) || c.RangeEnd.Less(c.RangeStart):
 		return fmt.Errorf("dhcp6: allocator: range %v-%v: want start <= end, both inside %v", c.RangeStart, c.RangeEnd, c.Prefix)
