@@ -76,7 +76,7 @@ func dhcp6(ctx context.Context, l netlink.Link, log *slog.Logger) (result6, erro
 		log.Info("dhcpv6 attempt failed", "interface", name, "err", err)
 		if p, ok := slaacPrefix(name); ok && attempt >= 2 {
 			log.Info("no DHCPv6 address; using the SLAAC address", "interface", name, "address", p)
-			return result6{slaac: p}, nil
+			return result6{slaac: p, dns: informationRequest(ctx, name, hw, log)}, nil
 		}
 	}
 	if last == nil {
@@ -108,6 +108,28 @@ func solicit6(ctx context.Context, name string, hw net.HardwareAddr) (result6, e
 	}
 	a, _ := netip.AddrFromSlice(rep.Options.OneIANA().Options.OneAddress().IPv6Addr)
 	return result6{addr: a, dns: rep.Options.DNS()}, nil
+}
+
+// informationRequest asks a stateless DHCPv6 server (the router's O
+// flag) for the DNS servers; nil when none answers.
+func informationRequest(ctx context.Context, name string, hw net.HardwareAddr, log *slog.Logger) []net.IP {
+	c, err := nclient6.New(name, nclient6.WithTimeout(2*time.Second), nclient6.WithRetry(1))
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	m, err := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: hw}),
+		dhcpv6.WithRequestedOptions(dhcpv6.OptionDNSRecursiveNameServer))
+	if err != nil {
+		return nil
+	}
+	m.MessageType = dhcpv6.MessageTypeInformationRequest
+	rep, err := c.SendAndRead(ctx, nclient6.AllDHCPRelayAgentsAndServers, m, nclient6.IsMessageType(dhcpv6.MessageTypeReply))
+	if err != nil {
+		log.Info("no stateless DHCPv6 answer", "interface", name, "err", err)
+		return nil
+	}
+	return rep.Options.DNS()
 }
 
 // iaError says why m holds no IA_NA address, nil when it holds one.
@@ -174,16 +196,15 @@ func slaacPrefix(name string) (netip.Prefix, bool) {
 // Routes come from the router's advertisements, as on any IPv6 host.
 func apply6(l netlink.Link, r result6, o Options, log *slog.Logger) (*Lease, error) {
 	lease := &Lease{Interface: l.Attrs().Name, MAC: l.Attrs().HardwareAddr.String()}
-	if !r.addr.IsValid() {
-		lease.Address = net.IPNet{IP: r.slaac.Addr().AsSlice(), Mask: net.CIDRMask(r.slaac.Bits(), 128)}
-		log.Info("network configured (SLAAC)", "interface", lease.Interface, "address", r.slaac)
-		return lease, nil
-	}
-	lease.Address = net.IPNet{IP: r.addr.AsSlice(), Mask: net.CIDRMask(prefixLen6, 128)}
 	lease.DNS = r.dns
-	addr := &netlink.Addr{IPNet: &lease.Address, Flags: unix.IFA_F_NODAD}
-	if err := netlink.AddrReplace(l, addr); err != nil {
-		return nil, fmt.Errorf("netconf: add %s to %s: %w", lease.Address.String(), lease.Interface, err)
+	if r.addr.IsValid() {
+		lease.Address = net.IPNet{IP: r.addr.AsSlice(), Mask: net.CIDRMask(prefixLen6, 128)}
+		addr := &netlink.Addr{IPNet: &lease.Address, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrReplace(l, addr); err != nil {
+			return nil, fmt.Errorf("netconf: add %s to %s: %w", lease.Address.String(), lease.Interface, err)
+		}
+	} else {
+		lease.Address = net.IPNet{IP: r.slaac.Addr().AsSlice(), Mask: net.CIDRMask(r.slaac.Bits(), 128)}
 	}
 	if o.ResolvConf != "" && len(lease.DNS) > 0 {
 		var b strings.Builder
@@ -194,6 +215,10 @@ func apply6(l netlink.Link, r result6, o Options, log *slog.Logger) (*Lease, err
 			log.Warn("write resolv.conf", "err", err)
 		}
 	}
-	log.Info("network configured (DHCPv6)", "interface", lease.Interface, "address", lease.Address.String())
+	how := "DHCPv6"
+	if !r.addr.IsValid() {
+		how = "SLAAC"
+	}
+	log.Info("network configured ("+how+")", "interface", lease.Interface, "address", lease.Address.String(), "dns", lease.DNS)
 	return lease, nil
 }

@@ -23,10 +23,11 @@ func TestFamilyOf(t *testing.T) {
 	}
 }
 
-// dnsmasq is the real DHCPv6 peer (with router advertisements, managed
-// flag): Configure with Family 6 gets an IA_NA address for the NIC,
-// puts it on the link and writes resolv.conf from option 23.
-func TestConfigureDHCPv6WithDnsmasq(t *testing.T) {
+// run6 sets up a namespace with a veth pair (srv0 fd78::1/64, eth7),
+// runs dnsmasq on srv0 with the given DHCPv6 range flags (and router
+// advertisements), and Configure with Family 6 for eth7 in a child
+// process. It returns the child's result, the ip helper and resolv.conf.
+func run6(t *testing.T, dhcpRange string) (map[string]string, func(...string) string, string) {
 	need(t, os.Geteuid() == 0, "root", "run as root (network namespace)")
 	_, err := exec.LookPath("dnsmasq")
 	need(t, err == nil, "dnsmasq", "apt-get install -y dnsmasq-base")
@@ -51,7 +52,7 @@ func TestConfigureDHCPv6WithDnsmasq(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	dm := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
 		"--port=0", "--user=root", "--interface=srv0", "--bind-interfaces", "--dhcp-authoritative",
-		"--dhcp-range=fd78::100,fd78::150,64,1h", "--enable-ra", "--dhcp-option=option6:dns-server,[fd78::53]",
+		"--dhcp-range="+dhcpRange, "--enable-ra", "--ra-param=srv0,3", "--dhcp-option=option6:dns-server,[fd78::53]",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"), "--log-facility=-", "--log-dhcp")
 	var dlog strings.Builder
 	dm.Stdout, dm.Stderr = &dlog, &dlog
@@ -72,13 +73,45 @@ func TestConfigureDHCPv6WithDnsmasq(t *testing.T) {
 	if err := json.Unmarshal([]byte(line), &got); err != nil {
 		t.Fatalf("child output %q: %v", out, err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dnsmasq: %s", dlog.String())
+		}
+	})
+	return got, ip, resolv
+}
+
+// dnsmasq is the real DHCPv6 peer (with router advertisements, managed
+// flag): Configure with Family 6 gets an IA_NA address for the NIC,
+// puts it on the link and writes resolv.conf from option 23.
+func TestConfigureDHCPv6WithDnsmasq(t *testing.T) {
+	got, ip, resolv := run6(t, "fd78::100,fd78::150,64,1h")
 	p, err := netip.ParsePrefix(got["address"])
 	if got["interface"] != "eth7" || err != nil || p.Bits() != 64 || p.Addr().Less(netip.MustParseAddr("fd78::100")) ||
 		netip.MustParseAddr("fd78::150").Less(p.Addr()) || got["missing"] != "true" {
-		t.Fatalf("lease %v\ndnsmasq: %s", got, dlog.String())
+		t.Fatalf("lease %v", got)
 	}
-	if a := ip("-n", ns, "-6", "addr", "show", "eth7"); !strings.Contains(a, got["address"]) {
+	if a := ip("-n", "mtnetconf6-"+fmt.Sprint(os.Getpid()), "-6", "addr", "show", "eth7"); !strings.Contains(a, got["address"]) {
 		t.Errorf("eth7 addresses:\n%s", a)
+	}
+	if b, _ := os.ReadFile(resolv); string(b) != "nameserver fd78::53\n" {
+		t.Errorf("resolv.conf = %q", b)
+	}
+}
+
+// With router advertisements for SLAAC and stateless DHCPv6 only (dnsmasq
+// ra-stateless: no addresses to hand out), Configure takes the address
+// the kernel formed from the prefix and the DNS servers from an
+// Information-request.
+func TestConfigureSLAACWithDnsmasq(t *testing.T) {
+	got, _, resolv := run6(t, "::,constructor:srv0,ra-stateless")
+	p, err := netip.ParsePrefix(got["address"])
+	if got["interface"] != "eth7" || err != nil || !netip.MustParsePrefix("fd78::/64").Contains(p.Addr()) {
+		t.Fatalf("lease %v", got)
+	}
+	// SLAAC's EUI-64 address of 02:00:00:00:07:07.
+	if p.Addr() != netip.MustParseAddr("fd78::ff:fe00:707") {
+		t.Errorf("SLAAC address %v, want fd78::ff:fe00:707", p.Addr())
 	}
 	if b, _ := os.ReadFile(resolv); string(b) != "nameserver fd78::53\n" {
 		t.Errorf("resolv.conf = %q", b)
