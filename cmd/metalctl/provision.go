@@ -264,6 +264,12 @@ func jobLine(j metalapi.Job, tty bool) string {
 		if p.ETASeconds >= 0 && j.State == metalapi.JobRunning {
 			line += " ETA " + (time.Duration(p.ETASeconds) * time.Second).String()
 		}
+		if p.BytesSkipped > 0 {
+			line += " " + humanBytes(p.BytesSkipped) + " already on disk"
+		}
+		if p.BytesFromPeers > 0 {
+			line += fmt.Sprintf(" %d%% from peers", p.BytesFromPeers*100/max(p.BytesRead, 1))
+		}
 	}
 	return line
 }

@@ -314,6 +314,7 @@ func (s *Service) result(c *gin.Context) {
 	data := map[string]any{"job": j.ID, "disk": r.Disk, "sha256": r.SHA256, "bytes": r.BytesWritten, "seconds": r.Seconds}
 	if r.ManifestDigest != "" {
 		data["manifest"], data["bytes_skipped"] = r.ManifestDigest, r.BytesSkipped
+		data["bytes_from_peers"], data["bytes_from_metald"], data["bytes_served"] = r.BytesFromPeers, r.BytesFromServer, r.BytesServed
 	}
 	if !r.Success {
 		s.event(ctx, j.Machine, "agent.failed", r.Error, data)

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -65,9 +66,12 @@ func (s *Service) swarmExchange(c *gin.Context) {
 			fmt.Errorf("job %d (%s, phase %s) is not writing chunks: no swarm", j.ID, j.Kind, j.Phase))
 		return
 	}
-	m := swarm.Member{Job: j.ID, Machine: j.Machine, Wave: p.ManifestDigest, Addr: trust.Source(c.Request.RemoteAddr)}
-	resp, drops := s.cfg.Swarm.Tracker.Exchange(m, req)
 	ctx := c.Request.Context()
+	m := swarm.Member{Job: j.ID, Machine: j.Machine, Wave: p.ManifestDigest, Addr: trust.Source(c.Request.RemoteAddr)}
+	if req.Want == 0 && len(req.Need) == 0 && !req.Leaving {
+		m.Joining = s.joining(ctx, p.ManifestDigest)
+	}
+	resp, drops := s.cfg.Swarm.Tracker.Exchange(m, req)
 	for _, d := range drops {
 		kind := "swarm.peer_dropped"
 		if d.Corrupt {
@@ -85,4 +89,24 @@ func (s *Service) leaveSwarm(job int64) {
 	if s.cfg.Swarm != nil {
 		s.cfg.Swarm.Tracker.Leave(job)
 	}
+}
+
+// joining counts the provisions of the wave whose agents have not asked
+// for their task yet (machines still powering on or booting): an agent
+// that has every chunk stays a while for them (SwarmResponse.Stay).
+func (s *Service) joining(ctx context.Context, wave string) int {
+	js, err := s.store.ListJobs(ctx, "", true, 1000)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, j := range js {
+		if j.Kind != inventory.JobProvision || (j.Phase != PhasePower && j.Phase != PhaseBooting) {
+			continue
+		}
+		if p, err := params(j); err == nil && p.ManifestDigest == wave {
+			n++
+		}
+	}
+	return n
 }

@@ -332,3 +332,21 @@ func TestPeerSlotsWithinOneAnswer(t *testing.T) {
 		t.Fatalf("after a busy answer: %+v %+v, want the same peer offered again", got, drops)
 	}
 }
+
+// TestStayForJoining: an agent with every chunk stays while machines of
+// the wave have not joined yet.
+func TestStayForJoining(t *testing.T) {
+	tr := New(Config{}, newClock().now)
+	ds := digests(2)
+	r := req(ds[:1], 0)
+	r.Have = ds
+	tr.Exchange(member(1), r)
+	m := member(1)
+	m.Joining = 2
+	if got, _ := tr.Exchange(m, req(nil, 0)); !got.Stay {
+		t.Fatalf("two machines still booting: %+v, want stay", got)
+	}
+	if got, _ := tr.Exchange(member(1), req(nil, 0)); got.Stay {
+		t.Fatalf("nobody joining, nobody needing: %+v, want to go", got)
+	}
+}

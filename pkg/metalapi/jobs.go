@@ -149,6 +149,9 @@ type JobProgress struct {
 	// BytesSkipped of BytesWritten were already on the disk (a delta
 	// provision).
 	BytesSkipped int64 `json:"bytes_skipped,omitempty"`
+	// BytesFromPeers of BytesRead came from other machines of the wave
+	// (peer-to-peer chunk sharing).
+	BytesFromPeers int64 `json:"bytes_from_peers,omitempty"`
 	// RateBytesPerSec is the recent write rate; ETASeconds the estimate
 	// to finish, -1 when unknown.
 	RateBytesPerSec float64   `json:"rate_bytes_per_sec"`
