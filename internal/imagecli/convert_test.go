@@ -66,7 +66,7 @@ func TestConvertMatchesQemuImg(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			img, ref := c.build(t, dir, raw)
 			out := filepath.Join(dir, c.name+".out")
-			stdout, _, err := execute(t, NewConvertCmd(), nil, append(c.flags, img, out)...)
+			stdout, _, err := execute(t, NewConvertCmd(), nil, append(append([]string{"--sha256"}, c.flags...), img, out)...)
 			if err != nil {
 				t.Fatalf("convert: %v", err)
 			}
@@ -79,6 +79,13 @@ func TestConvertMatchesQemuImg(t *testing.T) {
 			}
 			if h := sha256Line(t, stdout); h != sha256Hex(ref) {
 				t.Errorf("printed sha256 %s, want %s", h, sha256Hex(ref))
+			}
+			want := chunkManifest(ref, sha256Hex(ref))
+			if h := lineValue(t, stdout, "chunks: "); h != want.ContentDigest() {
+				t.Errorf("printed chunk digest %s, want %s", h, want.ContentDigest())
+			}
+			if h := lineValue(t, stdout, "manifest: "); h != want.Digest() {
+				t.Errorf("printed manifest digest %s, want %s (what metald serves)", h, want.Digest())
 			}
 			if !strings.Contains(stdout, out+": "+strconv.Itoa(len(ref))+" bytes raw") {
 				t.Errorf("size line missing: %q", stdout)
@@ -99,8 +106,11 @@ func TestConvertMatchesQemuImg(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, ref) || sha256Line(t, stdout) != sha256Hex(ref) {
+			if !bytes.Equal(got, ref) || lineValue(t, stdout, "chunks: ") != want.ContentDigest() {
 				t.Fatalf("pipe output differs from qemu-img convert -O raw")
+			}
+			if strings.Contains(stdout, "sha256: ") {
+				t.Errorf("raw sha256 computed without --sha256: %q", stdout)
 			}
 			os.Remove(out)
 			os.Remove(pipeOut)
@@ -236,8 +246,10 @@ func TestConvertFlags(t *testing.T) {
 	if _, _, err := execute(t, NewConvertCmd(), nil, "--max-size", "24M", "--format-allow", "qcow2", img, out); err != nil {
 		t.Errorf("at the limit: %v", err)
 	}
-	stdout, _, err := execute(t, NewConvertCmd(), nil, "--no-sha256", img, out)
-	if err != nil || !strings.Contains(stdout, "sha256: not computed") {
-		t.Errorf("--no-sha256: %v, %q", err, stdout)
+	for _, flag := range []string{"--no-digest", "--no-sha256"} {
+		stdout, _, err := execute(t, NewConvertCmd(), nil, flag, img, out)
+		if err != nil || strings.Contains(stdout, "chunks: ") || strings.Contains(stdout, "sha256: ") {
+			t.Errorf("%s: %v, %q", flag, err, stdout)
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/metal-iaas/metal/pkg/imaging"
 )
 
 // requireTool fails under METAL_REQUIRE_ALL=1 and skips loudly otherwise.
@@ -134,4 +136,32 @@ func sha256Line(t *testing.T, stdout string) string {
 	}
 	t.Fatalf("no sha256 line in %q", stdout)
 	return ""
+}
+
+// lineValue extracts what follows prefix on its line, up to a space.
+func lineValue(t *testing.T, stdout, prefix string) string {
+	t.Helper()
+	for _, l := range strings.Split(stdout, "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			return strings.Fields(v)[0]
+		}
+	}
+	t.Fatalf("no %q line in %q", prefix, stdout)
+	return ""
+}
+
+// chunkManifest is raw's chunk manifest at the default chunk size,
+// computed the plain way.
+func chunkManifest(raw []byte, rawSHA string) *imaging.Manifest {
+	cs := int64(imaging.DefaultChunkSize)
+	m := &imaging.Manifest{Version: imaging.ManifestVersion, ChunkSize: cs, Size: int64(len(raw)), RawSHA256: rawSHA}
+	for off := int64(0); off < int64(len(raw)); off += cs {
+		c := raw[off:min(off+cs, int64(len(raw)))]
+		if bytes.Count(c, []byte{0}) == len(c) {
+			m.Chunks = append(m.Chunks, "")
+			continue
+		}
+		m.Chunks = append(m.Chunks, sha256Hex(c))
+	}
+	return m
 }

@@ -128,9 +128,9 @@ func TestConvertOVA(t *testing.T) {
 			var stdout string
 			var err error
 			if stdin != nil {
-				stdout, _, err = execute(t, NewConvertCmd(), stdin, append(tt.args, in, out)...)
+				stdout, _, err = execute(t, NewConvertCmd(), stdin, append(append([]string{"--sha256"}, tt.args...), in, out)...)
 			} else {
-				stdout, _, err = execute(t, NewConvertCmd(), nil, append(tt.args, in, out)...)
+				stdout, _, err = execute(t, NewConvertCmd(), nil, append(append([]string{"--sha256"}, tt.args...), in, out)...)
 			}
 			if err != nil {
 				t.Fatalf("convert: %v", err)

@@ -35,6 +35,16 @@ type Manifest struct {
 	Chunks []string `json:"chunks"`
 }
 
+// ContentDigest is the SHA-256 of the manifest without its raw SHA-256:
+// it names the disk's content by its chunks alone, so that a manifest
+// read back from a written disk (ManifestOfRaw, which skips the costly
+// whole-disk hash) can be compared with one metald built at upload.
+func (m *Manifest) ContentDigest() string {
+	c := *m
+	c.RawSHA256 = ""
+	return c.Digest()
+}
+
 // ErrManifest is wrapped by every manifest validation error.
 var ErrManifest = errors.New("invalid chunk manifest")
 

@@ -93,6 +93,20 @@ func TestManifestMatchesQemuImg(t *testing.T) {
 				if !bytes.Equal(got, want) {
 					t.Fatalf("chunk %d: disk reassembled from the chunks differs from qemu-img's", chunk)
 				}
+				// Read back from qemu-img's raw file (sparse: holes not
+				// read), the same chunks without the whole-disk hash.
+				f, err := os.Open(ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back, err := ManifestOfRaw(context.Background(), f, m.Size, chunk)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if back.RawSHA256 != "" || back.ContentDigest() != m.ContentDigest() || back.Digest() == m.Digest() {
+					t.Fatalf("chunk %d: ManifestOfRaw %s (raw %q), BuildManifest %s", chunk, back.ContentDigest(), back.RawSHA256, m.ContentDigest())
+				}
 			}
 		})
 	}
