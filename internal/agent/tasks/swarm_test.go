@@ -177,6 +177,12 @@ func TestSwarmBadPeers(t *testing.T) {
 		{"answers 500", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "disk on fire", http.StatusInternalServerError)
 		}, false},
+		{"dies mid-transfer", func(w http.ResponseWriter, r *http.Request) {
+			z := cs.chunks[strings.TrimPrefix(r.URL.Path, agentapi.PeerChunkPath)]
+			w.Header().Set("Content-Length", fmt.Sprint(len(z)))
+			_, _ = w.Write(z[:len(z)/2])
+			panic(http.ErrAbortHandler) // the connection is cut half way
+		}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := &waveRun{tr: swarm.New(swarm.Config{SeedSlots: 2, MaxFailures: 1}, nil)}
@@ -361,4 +367,49 @@ func TestPeerServerBounds(t *testing.T) {
 	if min := time.Duration(float64(n-rate) / rate * float64(time.Second)); n <= rate || took < min*8/10 {
 		t.Errorf("%d bytes in %v at %d bytes/s: want at least %v", n, took, rate, min)
 	}
+}
+
+// TestSwarmResumeFromDisk: an agent restarted mid-wave (its task handed
+// out again with delta) keeps what its disk holds, offers those chunks to
+// the wave at once and fetches only the rest.
+func TestSwarmResumeFromDisk(t *testing.T) {
+	raw := fixture()
+	cs := newChunkServer(t, raw)
+	r, disk := provisionSetup(t, 8<<20)
+	// The first half of the image is on the disk already.
+	half := raw[:len(raw)/2]
+	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(half, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var first agentapi.SwarmRequest
+	var once sync.Once
+	w := &waveRun{tr: swarm.New(swarm.Config{}, nil)}
+	c := w.client(cs, 1)
+	r.Swarm = swarmFunc(func(ctx context.Context, tok string, req agentapi.SwarmRequest) (agentapi.SwarmResponse, error) {
+		once.Do(func() { first = req })
+		return c.Swarm(ctx, tok, req)
+	})
+	task := waveTask(cs, "1")
+	task.Image.Delta = true
+	before := cs.chunkGets()
+	res := r.RunTask(context.Background(), task, func(agentapi.Progress) {})
+	if !res.Success {
+		t.Fatalf("result %+v", res)
+	}
+	if got, _ := os.ReadFile(disk); !bytes.Equal(got[:len(raw)], raw) {
+		t.Fatal("disk differs from the image")
+	}
+	fetched := cs.chunkGets() - before
+	if res.BytesSkipped < int64(len(half))-testChunk || fetched >= len(cs.chunks) {
+		t.Fatalf("skipped %d bytes (half is %d), fetched %d of %d distinct chunks", res.BytesSkipped, len(half), fetched, len(cs.chunks))
+	}
+	if len(first.Have) == 0 || len(first.Need) == 0 {
+		t.Fatalf("first swarm request: have %d, need %d: want the chunks on the disk offered and the rest asked for", len(first.Have), len(first.Need))
+	}
+	t.Logf("resumed: %d bytes kept, %d chunk fetches, %d chunks offered to the wave at once", res.BytesSkipped, fetched, len(first.Have))
 }
