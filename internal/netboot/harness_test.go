@@ -343,7 +343,7 @@ func runHelper(specJSON string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	ln, err := net.Listen("tcp4", spec.HTTPAddr)
+	ln, err := net.Listen("tcp", spec.HTTPAddr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper http:", err)
 		return 2
