@@ -251,7 +251,13 @@ func (s *TFTPServer) write(name string, _ io.WriterTo) error {
 
 type hook struct{ s *TFTPServer }
 
-func (h hook) OnSuccess(tftp.TransferStats) { h.s.m.transfers.WithLabelValues("ok").Inc() }
+func (h hook) OnSuccess(st tftp.TransferStats) {
+	h.s.m.transfers.WithLabelValues("ok").Inc()
+	// The options the client asked for (blksize, windowsize, …) and the
+	// time taken: what decides how long a large file takes.
+	h.s.cfg.Logger.Debug("tftp: sent", "file", st.Filename, "remote", st.RemoteAddr.String(), "opts", fmt.Sprint(st.Opts),
+		"duration", st.Duration.Round(time.Millisecond), "datagrams", st.DatagramsSent)
+}
 
 func (h hook) OnFailure(st tftp.TransferStats, err error) {
 	if st.Filename == "" {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,13 @@ func TestSecureBootShim(t *testing.T) {
 	}
 	if !cfgAt.IsZero() && !initrdAt.IsZero() {
 		t.Logf("GRUB configuration to initrd sent (kernel and initrd over TFTP): %v", initrdAt.Sub(cfgAt).Round(100*time.Millisecond))
+	}
+	if b, err := os.ReadFile(r.md.LogPath()); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "tftp: sent") && strings.Contains(line, "agent/") {
+				t.Logf("metald: %s", line) // the options GRUB asked for, and the time each file took
+			}
+		}
 	}
 
 	// 3. Ready: GRUB exits to the firmware, which tries the disk next.
