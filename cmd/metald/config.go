@@ -269,8 +269,8 @@ func (c *Config) netbootConfig() (netboot.Config, error) {
 }
 
 // defaultAdvertiseURL is http://HOST:PORT of --http when HOST is a usable
-// address, else the first IPv4 of --interface, else loopback (which only
-// suits --dhcp-mode off).
+// address, else the first IPv4 of --interface (with only DHCPv6 on, its
+// first global IPv6), else loopback (which only suits --dhcp-mode off).
 func (c *Config) defaultAdvertiseURL() (string, error) {
 	host, port, _ := net.SplitHostPort(c.HTTP)
 	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
@@ -286,6 +286,9 @@ func (c *Config) defaultAdvertiseURL() (string, error) {
 			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
 				return "http://" + net.JoinHostPort(ipn.IP.String(), port), nil
 			}
+		}
+		if u, ok := c.defaultAdvertiseURL6(addrs, port); ok {
+			return u, nil
 		}
 		return "", fmt.Errorf("--interface %s has no IPv4 address: set --advertise-url", c.Interface)
 	}

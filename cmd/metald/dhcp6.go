@@ -90,3 +90,17 @@ func (l leases6) List(ctx context.Context) ([]dhcp.Lease, error) {
 	}
 	return out, nil
 }
+
+// defaultAdvertiseURL6 is http://[ADDR]:PORT of the first global (or ULA)
+// IPv6 address among addrs, for a metald running DHCPv6 without DHCPv4.
+func (c *Config) defaultAdvertiseURL6(addrs []net.Addr, port string) (string, bool) {
+	if !c.dhcp6On() || c.DHCPMode != "off" {
+		return "", false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() == nil && ipn.IP.IsGlobalUnicast() {
+			return "http://" + net.JoinHostPort(ipn.IP.String(), port), true
+		}
+	}
+	return "", false
+}

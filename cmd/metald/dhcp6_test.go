@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,20 @@ func TestDHCP6Flags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want an error naming %q, got %v", tc.want, err)
 		}
+	}
+}
+
+// TestDefaultAdvertiseURL6: with DHCPv6 alone, an interface without IPv4
+// advertises its global IPv6 address; with DHCPv4 on, it does not.
+func TestDefaultAdvertiseURL6(t *testing.T) {
+	addrs := []net.Addr{&net.IPNet{IP: net.ParseIP("fe80::1"), Mask: net.CIDRMask(64, 128)},
+		&net.IPNet{IP: net.ParseIP("fd66::1"), Mask: net.CIDRMask(64, 128)}}
+	c := Config{DHCPMode: "off", DHCP6Mode: "full"}
+	if u, ok := c.defaultAdvertiseURL6(addrs, "8080"); !ok || u != "http://[fd66::1]:8080" {
+		t.Errorf("DHCPv6 only: %q %v", u, ok)
+	}
+	c.DHCPMode = "full"
+	if u, ok := c.defaultAdvertiseURL6(addrs, "8080"); ok {
+		t.Errorf("with DHCPv4 on: %q", u)
 	}
 }
