@@ -237,22 +237,7 @@ func (f swarmFunc) Swarm(ctx context.Context, tok string, r agentapi.SwarmReques
 // its token, only chunks it verified, only GET, and no more at once than
 // its connection bound (TestPeerServerBounds).
 func TestPeerServerRefuses(t *testing.T) {
-	raw := fixture()
-	cs := newChunkServer(t, raw)
-	r, disk := provisionSetup(t, 8<<20)
-	if res := r.RunTask(context.Background(), cs.task(false), func(agentapi.Progress) {}); !res.Success {
-		t.Fatalf("result %+v", res)
-	}
-	tgt, err := openChunkTarget(disk, cs.m.Size, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tgt.Close()
-	ps, err := startPeerServer(agentapi.Swarm{MaxConns: 4}, cs.URL, cs.m, tgt, r.log())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.close()
+	cs, tgt, ps := servingAgent(t, agentapi.Swarm{MaxConns: 4})
 	var held, other string
 	for i, d := range cs.m.Chunks {
 		if d != "" && held == "" {
@@ -308,23 +293,8 @@ func TestPeerServerRefuses(t *testing.T) {
 // TestPeerServerBounds: a request beyond MaxConns is answered 503 at
 // once, and the upload rate bound holds a chunk's transfer back.
 func TestPeerServerBounds(t *testing.T) {
-	raw := fixture()
-	cs := newChunkServer(t, raw)
-	r, disk := provisionSetup(t, 8<<20)
-	if res := r.RunTask(context.Background(), cs.task(false), func(agentapi.Progress) {}); !res.Success {
-		t.Fatalf("result %+v", res)
-	}
-	tgt, err := openChunkTarget(disk, cs.m.Size, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tgt.Close()
 	const rate = 32 << 10
-	ps, err := startPeerServer(agentapi.Swarm{MaxConns: 1, UploadBytesPerSec: rate}, cs.URL, cs.m, tgt, r.log())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.close()
+	cs, _, ps := servingAgent(t, agentapi.Swarm{MaxConns: 1, UploadBytesPerSec: rate})
 	var held string
 	for i, d := range cs.m.Chunks {
 		if d != "" {
@@ -412,4 +382,26 @@ func TestSwarmResumeFromDisk(t *testing.T) {
 		t.Fatalf("first swarm request: have %d, need %d: want the chunks on the disk offered and the rest asked for", len(first.Have), len(first.Need))
 	}
 	t.Logf("resumed: %d bytes kept, %d chunk fetches, %d chunks offered to the wave at once", res.BytesSkipped, fetched, len(first.Have))
+}
+
+// servingAgent provisions the fixture onto a disk and starts a chunk
+// server over it with cfg (no chunk held yet).
+func servingAgent(t *testing.T, cfg agentapi.Swarm) (*chunkServer, *chunkTarget, *peerServer) {
+	t.Helper()
+	cs := newChunkServer(t, fixture())
+	r, disk := provisionSetup(t, 8<<20)
+	if res := r.RunTask(context.Background(), cs.task(false), func(agentapi.Progress) {}); !res.Success {
+		t.Fatalf("result %+v", res)
+	}
+	tgt, err := openChunkTarget(disk, cs.m.Size, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tgt.Close() })
+	ps, err := startPeerServer(cfg, cs.URL, cs.m, tgt, r.log())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ps.close)
+	return cs, tgt, ps
 }
