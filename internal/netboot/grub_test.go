@@ -37,6 +37,10 @@ func (f fakeAgentFiles) Open(name string) (bootfs.File, int64, error) {
 // reserved 10.0.0.11) and 02 (ready) say nothing of their UEFI boot,
 // 04 asks for shim and 05 for iPXE; the service's own choice is chain.
 func shimService(t *testing.T, chain pxe.UEFIBoot) (*Service, *MemoryInventory) {
+	return shimServiceMode(t, ModeFull, chain)
+}
+
+func shimServiceMode(t *testing.T, mode Mode, chain pxe.UEFIBoot) (*Service, *MemoryInventory) {
 	t.Helper()
 	inv := NewMemoryInventory()
 	inv.Add(Machine{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, Name: "node-1", State: "provisioning", IP: netip.MustParseAddr("10.0.0.11"), Token: "tok1"}, "")
@@ -47,7 +51,7 @@ func shimService(t *testing.T, chain pxe.UEFIBoot) (*Service, *MemoryInventory) 
 	os.WriteFile(filepath.Join(shim, "shimx64.efi"), []byte("SHIM"), 0o644)
 	os.WriteFile(filepath.Join(shim, "grubx64.efi"), []byte("GRUB"), 0o644)
 	os.WriteFile(filepath.Join(t.TempDir(), "secret"), []byte("SECRET"), 0o644)
-	cfg := Config{Mode: ModeFull, Interface: "lo", AdvertiseURL: "http://10.0.0.1:8080/", TFTPAddr: "off",
+	cfg := Config{Mode: mode, Interface: "lo", ServerIP: netip.MustParseAddr("10.0.0.1"), AdvertiseURL: "http://10.0.0.1:8080/", TFTPAddr: "off",
 		Subnet: netip.MustParsePrefix("10.0.0.0/24"), RangeStart: netip.MustParseAddr("10.0.0.100"), RangeEnd: netip.MustParseAddr("10.0.0.110"),
 		LeaseTime: time.Hour, UEFIBoot: chain, ShimDir: shim,
 		AgentFiles: fakeAgentFiles{"vmlinuz": "KERNEL", "initrd": "INITRD"}}
@@ -62,8 +66,15 @@ func shimService(t *testing.T, chain pxe.UEFIBoot) (*Service, *MemoryInventory) 
 }
 
 // TestUEFIBootDecision: which boot file UEFI x86-64 PXE firmware gets,
-// from metald's --uefi-boot and the machine's own choice.
+// from metald's --uefi-boot and the machine's own choice, in full and
+// proxy mode.
 func TestUEFIBootDecision(t *testing.T) {
+	for _, mode := range []Mode{ModeFull, ModeProxy} {
+		uefiBootDecision(t, mode)
+	}
+}
+
+func uefiBootDecision(t *testing.T, mode Mode) {
 	efi := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000"))}
 	bios := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001"))}
 	for _, tc := range []struct {
@@ -81,7 +92,7 @@ func TestUEFIBootDecision(t *testing.T) {
 		{pxe.UEFIBootShim, 2, bios, pxe.FileBIOS},
 		{pxe.UEFIBootShim, 9, efi, ""}, // unknown, ignored
 	} {
-		s, _ := shimService(t, tc.chain)
+		s, _ := shimServiceMode(t, mode, tc.chain)
 		p, _ := dhcpv4.New(append([]dhcpv4.Modifier{dhcpv4.WithTransactionID(dhcpv4.TransactionID{0, 0, 0, tc.last}),
 			dhcpv4.WithHwAddr(net.HardwareAddr{0x52, 0x54, 0, 0, 0, tc.last}), dhcpv4.WithMessageType(dhcpv4.MessageTypeDiscover)}, tc.mods...)...)
 		resp, err := s.ServeDHCP(context.Background(), &dhcp.Request{Packet: p, LocalPort: 67})
@@ -96,7 +107,7 @@ func TestUEFIBootDecision(t *testing.T) {
 			}
 		}
 		if got != tc.file {
-			t.Errorf("--uefi-boot %s, machine %02x: boot file %q, want %q", tc.chain, tc.last, got, tc.file)
+			t.Errorf("%s mode, --uefi-boot %s, machine %02x: boot file %q, want %q", mode, tc.chain, tc.last, got, tc.file)
 		}
 	}
 }
