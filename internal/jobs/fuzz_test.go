@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metal-iaas/metal/internal/swarm"
 	"github.com/metal-iaas/metal/pkg/agentapi"
 )
 
@@ -28,10 +29,13 @@ func FuzzAgentAPI(f *testing.F) {
 		{0, `{"version":1,"mac":"zz"}`, "", "", "garbage"},
 		{4, `{"version":1,"task_id":"1","success":false}`, "", "Bearer", "10.9.0.11"},
 		{0, "\x00\xff{", "", "", ""},
+		{5, `{"version":1,"task_id":"1","port":7000,"token":"0123456789abcdef","want":4,"need":["zz"]}`, "", "mt_00", "10.9.0.11"},
+		{5, `{"version":1,"task_id":"1","failed":[{"digest":"x","peer":"[::1]:1","corrupt":true}]}`, "", "", "10.9.0.11"},
 	} {
 		f.Add(seed.route, seed.body, seed.query, seed.token, seed.from)
 	}
 	g := newGuarded(f, AgentGuard{LeaseBound: true, PerAddress: -1, PerMAC: -1, PerDiscovery: -1})
+	g.svc.cfg.Swarm = &SwarmConfig{Tracker: swarm.New(swarm.Config{}, nil)}
 	ctx := context.Background()
 	j, err := g.svc.Provision(ctx, "m1", ProvisionRequest{Image: "img"})
 	if err != nil {
@@ -39,7 +43,7 @@ func FuzzAgentAPI(f *testing.F) {
 	}
 	routes := []struct{ method, path string }{
 		{http.MethodPost, agentapi.PathRegister}, {http.MethodGet, agentapi.PathTask}, {http.MethodPost, agentapi.PathInventory},
-		{http.MethodPost, agentapi.PathProgress}, {http.MethodPost, agentapi.PathResult},
+		{http.MethodPost, agentapi.PathProgress}, {http.MethodPost, agentapi.PathResult}, {http.MethodPost, agentapi.PathSwarm},
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body, query, token, from string) {
 		rt := routes[int(route)%len(routes)]

@@ -181,6 +181,11 @@ func (t *Tracker) Exchange(m Member, req agentapi.SwarmRequest) (agentapi.SwarmR
 		for _, d := range req.Need {
 			p.need[d] = true
 		}
+		for d := range p.inflight {
+			if !p.need[d] {
+				w.finish(p, d) // no longer needed: not fetching it either
+			}
+		}
 	}
 	for _, d := range req.Have {
 		w.finish(p, d)
