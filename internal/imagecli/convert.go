@@ -27,10 +27,10 @@ func NewConvertCmd() *cobra.Command {
 		Long: `Convert streams a disk image (a file, stdin for "-", or an unpacked OVF
 package given as its directory or .ovf descriptor) into the raw disk it
 describes, exactly as metal-agent writes it, and prints the raw disk's size
-and its chunk digest: the disk read back in 4 MiB chunks on every core,
-each hashed with SHA-256 (or found to be zeros, holes not read), the list
-hashed again — the content digest metald records at upload, verified for
-a fraction of the conversion's time. --sha256 adds the SHA-256 of the
+and its chunk digest: the disk in 4 MiB chunks, each hashed with SHA-256
+on every core as the conversion passes it (or found to be zeros, holes
+never hashed), the list hashed again — the content digest metald records
+at upload, for a fraction of the conversion's time. --sha256 adds the SHA-256 of the
 whole raw disk (equal to sha256sum of ` + "`qemu-img convert -O raw`" + `, and
 with it the manifest digest metald serves); it reads every byte, holes
 included, on one core. --manifest writes the chunk manifest as JSON.
@@ -195,18 +195,28 @@ func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imagi
 	if bar != nil {
 		wo.Progress, wo.Interval = bar.update, 200*time.Millisecond
 	}
+	var finish func() (*imaging.Manifest, error)
+	if cf.chunks {
+		if s, finish, err = imaging.ManifestTee(ctx, s, 0); err != nil {
+			return fail(err)
+		}
+	}
 	res, err := imaging.Write(ctx, s, t.f, wo)
+	var man *imaging.Manifest
+	if finish != nil {
+		m, ferr := finish()
+		if err == nil && ferr != nil {
+			err = fmt.Errorf("chunk digest: %w", ferr)
+		}
+		man = m
+	}
 	if bar != nil {
 		bar.finish()
 	}
 	if err != nil {
 		return fail(err)
 	}
-	var man *imaging.Manifest
-	if cf.chunks {
-		if man, err = imaging.ManifestOfRaw(ctx, t.f, res.Size, 0); err != nil {
-			return fail(fmt.Errorf("chunk digest: %w", err))
-		}
+	if man != nil {
 		man.RawSHA256 = res.SHA256
 	}
 	if err := t.commit(); err != nil {

@@ -120,21 +120,44 @@ type ChunkSink func(digest string, data []byte) error
 // whole disk (holes as zeros, what `sha256sum` of `qemu-img convert -O
 // raw` prints) is computed alongside.
 func BuildManifest(ctx context.Context, s Stream, chunkSize int64, sink ChunkSink) (*Manifest, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	b, err := newChunkBuilder(ctx, cancel, s.Info(), chunkSize, sink, true)
+	if err != nil {
+		return nil, err
+	}
+	err = b.fill(ctx, s)
+	return b.finish(ctx, err)
+}
+
+// newChunkBuilder starts the hashing workers for a manifest of a disk
+// described by info, with the raw SHA-256 when raw.
+func newChunkBuilder(ctx context.Context, cancel context.CancelCauseFunc, info Info, chunkSize int64, sink ChunkSink, raw bool) (*chunkBuilder, error) {
 	if chunkSize == 0 {
 		chunkSize = DefaultChunkSize
 	}
-	// Raw input from a pipe learns its size only at the end (-1 until
-	// then): the chunk count follows the stream.
-	m := &Manifest{Version: ManifestVersion, ChunkSize: chunkSize, Size: s.Info().VirtualSize}
 	if chunkSize < 4096 || chunkSize%4096 != 0 || chunkSize > 1<<30 {
 		return nil, fmt.Errorf("%w: chunk size %d is not a multiple of 4 KiB up to 1 GiB", ErrManifest, chunkSize)
 	}
-	b := &chunkBuilder{m: m, sink: sink, raw: sha256.New(), seen: map[string]bool{}, digests: map[int]string{},
-		work: make(chan chunkJob, runtime.GOMAXPROCS(0)), pool: sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// Raw input from a pipe learns its size only at the end (-1 until
+	// then): the chunk count follows the stream.
+	m := &Manifest{Version: ManifestVersion, ChunkSize: chunkSize, Size: info.VirtualSize}
+	b := &chunkBuilder{m: m, sink: sink, seen: map[string]bool{}, digests: map[int]string{},
+		work: make(chan chunkJob, 4*runtime.GOMAXPROCS(0))}
+	// Enough buffers for every chunk queued or being hashed and one being
+	// filled, within 256 MiB (at least two), allocated as needed.
+	n := min(cap(b.work)+runtime.GOMAXPROCS(0)+1, max(2, int((256<<20)/chunkSize)))
+	b.free, b.spare = make(chan *[]byte, n), n
+	if raw {
+		b.raw = sha256.New()
+	}
 	b.start(ctx, cancel)
-	err := b.fill(ctx, s)
+	return b, nil
+}
+
+// finish waits for the workers and assembles the manifest; err is the
+// filling's.
+func (b *chunkBuilder) finish(ctx context.Context, err error) (*Manifest, error) {
 	close(b.work)
 	b.wg.Wait()
 	if err == nil {
@@ -143,12 +166,72 @@ func BuildManifest(ctx context.Context, s Stream, chunkSize int64, sink ChunkSin
 	if err != nil {
 		return nil, err
 	}
-	m.RawSHA256 = hex.EncodeToString(b.raw.Sum(nil))
-	m.Chunks = make([]string, (m.Size+chunkSize-1)/chunkSize)
+	m := b.m
+	if b.raw != nil {
+		m.RawSHA256 = hex.EncodeToString(b.raw.Sum(nil))
+	}
+	m.Chunks = make([]string, (m.Size+m.ChunkSize-1)/m.ChunkSize)
 	for i, d := range b.digests {
 		m.Chunks[i] = d
 	}
 	return m, m.Validate()
+}
+
+// ManifestTee returns a Stream that yields s's extents unchanged to its
+// consumer (Write) while describing them as a chunk manifest: data copied
+// into chunk buffers as it passes, each chunk hashed on every core as soon
+// as the stream moves past it — the digest overlaps the conversion instead
+// of following it. No raw SHA-256 (that one runs on one core over every
+// byte). finish, called once the tee is consumed (or abandoned), stops the
+// workers and returns the manifest (an error if the stream did not end).
+func ManifestTee(ctx context.Context, s Stream, chunkSize int64) (tee Stream, finish func() (*Manifest, error), err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	b, err := newChunkBuilder(ctx, cancel, s.Info(), chunkSize, nil, false)
+	if err != nil {
+		cancel(nil)
+		return nil, nil, err
+	}
+	t := &teeStream{s: s, f: b.filler(ctx)}
+	return t, func() (*Manifest, error) {
+		defer cancel(nil)
+		err := t.err
+		if err == nil && !t.ended {
+			err = errors.New("image stream not read to its end")
+		}
+		return b.finish(ctx, err)
+	}, nil
+}
+
+// teeStream is ManifestTee's Stream.
+type teeStream struct {
+	s     Stream
+	f     *chunkFiller
+	err   error
+	ended bool
+}
+
+func (t *teeStream) Info() Info { return t.s.Info() }
+
+func (t *teeStream) Next() (Extent, error) {
+	if t.err != nil {
+		return Extent{}, t.err
+	}
+	e, err := t.s.Next()
+	switch {
+	case err == io.EOF:
+		if t.err = t.f.done(t.s.Info()); t.err != nil {
+			return Extent{}, t.err
+		}
+		t.ended = true
+		return e, err
+	case err != nil:
+		t.err = err
+		return e, err
+	}
+	if t.err = t.f.add(e); t.err != nil {
+		return Extent{}, t.err
+	}
+	return e, nil
 }
 
 type chunkJob struct {
@@ -166,8 +249,12 @@ type chunkBuilder struct {
 		io.Writer
 		Sum([]byte) []byte
 	}
-	work    chan chunkJob
-	pool    sync.Pool
+	work chan chunkJob
+	// free holds the chunk buffers, a fixed set reused for the whole
+	// build (a sync.Pool would drop them at every GC, and each new 4 MiB
+	// buffer costs its page faults again).
+	free    chan *[]byte
+	spare   int // buffers not allocated yet (the filler's to count)
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	seen    map[string]bool
@@ -175,7 +262,7 @@ type chunkBuilder struct {
 }
 
 func (b *chunkBuilder) start(ctx context.Context, cancel context.CancelCauseFunc) {
-	for range cap(b.work) {
+	for range runtime.GOMAXPROCS(0) {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
@@ -185,7 +272,7 @@ func (b *chunkBuilder) start(ctx context.Context, cancel context.CancelCauseFunc
 						cancel(err)
 					}
 				}
-				b.pool.Put(j.buf)
+				b.free <- j.buf
 			}
 		}()
 	}
@@ -213,35 +300,7 @@ func (b *chunkBuilder) hash(j chunkJob) error {
 // fill reads the stream into chunk buffers; a chunk that only holes and
 // zero extents touched is never copied or queued.
 func (b *chunkBuilder) fill(ctx context.Context, s Stream) error {
-	cs, size := b.m.ChunkSize, b.m.Size
-	if size < 0 {
-		size = 1<<63 - 1 // learnt at the end
-	}
-	var cur *[]byte
-	idx := -1
-	end := size   // the disk's end, for the length of the last chunk
-	var pos int64 // raw bytes hashed so far
-	zeros := make([]byte, 64<<10)
-	flush := func() error {
-		if cur == nil {
-			return nil
-		}
-		n := min(cs, end-int64(idx)*cs)
-		select {
-		case b.work <- chunkJob{index: idx, buf: cur, n: n}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		cur = nil
-		return nil
-	}
-	rawZeros := func(n int64) {
-		for n > 0 {
-			k := min(n, int64(len(zeros)))
-			b.raw.Write(zeros[:k])
-			n -= k
-		}
-	}
+	f := b.filler(ctx)
 	for {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
@@ -252,42 +311,137 @@ func (b *chunkBuilder) fill(ctx context.Context, s Stream) error {
 		} else if err != nil {
 			return err
 		}
-		if e.Offset < pos || e.Offset+e.Length > size {
-			return fmt.Errorf("%w: extent [%d,%d) out of order or past the disk's %d bytes", ErrCorrupt, e.Offset, e.Offset+e.Length, size)
-		}
-		rawZeros(e.Offset - pos) // the hole before it
-		pos = e.Offset + e.Length
-		if e.Kind != KindData {
-			rawZeros(e.Length)
-			continue
-		}
-		b.raw.Write(e.Data)
-		for off := e.Offset; off < pos; {
-			i := int(off / cs)
-			if i != idx {
-				if err := flush(); err != nil {
-					return err
-				}
-				idx = i
-			}
-			if cur == nil {
-				cur = b.pool.Get().(*[]byte)
-				clear(*cur)
-			}
-			start := off - int64(i)*cs
-			k := min(pos, int64(i+1)*cs) - off
-			copy((*cur)[start:start+k], e.Data[off-e.Offset:off-e.Offset+k])
-			off += k
+		if err := f.add(e); err != nil {
+			return err
 		}
 	}
-	if b.m.Size < 0 {
-		b.m.Size = max(s.Info().VirtualSize, pos)
-	} else if pos > b.m.Size {
-		return fmt.Errorf("%w: image stream ran past its virtual size (%d > %d)", ErrCorrupt, pos, b.m.Size)
+	return f.done(s.Info())
+}
+
+// chunkFiller assembles extents, in order, into chunk buffers and queues
+// each chunk to the workers when the stream moves past it; the raw
+// digest (when the builder keeps one) is fed on the way.
+type chunkFiller struct {
+	b        *chunkBuilder
+	ctx      context.Context
+	cs, size int64
+	end      int64 // the disk's end, for the length of the last chunk
+	pos      int64 // raw bytes seen so far
+	cur      *[]byte
+	curFill  int64 // bytes of cur set so far (the rest is stale)
+	idx      int
+	zeros    []byte
+}
+
+func (b *chunkBuilder) filler(ctx context.Context) *chunkFiller {
+	size := b.m.Size
+	if size < 0 {
+		size = 1<<63 - 1 // learnt at the end
 	}
-	end = b.m.Size
-	rawZeros(b.m.Size - pos)
-	return flush()
+	return &chunkFiller{b: b, ctx: ctx, cs: b.m.ChunkSize, size: size, end: size, idx: -1, zeros: make([]byte, 64<<10)}
+}
+
+func (f *chunkFiller) flush() error {
+	if f.cur == nil {
+		return nil
+	}
+	n := min(f.cs, f.end-int64(f.idx)*f.cs)
+	if f.curFill < n {
+		clear((*f.cur)[f.curFill:n]) // zeros after the chunk's last data
+	}
+	select {
+	case f.b.work <- chunkJob{index: f.idx, buf: f.cur, n: n}:
+	case <-f.ctx.Done():
+		return context.Cause(f.ctx)
+	}
+	f.cur = nil
+	return nil
+}
+
+func (f *chunkFiller) rawZeros(n int64) {
+	if f.b.raw == nil {
+		return
+	}
+	for n > 0 {
+		k := min(n, int64(len(f.zeros)))
+		f.b.raw.Write(f.zeros[:k])
+		n -= k
+	}
+}
+
+// add takes the next extent (its data is copied before add returns).
+func (f *chunkFiller) add(e Extent) error {
+	if e.Offset < f.pos || e.Offset+e.Length > f.size {
+		return fmt.Errorf("%w: extent [%d,%d) out of order or past the disk's %d bytes", ErrCorrupt, e.Offset, e.Offset+e.Length, f.size)
+	}
+	f.rawZeros(e.Offset - f.pos) // the hole before it
+	f.pos = e.Offset + e.Length
+	if e.Kind != KindData {
+		f.rawZeros(e.Length)
+		return nil
+	}
+	if f.b.raw != nil {
+		f.b.raw.Write(e.Data)
+	}
+	cs := f.cs
+	for off := e.Offset; off < f.pos; {
+		i := int(off / cs)
+		if i != f.idx {
+			if err := f.flush(); err != nil {
+				return err
+			}
+			f.idx = i
+		}
+		if f.cur == nil {
+			if err := f.buffer(); err != nil {
+				return err
+			}
+		}
+		start := off - int64(i)*cs
+		k := min(f.pos, int64(i+1)*cs) - off
+		if start > f.curFill {
+			clear((*f.cur)[f.curFill:start]) // a hole or zeros inside the chunk
+		}
+		copy((*f.cur)[start:start+k], e.Data[off-e.Offset:off-e.Offset+k])
+		f.curFill = start + k
+		off += k
+	}
+	return nil
+}
+
+// buffer takes a free chunk buffer, allocating one while the set is not
+// complete, else waiting for a worker to give one back.
+func (f *chunkFiller) buffer() error {
+	f.curFill = 0
+	select {
+	case f.cur = <-f.b.free:
+		return nil
+	default:
+	}
+	if f.b.spare > 0 {
+		f.b.spare--
+		buf := make([]byte, f.cs)
+		f.cur = &buf
+		return nil
+	}
+	select {
+	case f.cur = <-f.b.free:
+		return nil
+	case <-f.ctx.Done():
+		return context.Cause(f.ctx)
+	}
+}
+
+// done ends the stream: the size is settled and the last chunk queued.
+func (f *chunkFiller) done(info Info) error {
+	if f.b.m.Size < 0 {
+		f.b.m.Size = max(info.VirtualSize, f.pos)
+	} else if f.pos > f.b.m.Size {
+		return fmt.Errorf("%w: image stream ran past its virtual size (%d > %d)", ErrCorrupt, f.pos, f.b.m.Size)
+	}
+	f.end = f.b.m.Size
+	f.rawZeros(f.b.m.Size - f.pos)
+	return f.flush()
 }
 
 func allZero(b []byte) bool {
