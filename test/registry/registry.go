@@ -32,12 +32,20 @@ type Registry struct {
 	Root string
 	// User and Password are set when the registry wants basic auth.
 	User, Password string
+	wrap           []string
 }
 
 // Options of Start.
 type Options struct {
 	// User and Password turn on htpasswd basic auth.
 	User, Password string
+	// Addr is where it listens (a free 127.0.0.1 port when empty).
+	Addr string
+	// Wrap prefixes every command the harness runs (the registry, skopeo,
+	// the readiness probe): ip netns exec NS puts them in a test's network
+	// namespace. PushBlob and PutManifest speak HTTP from the test's own
+	// namespace and so need an empty Wrap.
+	Wrap []string
 }
 
 // Start runs a registry until the test ends (plain HTTP on loopback).
@@ -45,7 +53,10 @@ func Start(t testing.TB, o Options) *Registry {
 	t.Helper()
 	bin := testenv.Tool(t, "docker-registry", "docker-registry")
 	dir := t.TempDir()
-	r := &Registry{Root: filepath.Join(dir, "storage"), User: o.User, Password: o.Password, Addr: freeAddr(t)}
+	r := &Registry{Root: filepath.Join(dir, "storage"), User: o.User, Password: o.Password, Addr: o.Addr, wrap: o.Wrap}
+	if r.Addr == "" {
+		r.Addr = freeAddr(t)
+	}
 	auth := ""
 	if o.User != "" {
 		htpasswd := testenv.Tool(t, "htpasswd", "apache2-utils")
@@ -77,7 +88,7 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", cfgPath)
+	cmd := r.command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("docker-registry: %v", err)
@@ -93,12 +104,9 @@ http:
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get("http://" + r.Addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return r
-			}
+		code, err := r.probe()
+		if err == nil && (code == http.StatusOK || code == http.StatusUnauthorized) {
+			return r
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logf.Name())
@@ -106,6 +114,33 @@ http:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// command is name with args, wrapped.
+func (r *Registry) command(name string, args ...string) *exec.Cmd {
+	if len(r.wrap) == 0 {
+		return exec.Command(name, args...)
+	}
+	return exec.Command(r.wrap[0], append(append(r.wrap[1:len(r.wrap):len(r.wrap)], name), args...)...)
+}
+
+// probe answers the status of GET /v2/.
+func (r *Registry) probe() (int, error) {
+	if len(r.wrap) == 0 {
+		resp, err := http.Get("http://" + r.Addr + "/v2/")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	out, err := r.command("curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", "http://"+r.Addr+"/v2/").Output()
+	if err != nil {
+		return 0, fmt.Errorf("curl: %w", err)
+	}
+	var code int
+	_, err = fmt.Sscan(string(out), &code)
+	return code, err
 }
 
 func tail(b []byte, n int) []byte {
@@ -145,7 +180,7 @@ func (r *Registry) Skopeo(t testing.TB, src, repoTag string, flags ...string) {
 		args = append(args, "--dest-creds", c)
 	}
 	args = append(args, src, "docker://"+r.Addr+"/"+repoTag)
-	out, err := exec.Command(bin, args...).CombinedOutput()
+	out, err := r.command(bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("skopeo %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
