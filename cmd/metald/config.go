@@ -13,6 +13,7 @@ import (
 
 	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/internal/netboot"
+	"github.com/metal-iaas/metal/internal/oci"
 )
 
 // Config is metald serve's configuration, validated before any listener
@@ -63,6 +64,11 @@ type Config struct {
 	MaxImageBuffer int64
 	ImageFormats   []string
 	ImageChunks    bool
+	// Image store (issue 13): the files in a registry shared by metalds,
+	// the image directory a bounded cache.
+	ImageStore          string
+	ImageStorePlainHTTP bool
+	ImageCacheSize      int64
 
 	// Peer-to-peer chunk sharing between the agents of a wave.
 	Peers          bool
@@ -145,6 +151,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxImageSize <= 0 || c.MaxImageBuffer <= 0 {
 		return fmt.Errorf("--max-image-size and --max-image-buffer must be positive")
+	}
+	if c.ImageStore != "" {
+		if _, err := oci.NewStore(c.ImageStore, oci.Options{PlainHTTP: c.ImageStorePlainHTTP}); err != nil {
+			return fmt.Errorf("--image-store: %w", err)
+		}
+	}
+	if c.ImageCacheSize < 0 {
+		return fmt.Errorf("--image-cache-size %d: want 0 (unbounded) or a size in bytes", c.ImageCacheSize)
 	}
 	switch c.LogFormat {
 	case "text", "json":

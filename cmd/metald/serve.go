@@ -16,6 +16,7 @@ import (
 	"github.com/metal-iaas/metal/internal/jobs"
 	"github.com/metal-iaas/metal/internal/metadata"
 	"github.com/metal-iaas/metal/internal/netboot"
+	"github.com/metal-iaas/metal/internal/oci"
 	"github.com/metal-iaas/metal/internal/power"
 	"github.com/metal-iaas/metal/internal/redfish"
 	"github.com/metal-iaas/metal/internal/retention"
@@ -75,6 +76,9 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.IntVar(&cfg.PeerConns, "peer-conns", 4, "chunk requests an agent serves at once (and the tracker assigns to it)")
 	f.IntVar(&cfg.SeedSlots, "seed-slots", 4, "chunks metald serves at once to one wave while peers share the rest")
 	f.BoolVar(&cfg.ImageChunks, "image-chunks", true, "describe uploads as verified chunks that agents fetch (zeros never sent; --delta skips what the disk holds); false: agents stream the image file")
+	f.StringVar(&cfg.ImageStore, "image-store", "", "oci://HOST[:PORT]/PREFIX: keep every image's file in this registry repository (one tag per image), shared by the metalds that use it and one database; the image directory becomes a cache (docs/oci.md); credentials from metald's auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)")
+	f.BoolVar(&cfg.ImageStorePlainHTTP, "image-store-plain-http", false, "talk to --image-store without TLS")
+	f.Int64Var(&cfg.ImageCacheSize, "image-cache-size", 0, "with --image-store: bytes of image files kept here at most, least recently served evicted first (0: unbounded)")
 	f.StringSliceVar(&cfg.ImageFormats, "image-formats", nil, "allowed image formats and compressions (default: all), e.g. qcow2,vmdk,ova,gzip")
 	f.IntVar(&cfg.BMCConcurrency, "bmc-concurrency", bmc.DefaultConcurrency, "BMC operations in flight at once, over all machines")
 	f.DurationVar(&cfg.BMCTimeout, "bmc-timeout", bmc.DefaultTimeout, "time limit of one BMC operation, retries included")
@@ -128,9 +132,15 @@ func serve(ctx context.Context, cfg Config) error {
 	srv.Registry().MustRegister(server.NewMachineStateCollector(store))
 	apiSrv := api.New(store, log)
 	apiSrv.Routes(srv.Router())
-	imgs, err := images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), NoChunks: !cfg.ImageChunks, Imaging: imaging.Options{
+	imgCfg := images.Config{Dir: filepath.Join(cfg.DataDir, "images"), NoChunks: !cfg.ImageChunks, Imaging: imaging.Options{
 		MaxVirtualSize: cfg.MaxImageSize, MaxBuffer: cfg.MaxImageBuffer, Allowed: cfg.ImageFormats,
-	}}, store, log.With("service", "images"))
+	}, CacheBytes: cfg.ImageCacheSize}
+	if cfg.ImageStore != "" {
+		if imgCfg.ImageStore, err = oci.NewStore(cfg.ImageStore, oci.Options{PlainHTTP: cfg.ImageStorePlainHTTP}); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	imgs, err := images.New(imgCfg, store, log.With("service", "images"))
 	if err != nil {
 		return err
 	}

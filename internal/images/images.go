@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/metal-iaas/metal/internal/oci"
@@ -50,6 +51,11 @@ type Config struct {
 	// (auth file keychain, transport); credentials and plain HTTP come
 	// with each request.
 	OCI oci.Options
+	// ImageStore, when set, holds every image's file for all the metalds
+	// that share it; Dir is then a cache of CacheBytes (0: unbounded),
+	// least recently served files evicted first (imagestore.go).
+	ImageStore *oci.Store
+	CacheBytes int64
 }
 
 // Service is the image library.
@@ -58,6 +64,9 @@ type Service struct {
 	store  Store
 	log    *slog.Logger
 	chunks *chunkStore
+
+	fillMu  sync.Mutex
+	filling map[string]*sync.Mutex // per file being fetched from the store
 }
 
 // New creates the image directory if needed.
@@ -140,6 +149,10 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	}
 	img := inventory.Image{Name: name, File: file, Format: info.Format, Chain: info.Chain, Size: counted.n,
 		VirtualSize: size, SHA256: hex.EncodeToString(fileSum.Sum(nil)), RawSHA256: raw, CreatedAt: time.Now()}
+	if err := s.storePut(ctx, img); err != nil {
+		os.Remove(filepath.Join(s.cfg.Dir, file))
+		return inventory.Image{}, err
+	}
 	if err := s.store.PutImage(ctx, img); err != nil {
 		os.Remove(filepath.Join(s.cfg.Dir, file))
 		return inventory.Image{}, err
@@ -171,6 +184,9 @@ func (s *Service) Path(img inventory.Image) string {
 func (s *Service) Delete(ctx context.Context, name string) error {
 	img, err := s.store.GetImage(ctx, name)
 	if err != nil {
+		return err
+	}
+	if err := s.storeDelete(ctx, name); err != nil {
 		return err
 	}
 	if err := s.store.DeleteImage(ctx, name); err != nil {
@@ -210,7 +226,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no image "+name, http.StatusNotFound)
 		return
 	}
-	f, err := os.Open(s.Path(img))
+	f, err := s.openFile(r.Context(), img)
 	if err != nil {
 		s.log.Error("image file missing", "image", name, "err", err)
 		http.Error(w, "image file missing", http.StatusInternalServerError)

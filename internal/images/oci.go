@@ -170,6 +170,11 @@ func (s *Service) Export(ctx context.Context, name string, req metalapi.ImageExp
 	if err != nil {
 		return metalapi.ImageExported{}, ociError(err)
 	}
+	file, err := s.openFile(ctx, img) // from the image store if it is not here
+	if err != nil {
+		return metalapi.ImageExported{}, err
+	}
+	file.Close()
 	o := s.cfg.OCI
 	o.Username, o.Password, o.PlainHTTP = req.Username, req.Password, req.PlainHTTP
 	f := oci.File{Path: s.Path(img), Size: img.Size, SHA256: img.SHA256, MediaType: oci.DiskMediaType(img.Chain),

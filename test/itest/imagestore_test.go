@@ -1,0 +1,92 @@
+package itest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/metal-iaas/metal/pkg/metalapi"
+	"github.com/metal-iaas/metal/test/registry"
+)
+
+// TestImageStoreTwoMetalds: two metald processes on one PostgreSQL and
+// one image store (metald serve --image-store oci://…): an image uploaded
+// through A is listed by B and served by B, with Range, with A stopped —
+// B fetches it from the store into its cache; removing it through B
+// removes it from the store.
+func TestImageStoreTwoMetalds(t *testing.T) {
+	url := startPostgres(t)
+	reg := registry.Start(t, registry.Options{User: "metal", Password: "pw"})
+	// The store's credentials come from each metald's auth file.
+	home := t.TempDir()
+	auth := filepath.Join(home, "auth.json")
+	b64 := "bWV0YWw6cHc=" // metal:pw
+	if err := os.WriteFile(auth, fmt.Appendf(nil, `{"auths":{%q:{"auth":%q}}}`, reg.Addr, b64), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", home)
+	t.Setenv("DOCKER_CONFIG", "")
+	t.Setenv("REGISTRY_AUTH_FILE", auth)
+	t.Setenv("METALD_DB", url)
+	store := []string{"--dhcp-mode", "off", "--agent-dir", t.TempDir(), "--image-store", reg.Ref("metal/images"), "--image-store-plain-http"}
+	a := StartMetald(t, "", store...)
+	dirB := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(a.DataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, "secret.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := StartMetald(t, dirB, append(store, "--image-cache-size", "100000000")...)
+
+	disk := registry.Qcow2(t, 8, 77)
+	file := filepath.Join(t.TempDir(), "disk.qcow2")
+	if err := os.WriteFile(file, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, a.Ctl("image", "upload", file, "--name", "shared"), "upload through A")
+	if err := a.Stop(); err != nil {
+		t.Fatalf("stop A: %v", err)
+	}
+
+	r := b.Ctl("image", "list", "-o", "json")
+	wantOK(t, r, "list through B")
+	var imgs []metalapi.Image
+	if err := json.Unmarshal([]byte(r.Stdout), &imgs); err != nil || len(imgs) != 1 || imgs[0].Name != "shared" ||
+		imgs[0].RawSHA256 != registry.RawSHA256(t, disk) {
+		t.Fatalf("B lists %s (%v)", r.Stdout, err)
+	}
+	req, _ := http.NewRequest("GET", b.URL+"/images/shared", nil)
+	req.Header.Set("Range", "bytes=1000-99999")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, disk[1000:100000]) {
+		t.Fatalf("B serves /images/shared: %s, %d bytes", resp.Status, len(got))
+	}
+	if !strings.Contains(b.Log(), "image fetched from the store") {
+		t.Errorf("B did not say it fetched the image from the store:\n%s", b.Log())
+	}
+
+	wantOK(t, b.Ctl("image", "rm", "shared"), "rm through B")
+	req, _ = http.NewRequest("GET", "http://"+reg.Addr+"/v2/metal/images/manifests/shared", nil)
+	req.SetBasicAuth("metal", "pw")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("after rm the store answers %s for the image's tag", resp.Status)
+	}
+}
