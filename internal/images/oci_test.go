@@ -402,3 +402,38 @@ func TestImportURL(t *testing.T) {
 	}
 	checkLikeUpload(t, s, img, d, registry.RawSHA256(t, d))
 }
+
+// TestImportBearer: a registry in the distribution spec's token mode
+// (401 with WWW-Authenticate: Bearer realm=…; a token service that
+// answers JWTs to basic credentials) is refused without credentials and
+// read, and written by export, with them.
+func TestImportBearer(t *testing.T) {
+	reg := registry.Start(t, registry.Options{User: "metal", Password: "tok3n", Token: true})
+	s := ociLibrary(t)
+	ctx := context.Background()
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("DOCKER_CONFIG", "")
+	t.Setenv("REGISTRY_AUTH_FILE", "")
+	d := registry.Qcow2(t, 2, 51)
+	l := registry.NewLayout(t)
+	l.Tag(t, "cd", l.ContainerDisk(t, amd64, "disk.qcow2", d, false))
+	reg.Skopeo(t, l.Src("cd"), "private/disk:v1")
+	ref := reg.Ref("private/disk:v1")
+
+	_, err := s.Import(ctx, "b", metalapi.ImageImport{Ref: ref, PlainHTTP: true})
+	refused(t, s, err, inventory.ErrInvalid, "wants credentials")
+	_, err = s.Import(ctx, "b", metalapi.ImageImport{Ref: ref, PlainHTTP: true, Username: "metal", Password: "nope"})
+	refused(t, s, err, inventory.ErrInvalid, "credentials")
+	before := reg.TokensIssued()
+	img, err := s.Import(ctx, "b", metalapi.ImageImport{Ref: ref, PlainHTTP: true, Username: "metal", Password: "tok3n"})
+	if err != nil {
+		t.Fatalf("with credentials: %v", err)
+	}
+	if reg.TokensIssued() == before {
+		t.Error("the import got no bearer token: the registry was not in token mode")
+	}
+	checkLikeUpload(t, s, img, d, registry.RawSHA256(t, d))
+	if _, err := s.Export(ctx, "b", metalapi.ImageExport{Ref: reg.Ref("lib/b:v1"), PlainHTTP: true, Username: "metal", Password: "tok3n"}); err != nil {
+		t.Fatalf("export with a bearer token: %v", err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,12 +34,24 @@ type Registry struct {
 	// User and Password are set when the registry wants basic auth.
 	User, Password string
 	wrap           []string
+	tokens         *atomic.Int64
+}
+
+// TokensIssued counts the bearer tokens the token service gave out.
+func (r *Registry) TokensIssued() int64 {
+	if r.tokens == nil {
+		return 0
+	}
+	return r.tokens.Load()
 }
 
 // Options of Start.
 type Options struct {
-	// User and Password turn on htpasswd basic auth.
+	// User and Password turn on htpasswd basic auth, or with Token the
+	// distribution spec's bearer token auth: a token service (this
+	// package's) that answers JWTs to those credentials.
 	User, Password string
+	Token          bool
 	// Addr is where it listens (a free 127.0.0.1 port when empty).
 	Addr string
 	// Wrap prefixes every command the harness runs (the registry, skopeo,
@@ -58,7 +71,13 @@ func Start(t testing.TB, o Options) *Registry {
 		r.Addr = freeAddr(t)
 	}
 	auth := ""
-	if o.User != "" {
+	listen := r.Addr
+	if o.Token {
+		listen = freeAddr(t) // behind the token server's front on r.Addr
+		var ts *tokenServer
+		ts, auth = startTokenServer(t, dir, r.Addr, listen, o.User, o.Password)
+		r.tokens = &ts.issued
+	} else if o.User != "" {
 		htpasswd := testenv.Tool(t, "htpasswd", "apache2-utils")
 		out, err := exec.Command(htpasswd, "-Bbn", o.User, o.Password).Output()
 		if err != nil {
@@ -79,7 +98,7 @@ storage:
     enabled: true
 http:
   addr: %s
-%s`, r.Root, r.Addr, auth)
+%s`, r.Root, listen, auth)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
