@@ -1,10 +1,13 @@
 package images
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -98,10 +101,19 @@ func TestImportShapes(t *testing.T) {
 
 	// ORAS' defaults as Ironic's recipe pushes: the layer typed as a tar
 	// but the disk itself, titled, with a disktype annotation; here a
-	// VMDK sample of the shared test data.
-	vmdk, err := os.ReadFile("../../../shared/testdata/images/dfvfs-ext2-monolithicSparse.vmdk")
+	// gzip'd VMDK written by another tool (the shared samples, kept in
+	// pkg/imaging/testdata).
+	vmdk, err := os.ReadFile("../../pkg/imaging/testdata/dfvfs-ext2-monolithicSparse.vmdk.gz")
 	if err != nil {
-		t.Fatalf("shared test image: %v", err)
+		t.Fatalf("test image: %v", err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(vmdk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainVMDK, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg = reg.PushBlob(t, "art/oras", []byte("{}"))
 	lay = reg.PushBlob(t, "art/oras", vmdk)
@@ -109,7 +121,7 @@ func TestImportShapes(t *testing.T) {
 		ArtifactType: "application/vnd.unknown.artifact.v1",
 		Config:       ocidisk.Descriptor{MediaType: ocidisk.MediaEmpty, Digest: cfg, Size: 2},
 		Layers: []ocidisk.Descriptor{{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: lay, Size: int64(len(vmdk)),
-			Annotations: map[string]string{ocidisk.AnnotationTitle: "ext2.vmdk", ocidisk.AnnotationDiskType: "vmdk"}}}})
+			Annotations: map[string]string{ocidisk.AnnotationTitle: "ext2.vmdk.gz", ocidisk.AnnotationDiskType: "vmdk"}}}})
 	reg.PutManifest(t, "art/oras", "v1", ocidisk.MediaOCIManifest, oras)
 
 	for _, c := range []struct {
@@ -124,7 +136,7 @@ func TestImportShapes(t *testing.T) {
 		{"index-arm", "cd/multi:v1", "linux/arm64", d3, raw3},
 		{"artifact", "art/qemu:v1", "", d2, raw2},
 		{"artifact-digest", "art/qemu@" + artDigest, "", d2, raw2},
-		{"oras", "art/oras:v1", "", vmdk, registry.RawSHA256(t, vmdk)},
+		{"oras", "art/oras:v1", "", vmdk, registry.RawSHA256(t, plainVMDK)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img, err := s.Import(ctx, c.name, metalapi.ImageImport{Ref: reg.Ref(c.ref), Platform: c.platform, PlainHTTP: true})
