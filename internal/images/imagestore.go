@@ -106,7 +106,7 @@ func (s *Service) fill(ctx context.Context, img inventory.Image) error {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
-	n, err := io.Copy(tmp, rc) // the blob's digest is checked at its end
+	n, err := io.Copy(tmp, rc)  // the blob's digest is checked at its end
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
