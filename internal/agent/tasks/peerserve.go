@@ -26,10 +26,11 @@ import (
 
 // peerServer serves the chunks this agent has verified to the other
 // agents of its wave: GET agentapi.PeerChunkPath + digest with its token
-// as a bearer token. A chunk is read back from the disk and checked
-// against its digest before a byte leaves (never anything else of the
-// disk: the config drive, or a chunk the disk no longer holds), then
-// compressed. At most conns requests are served at once (more get 503),
+// as a bearer token. A chunk is served as the compressed bytes this agent
+// received and verified, while they are among the recent ones kept in
+// memory; otherwise it is read back from the disk and checked against its
+// digest before a byte leaves (never anything else of the disk: the
+// config drive, or a chunk the disk no longer holds), then compressed. At most conns requests are served at once (more get 503),
 // at most rate bytes a second in all.
 type peerServer struct {
 	m       *imaging.Manifest
@@ -44,7 +45,14 @@ type peerServer struct {
 	log     *slog.Logger
 	mu      sync.RWMutex
 	held    map[string]int // digest → a chunk index that holds it
-	bufs    sync.Pool
+	// recent keeps the compressed bytes of the chunks verified last (what
+	// came over the wire, checked before it counted), served as they are
+	// without reading the disk or compressing again: a wave asks for a
+	// chunk most right after it arrives. Bounded by recentMax bytes.
+	recent      map[string][]byte
+	recentOrder []string
+	recentBytes int64
+	bufs        sync.Pool
 	served  atomic.Int64 // compressed bytes sent
 	refused atomic.Int64 // requests refused (token, unknown chunk, busy)
 }
@@ -71,7 +79,7 @@ func startPeerServer(cfg agentapi.Swarm, chunkURL string, m *imaging.Manifest, t
 		return nil, err
 	}
 	s := &peerServer{m: m, tgt: tgt, token: hex.EncodeToString(tok), port: ln.Addr().(*net.TCPAddr).Port, ln: ln,
-		sem: make(chan struct{}, conns), enc: enc, log: log, held: map[string]int{}}
+		sem: make(chan struct{}, conns), enc: enc, log: log, held: map[string]int{}, recent: map[string][]byte{}}
 	if cfg.UploadBytesPerSec > 0 {
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.UploadBytesPerSec), int(max(32<<10, min(cfg.UploadBytesPerSec, 256<<10))))
 	}
@@ -105,6 +113,28 @@ func (s *peerServer) hold(digest string, i int) {
 	s.mu.Unlock()
 }
 
+// recentMax bounds the compressed chunks kept in memory for serving.
+const recentMax = 64 << 20
+
+// keep remembers comp, the verified compressed bytes of chunk digest, for
+// serving without the disk (the oldest forgotten beyond recentMax).
+func (s *peerServer) keep(digest string, comp []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recent[digest]; ok || int64(len(comp)) > recentMax/4 {
+		return
+	}
+	s.recent[digest] = comp
+	s.recentOrder = append(s.recentOrder, digest)
+	s.recentBytes += int64(len(comp))
+	for s.recentBytes > recentMax && len(s.recentOrder) > 0 {
+		old := s.recentOrder[0]
+		s.recentOrder = s.recentOrder[1:]
+		s.recentBytes -= int64(len(s.recent[old]))
+		delete(s.recent, old)
+	}
+}
+
 func (s *peerServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -129,6 +159,7 @@ func (s *peerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	digest, ok := strings.CutPrefix(r.URL.Path, agentapi.PeerChunkPath)
 	s.mu.RLock()
 	i, held := s.held[digest]
+	kept := s.recent[digest]
 	s.mu.RUnlock()
 	if !ok || !held {
 		s.refused.Add(1)
@@ -144,19 +175,22 @@ func (s *peerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return
 	}
-	buf := s.bufs.Get().([]byte)
-	defer s.bufs.Put(buf) //nolint:staticcheck // a slice header, reused as is
-	off, n := s.m.ChunkRange(i)
-	raw := buf[:n]
-	if err := s.tgt.readAt(raw, off); err != nil || sha256Hex(raw) != digest {
-		s.mu.Lock()
-		delete(s.held, digest)
-		s.mu.Unlock()
-		s.log.Warn("a chunk served to peers no longer reads back as itself: not served", "digest", digest, "offset", off, "err", err)
-		http.Error(w, "chunk unreadable", http.StatusInternalServerError)
-		return
+	comp := kept
+	if comp == nil {
+		buf := s.bufs.Get().([]byte)
+		defer s.bufs.Put(buf) //nolint:staticcheck // a slice header, reused as is
+		off, n := s.m.ChunkRange(i)
+		raw := buf[:n]
+		if err := s.tgt.readAt(raw, off); err != nil || sha256Hex(raw) != digest {
+			s.mu.Lock()
+			delete(s.held, digest)
+			s.mu.Unlock()
+			s.log.Warn("a chunk served to peers no longer reads back as itself: not served", "digest", digest, "offset", off, "err", err)
+			http.Error(w, "chunk unreadable", http.StatusInternalServerError)
+			return
+		}
+		comp = s.enc.EncodeAll(raw, nil)
 	}
-	comp := s.enc.EncodeAll(raw, nil)
 	w.Header().Set("Content-Type", "application/zstd")
 	w.Header().Set("Content-Length", strconv.Itoa(len(comp)))
 	for len(comp) > 0 {

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -91,7 +92,11 @@ func (w *chunkWriter) runSwarm(ctx context.Context, n int) error {
 			raw := alignedBuf(int(w.m.ChunkSize))
 			var comp []byte
 			for it := range work {
-				done <- fetchDone{it, w.fetchAndWrite(ctx, it.digest, it.need, raw, &comp, it.peer)}
+				err := w.fetchAndWrite(ctx, it.digest, it.need, raw, &comp, it.peer)
+				if err == nil && ps != nil {
+					ps.keep(it.digest, bytes.Clone(comp))
+				}
+				done <- fetchDone{it, err}
 			}
 		})
 	}

@@ -288,6 +288,16 @@ func TestPeerServerRefuses(t *testing.T) {
 	if got := get("GET", held, ps.token); got != 500 {
 		t.Errorf("chunk no longer on the disk: status %d, want 500", got)
 	}
+	// The verified bytes kept from the wire are served without the disk.
+	for i, d := range cs.m.Chunks {
+		if d == held {
+			ps.hold(d, i)
+		}
+	}
+	ps.keep(held, cs.chunks[held])
+	if got := get("GET", held, ps.token); got != 200 {
+		t.Errorf("chunk kept in memory: status %d, want 200", got)
+	}
 }
 
 // TestPeerServerBounds: a request beyond MaxConns is answered 503 at
