@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metal-iaas/metal/pkg/ocidisk"
 	"github.com/metal-iaas/metal/test/lab"
+	"github.com/metal-iaas/metal/test/registry"
 )
 
 // TestProvisionVHDThenQCOW2ZST inspects a new machine (the agent reports
@@ -17,7 +19,9 @@ import (
 // then provisions the zstd-compressed qcow2 onto the same VM. Machines
 // reach metald's images through a TCP proxy (metald --image-url) that
 // cuts the first image download after 2 MiB: the agent must resume it
-// with a Range request.
+// with a Range request. The zstd qcow2 comes from an OCI registry: pushed
+// by skopeo as a KubeVirt containerDisk to a docker-registry in the lab's
+// namespace and imported by metald (metalctl image import).
 func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 	t.Parallel() // one VM: two such tests share the 2 cores
 	const proxyAddr = lab.BridgeIP + ":8081"
@@ -41,12 +45,16 @@ func TestProvisionVHDThenQCOW2ZST(t *testing.T) {
 	if inspected.State != "ready" || len(inspected.Hardware.Disks) == 0 || inspected.Hardware.Disks[0].Name != "vda" {
 		t.Fatalf("after inspect: state %s (%s), disks %+v", inspected.State, inspected.StateReason, inspected.Hardware.Disks)
 	}
-	for _, u := range []struct{ file, name, format string }{
-		{img.VHD, "os-vhd", "vhd"},
-		{img.QCOW2ZST, "os-qcow2zst", "qcow2"},
-	} {
-		r.mustCtl("image", "upload", u.file, "--name", u.name)
+	r.mustCtl("image", "upload", img.VHD, "--name", "os-vhd")
+	reg := registry.Start(t, registry.Options{Addr: lab.BridgeIP + ":5000", Wrap: []string{"ip", "netns", "exec", r.lab.NS}})
+	zstDisk, err := os.ReadFile(img.QCOW2ZST)
+	if err != nil {
+		t.Fatal(err)
 	}
+	layout := registry.NewLayout(t)
+	layout.Tag(t, "os", layout.ContainerDisk(t, ocidisk.DefaultPlatform, "os.qcow2.zst", zstDisk, true))
+	reg.Skopeo(t, layout.Src("os"), "os/qcow2zst:v1")
+	r.mustCtl("image", "import", "os-qcow2zst", reg.Ref("os/qcow2zst:v1"), "--plain-http")
 	var vhd, zst image
 	r.ctlJSON(&vhd, "image", "show", "os-vhd")
 	r.ctlJSON(&zst, "image", "show", "os-qcow2zst")
