@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/internal/oci"
+	"github.com/metal-iaas/metal/pkg/imaging"
 	"github.com/metal-iaas/metal/pkg/inventory"
 	"github.com/metal-iaas/metal/pkg/ocidisk"
 )
@@ -116,12 +117,52 @@ func (s *Service) fill(ctx context.Context, img inventory.Image) error {
 	if err != nil {
 		return fmt.Errorf("image %s from the store %s: %w", img.Name, s.cfg.ImageStore, err)
 	}
+	chunks, err := s.describe(ctx, img, tmp.Name())
+	if err != nil {
+		return fmt.Errorf("image %s from the store %s: %w", img.Name, s.cfg.ImageStore, err)
+	}
 	if err := os.Rename(tmp.Name(), s.Path(img)); err != nil {
 		return err
 	}
-	s.log.Info("image fetched from the store", "image", img.Name, "bytes", n, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("image fetched from the store", "image", img.Name, "bytes", n, "chunks", chunks, "took", time.Since(start).Round(time.Millisecond))
 	s.evict(ctx, img.File)
 	return nil
+}
+
+// describe decodes a file fetched from the store as an upload is: its raw
+// SHA-256 must be the one recorded, and (unless chunks are off) its chunk
+// manifest is written and its chunks stored, so that this metald's
+// machines fetch chunks too.
+func (s *Service) describe(ctx context.Context, img inventory.Image, path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := imaging.Open(f, s.cfg.Imaging)
+	if err != nil {
+		return 0, err
+	}
+	sink := imaging.ChunkSink(s.chunks.Put)
+	if s.cfg.NoChunks {
+		sink = nil
+	}
+	man, err := imaging.BuildManifest(ctx, st, s.cfg.ChunkSize, sink)
+	if err != nil {
+		s.dropChunks(img.Name)
+		return 0, err
+	}
+	if man.RawSHA256 != img.RawSHA256 {
+		s.dropChunks(img.Name)
+		return 0, fmt.Errorf("decodes to raw SHA-256 %s, the image has %s", man.RawSHA256, img.RawSHA256)
+	}
+	if s.cfg.NoChunks {
+		return 0, nil
+	}
+	if _, err := s.writeManifest(img.Name, man); err != nil {
+		return 0, fmt.Errorf("manifest: %w", err)
+	}
+	return len(man.Chunks), nil
 }
 
 // evict removes the least recently used image files until those of the

@@ -74,6 +74,14 @@ func TestImageStoreSharedAndCached(t *testing.T) {
 	if got := strings.Join(cached(), ","); got != "one,three" {
 		t.Errorf("B's cache holds %s, want one,three (two least recently served)", got)
 	}
+	// B described what it fetched as A did: same chunk manifest.
+	ma, err := a.Manifest("one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb, err := b.Manifest("one"); err != nil || mb.Digest() != ma.Digest() {
+		t.Errorf("B's chunk manifest of one: %v (A's %s)", err, ma.Digest())
+	}
 
 	// A file the store serves altered is refused, not cached.
 	img, _ := inv.GetImage(ctx, "two")
