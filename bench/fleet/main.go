@@ -35,11 +35,12 @@ type options struct {
 	diskMiB int
 	modes   []bool // peers off, on
 	timeout time.Duration
+	metald  []string // extra metald serve flags
 }
 
 func main() {
 	var o options
-	var ns, modes string
+	var ns, modes, extra string
 	flag.StringVar(&o.dir, "dir", "/var/tmp/metal-bench-fleet", "work directory (image cache, agent disks, logs)")
 	flag.StringVar(&ns, "n", "1,4,8,16", "wave sizes to run")
 	flag.StringVar(&o.rate, "rate", "50mbit", "tc rate of every link and of metald's uplink")
@@ -47,7 +48,9 @@ func main() {
 	flag.IntVar(&o.diskMiB, "disk", 512, "MiB of the image's raw disk")
 	flag.StringVar(&modes, "peers", "off,on", "peer-to-peer modes to run, in order")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on one wave")
+	flag.StringVar(&extra, "metald", "", "extra metald serve flags, space-separated (e.g. \"--seed-slots 2 --peer-conns 2\")")
 	flag.Parse()
+	o.metald = strings.Fields(extra)
 	for _, s := range strings.Split(ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 64 {

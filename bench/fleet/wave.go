@@ -41,7 +41,7 @@ func runMode(ctx context.Context, o options, bins lab.Binaries, img string, peer
 	}
 	defer l.Close()
 	m, err := l.StartMetald(ctx, lab.MetaldConfig{Bin: bins.Metald, AgentDir: dir, // no agent netboot here
-		Extra: []string{"--peers=" + strconv.FormatBool(peers), "--log-level", "info"}})
+		Extra: append([]string{"--peers=" + strconv.FormatBool(peers), "--log-level", "info"}, o.metald...)})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (f *fleetLab) wave(ctx context.Context, n int, peers bool) (result, error) 
 			}
 			defer logFile.Close()
 			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", f.hosts[i-1].NS, f.bins.Agent, "--url", f.m.URL,
-				"--mac", f.macs[i-1], "--root", filepath.Join(dir, "root"), "--dev-dir", filepath.Join(dir, "dev"), "--once")
+				"--mac", f.macs[i-1], "--root", filepath.Join(dir, "root"), "--dev-dir", filepath.Join(dir, "dev"), "--once", "--debug")
 			cmd.Stdout, cmd.Stderr = logFile, logFile
 			errs[i-1] = cmd.Run()
 		})

@@ -64,6 +64,7 @@ type Config struct {
 	MaxImageBuffer int64
 	ImageFormats   []string
 	ImageChunks    bool
+	ChunkSize      int64
 	// Image store (issue 13): the files in a registry shared by metalds,
 	// the image directory a bounded cache.
 	ImageStore          string
@@ -121,6 +122,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validate6(); err != nil {
 		return err
+	}
+	if c.ChunkSize != 0 && (c.ChunkSize < 64<<10 || c.ChunkSize%4096 != 0 || c.ChunkSize > 1<<30) {
+		return fmt.Errorf("--chunk-size %d: want a multiple of 4096 from 65536 (64 KiB) to 1073741824 (1 GiB)", c.ChunkSize)
 	}
 	if c.PeerPort < 0 || c.PeerPort > 65535 {
 		return fmt.Errorf("--peer-port %d: want 0 (any free port) to 65535", c.PeerPort)

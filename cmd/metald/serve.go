@@ -75,6 +75,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.Int64Var(&cfg.PeerUploadRate, "peer-upload-rate", 0, "bytes a second an agent serves to its peers at most (0: no bound but the link)")
 	f.IntVar(&cfg.PeerConns, "peer-conns", 4, "chunk requests an agent serves at once (and the tracker assigns to it)")
 	f.IntVar(&cfg.SeedSlots, "seed-slots", 4, "chunks metald serves at once to one wave while peers share the rest")
+	f.Int64Var(&cfg.ChunkSize, "chunk-size", imaging.DefaultChunkSize, "bytes of raw disk per chunk of the images described from now on (a multiple of 4096, 64 KiB to 1 GiB): smaller spreads faster between peers, larger means fewer requests")
 	f.BoolVar(&cfg.ImageChunks, "image-chunks", true, "describe uploads as verified chunks that agents fetch (zeros never sent; --delta skips what the disk holds); false: agents stream the image file")
 	f.StringVar(&cfg.ImageStore, "image-store", "", "oci://HOST[:PORT]/PREFIX: keep every image's file in this registry repository (one tag per image), shared by the metalds that use it and one database; the image directory becomes a cache (docs/oci.md); credentials from metald's auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)")
 	f.BoolVar(&cfg.ImageStorePlainHTTP, "image-store-plain-http", false, "talk to --image-store without TLS")
@@ -132,7 +133,7 @@ func serve(ctx context.Context, cfg Config) error {
 	srv.Registry().MustRegister(server.NewMachineStateCollector(store))
 	apiSrv := api.New(store, log)
 	apiSrv.Routes(srv.Router())
-	imgCfg := images.Config{Dir: filepath.Join(cfg.DataDir, "images"), NoChunks: !cfg.ImageChunks, Imaging: imaging.Options{
+	imgCfg := images.Config{Dir: filepath.Join(cfg.DataDir, "images"), NoChunks: !cfg.ImageChunks, ChunkSize: cfg.ChunkSize, Imaging: imaging.Options{
 		MaxVirtualSize: cfg.MaxImageSize, MaxBuffer: cfg.MaxImageBuffer, Allowed: cfg.ImageFormats,
 	}, CacheBytes: cfg.ImageCacheSize}
 	if cfg.ImageStore != "" {

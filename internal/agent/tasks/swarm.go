@@ -37,6 +37,7 @@ type fetchItem struct {
 	digest string
 	need   []int
 	peer   *agentapi.Peer
+	at     time.Time // dispatched
 }
 
 type fetchDone struct {
@@ -113,6 +114,7 @@ func (w *chunkWriter) runSwarm(ctx context.Context, n int) error {
 	sendAll, fails, alone, ask := true, 0, false, true
 	var retry <-chan time.Time
 	dispatch := func(it fetchItem) {
+		it.at = time.Now()
 		inflight[it.digest] = true
 		work <- it
 	}
@@ -172,6 +174,11 @@ func (w *chunkWriter) runSwarm(ctx context.Context, n int) error {
 			delete(inflight, d.digest)
 			switch {
 			case d.err == nil:
+				from := "metald"
+				if d.peer != nil {
+					from = d.peer.Addr
+				}
+				sw.log.Debug("chunk verified", "digest", d.digest[:12], "from", from, "ms", time.Since(d.at).Milliseconds(), "left", len(pending)-1)
 				held[d.digest] = d.need[0]
 				if ps != nil {
 					ps.hold(d.digest, d.need[0])
