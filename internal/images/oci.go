@@ -39,6 +39,7 @@ func (s *Service) openSource(ctx context.Context, req metalapi.ImageImport) (*so
 	}
 	o := s.cfg.OCI
 	o.Username, o.Password, o.PlainHTTP = req.Username, req.Password, req.PlainHTTP
+	o.MaxBlob = s.cfg.MaxUpload
 	if req.Platform != "" {
 		if o.Platform, err = ocidisk.ParsePlatform(req.Platform); err != nil {
 			return nil, fmt.Errorf("%w: %v", inventory.ErrInvalid, err)

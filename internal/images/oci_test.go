@@ -273,6 +273,11 @@ func TestImportRefusals(t *testing.T) {
 	t.Run("containerdisk-digest-mismatch", func(t *testing.T) {
 		refused(t, s, imp(reg.Ref("cd/corrupt:v1"), "", true), inventory.ErrInvalid, cdLayer[:15])
 	})
+	t.Run("layer-over-the-limit", func(t *testing.T) {
+		s.cfg.MaxUpload = 4096
+		defer func() { s.cfg.MaxUpload = 1 << 40 }()
+		refused(t, s, imp(reg.Ref("cd/multi:v1"), "linux/arm64", true), inventory.ErrInvalid, "4096-byte limit")
+	})
 	t.Run("truncated-disk", func(t *testing.T) {
 		refused(t, s, imp(reg.Ref("art/text:v1"), "", true), inventory.ErrInvalid, "qcow2")
 	})

@@ -122,6 +122,9 @@ func Open(ctx context.Context, ref name.Reference, o Options) (*Disk, error) {
 	d.Manifest = ref.Context().Name() + "@" + desc.Digest.String()
 	d.Kind, d.DiskType = plan.Kind, plan.DiskType
 	for _, l := range plan.Layers {
+		if o.MaxBlob > 0 && l.Size > o.MaxBlob {
+			return nil, fmt.Errorf("%w: %s: layer %s is %d bytes, more than the %d-byte limit", ErrRefused, ref, l.Digest, l.Size, o.MaxBlob)
+		}
 		d.Total += l.Size
 	}
 	open := func(l ocidisk.Descriptor) (io.ReadCloser, error) {
@@ -133,7 +136,7 @@ func Open(ctx context.Context, ref name.Reference, o Options) (*Disk, error) {
 		if err != nil {
 			return nil, classify(err, "blob "+l.Digest)
 		}
-		return &counted{rc: rc, n: d.read, digest: l.Digest}, nil
+		return &counted{rc: rc, n: d.read, digest: l.Digest, left: l.Size}, nil
 	}
 	if plan.Kind == ocidisk.Artifact {
 		l := plan.Layers[0]
@@ -191,11 +194,18 @@ type counted struct {
 	rc     io.ReadCloser
 	n      *atomic.Int64
 	digest string
+	left   int64 // the descriptor's size not read yet: a blob may not be longer
 }
 
 func (c *counted) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
 	n, err := c.rc.Read(p)
 	c.n.Add(int64(n))
+	if c.left -= int64(n); c.left < 0 {
+		return n, fmt.Errorf("%w: blob %s is longer than its descriptor says", ErrRefused, c.digest)
+	}
 	if err != nil && err != io.EOF {
 		err = fmt.Errorf("%w: blob %s: %v", ErrRefused, c.digest, err)
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// UserAgent names the caller.
 	UserAgent string
+	// MaxBlob refuses a manifest naming a layer larger (0: no bound); a
+	// blob longer than its descriptor says is refused whatever it is.
+	MaxBlob int64
 }
 
 // ParseRef reads oci://HOST[:PORT]/REPO(:TAG|@sha256:…). A tag or a
