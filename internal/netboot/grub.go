@@ -45,6 +45,12 @@ func (s *Service) openShimDir() error {
 		return nil
 	}
 	r, err := os.OpenRoot(s.cfg.ShimDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Like the agent's files: logged, not fatal.
+		s.log.Warn("Secure Boot chain directory missing: machines booting shim cannot until it exists (scripts/fetch-shim.sh, make agent)",
+			"dir", s.cfg.ShimDir)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("netboot: shim directory: %w", err)
 	}

@@ -199,3 +199,18 @@ func TestConfigValidateShim(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingShimDirNotFatal: metald starts without the Secure Boot
+// chain's directory (as without the agent's files): the shim files are
+// then simply not there.
+func TestMissingShimDirNotFatal(t *testing.T) {
+	cfg := Config{Mode: ModeOff, AdvertiseURL: "http://10.0.0.1:8080/", TFTPAddr: "127.0.0.1:0",
+		ShimDir: filepath.Join(t.TempDir(), "absent"), AgentFiles: fakeAgentFiles{}}
+	s, err := New(cfg, NewMemoryInventory(), prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatalf("New with a missing shim directory: %v", err)
+	}
+	if _, _, err := s.openTFTP(pxe.FileShim, netip.MustParseAddr("10.0.0.11")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("shim without its directory: %v, want not found", err)
+	}
+}
