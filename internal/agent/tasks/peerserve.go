@@ -53,8 +53,8 @@ type peerServer struct {
 	recentOrder []string
 	recentBytes int64
 	bufs        sync.Pool
-	served  atomic.Int64 // compressed bytes sent
-	refused atomic.Int64 // requests refused (token, unknown chunk, busy)
+	served      atomic.Int64 // compressed bytes sent
+	refused     atomic.Int64 // requests refused (token, unknown chunk, busy)
 }
 
 // startPeerServer listens on the address this agent reaches metald from
