@@ -1,6 +1,7 @@
 package images
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,8 +93,30 @@ func (s *Service) writeManifest(name string, m *imaging.Manifest) (string, error
 }
 
 // Manifest returns an image's chunk manifest; ErrNoManifest for an
-// image stored before metald described images as chunks.
-func (s *Service) Manifest(name string) (*imaging.Manifest, error) {
+// image stored before metald described images as chunks. With an image
+// store, an image this metald has not cached yet is first fetched from
+// the store and described (as its machines would fetch it anyway), so
+// that its machines get chunks, not the file.
+func (s *Service) Manifest(ctx context.Context, name string) (*imaging.Manifest, error) {
+	m, err := s.localManifest(name)
+	if !errors.Is(err, ErrNoManifest) || s.cfg.ImageStore == nil || s.cfg.NoChunks {
+		return m, err
+	}
+	img, gerr := s.store.GetImage(ctx, name)
+	if gerr != nil {
+		return nil, err
+	}
+	if _, statErr := os.Stat(s.Path(img)); statErr == nil {
+		return nil, err // here, and described without chunks
+	}
+	if ferr := s.fill(ctx, img); ferr != nil {
+		return nil, fmt.Errorf("%w (%w)", err, ferr)
+	}
+	return s.localManifest(name)
+}
+
+// localManifest reads the manifest this metald holds for name.
+func (s *Service) localManifest(name string) (*imaging.Manifest, error) {
 	b, err := os.ReadFile(s.manifestPath(filepath.Base(name)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: image %s", ErrNoManifest, name)
@@ -115,7 +138,7 @@ func (s *Service) gcChunks() (int, error) {
 	keep := map[string]bool{}
 	mans, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "*.manifest.json"))
 	for _, p := range mans {
-		m, err := s.Manifest(strings.TrimSuffix(filepath.Base(p), ".manifest.json"))
+		m, err := s.localManifest(strings.TrimSuffix(filepath.Base(p), ".manifest.json"))
 		if err != nil {
 			return 0, fmt.Errorf("chunk gc: %w", err) // keep everything rather than guess
 		}

@@ -247,7 +247,7 @@ func (s *Service) serveManifest(w http.ResponseWriter, r *http.Request, name str
 		http.Error(w, "no image "+name, http.StatusNotFound)
 		return
 	}
-	m, err := s.Manifest(name)
+	m, err := s.Manifest(r.Context(), name)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return

@@ -75,12 +75,21 @@ func TestImageStoreSharedAndCached(t *testing.T) {
 		t.Errorf("B's cache holds %s, want one,three (two least recently served)", got)
 	}
 	// B described what it fetched as A did: same chunk manifest.
-	ma, err := a.Manifest("one")
+	ma, err := a.Manifest(ctx, "one")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mb, err := b.Manifest("one"); err != nil || mb.Digest() != ma.Digest() {
+	if mb, err := b.Manifest(ctx, "one"); err != nil || mb.Digest() != ma.Digest() {
 		t.Errorf("B's chunk manifest of one: %v (A's %s)", err, ma.Digest())
+	}
+	// A third metald asked for a chunk manifest (a provision starting
+	// there) before it served the file: it fetches and describes it then.
+	c, err := New(Config{Dir: t.TempDir(), ImageStore: st}, inv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc, err := c.Manifest(ctx, "one"); err != nil || mc.Digest() != ma.Digest() {
+		t.Errorf("C's chunk manifest of one, not cached before: %v (A's %s)", err, ma.Digest())
 	}
 
 	// A file the store serves altered is refused, not cached.

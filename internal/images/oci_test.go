@@ -49,11 +49,11 @@ func checkLikeUpload(t *testing.T, s *Service, img inventory.Image, disk []byte,
 	if up.RawSHA256 != img.RawSHA256 || up.VirtualSize != img.VirtualSize || up.SHA256 != img.SHA256 || up.Format != img.Format {
 		t.Errorf("%s: imported %+v, uploaded %+v", img.Name, img, up)
 	}
-	mi, err := s.Manifest(img.Name)
+	mi, err := s.Manifest(context.Background(), img.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu, err := s.Manifest(up.Name)
+	mu, err := s.Manifest(context.Background(), up.Name)
 	if err != nil {
 		t.Fatal(err)
 	}

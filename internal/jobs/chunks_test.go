@@ -14,7 +14,7 @@ import (
 
 type fakeManifests map[string]*imaging.Manifest
 
-func (f fakeManifests) Manifest(name string) (*imaging.Manifest, error) {
+func (f fakeManifests) Manifest(_ context.Context, name string) (*imaging.Manifest, error) {
 	if m, ok := f[name]; ok {
 		return m, nil
 	}

@@ -86,7 +86,7 @@ type Config struct {
 
 // Manifests finds an image's chunk manifest.
 type Manifests interface {
-	Manifest(image string) (*imaging.Manifest, error)
+	Manifest(ctx context.Context, image string) (*imaging.Manifest, error)
 }
 
 // Seeds renders the config drive of a provision (metadata.Service).

@@ -40,7 +40,7 @@ func (s *Service) Provision(ctx context.Context, machine string, req ProvisionRe
 	p := Params{Image: img.Name, ImageURL: s.cfg.ImageURL + "/images/" + url.PathEscape(img.Name),
 		RawSHA256: img.RawSHA256, VirtualSize: img.VirtualSize, Hints: req.Hints, CloudInit: req.CloudInit}
 	if s.cfg.Manifests != nil {
-		if m, err := s.cfg.Manifests.Manifest(img.Name); err == nil {
+		if m, err := s.cfg.Manifests.Manifest(ctx, img.Name); err == nil {
 			p.ManifestDigest, p.ChunkURL = m.Digest(), s.cfg.ImageURL+"/chunks"
 			p.Delta = s.deltaFor(ctx, machine, req.Delta)
 		}
