@@ -195,29 +195,16 @@ func convert(ctx context.Context, cmd *cobra.Command, in, out string, opts imagi
 	if bar != nil {
 		wo.Progress, wo.Interval = bar.update, 200*time.Millisecond
 	}
-	var finish func() (*imaging.Manifest, error)
 	if cf.chunks {
-		if s, finish, err = imaging.ManifestTee(ctx, s, 0); err != nil {
-			return fail(err)
-		}
+		wo.ChunkSize = imaging.DefaultChunkSize
 	}
 	res, err := imaging.Write(ctx, s, t.f, wo)
-	var man *imaging.Manifest
-	if finish != nil {
-		m, ferr := finish()
-		if err == nil && ferr != nil {
-			err = fmt.Errorf("chunk digest: %w", ferr)
-		}
-		man = m
-	}
+	man := res.Manifest
 	if bar != nil {
 		bar.finish()
 	}
 	if err != nil {
 		return fail(err)
-	}
-	if man != nil {
-		man.RawSHA256 = res.SHA256
 	}
 	if err := t.commit(); err != nil {
 		return fmt.Errorf("convert: finishing %s: %w", out, err)

@@ -177,63 +177,6 @@ func (b *chunkBuilder) finish(ctx context.Context, err error) (*Manifest, error)
 	return m, m.Validate()
 }
 
-// ManifestTee returns a Stream that yields s's extents unchanged to its
-// consumer (Write) while describing them as a chunk manifest: data copied
-// into chunk buffers as it passes, each chunk hashed on every core as soon
-// as the stream moves past it — the digest overlaps the conversion instead
-// of following it. No raw SHA-256 (that one runs on one core over every
-// byte). finish, called once the tee is consumed (or abandoned), stops the
-// workers and returns the manifest (an error if the stream did not end).
-func ManifestTee(ctx context.Context, s Stream, chunkSize int64) (tee Stream, finish func() (*Manifest, error), err error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	b, err := newChunkBuilder(ctx, cancel, s.Info(), chunkSize, nil, false)
-	if err != nil {
-		cancel(nil)
-		return nil, nil, err
-	}
-	t := &teeStream{s: s, f: b.filler(ctx)}
-	return t, func() (*Manifest, error) {
-		defer cancel(nil)
-		err := t.err
-		if err == nil && !t.ended {
-			err = errors.New("image stream not read to its end")
-		}
-		return b.finish(ctx, err)
-	}, nil
-}
-
-// teeStream is ManifestTee's Stream.
-type teeStream struct {
-	s     Stream
-	f     *chunkFiller
-	err   error
-	ended bool
-}
-
-func (t *teeStream) Info() Info { return t.s.Info() }
-
-func (t *teeStream) Next() (Extent, error) {
-	if t.err != nil {
-		return Extent{}, t.err
-	}
-	e, err := t.s.Next()
-	switch {
-	case err == io.EOF:
-		if t.err = t.f.done(t.s.Info()); t.err != nil {
-			return Extent{}, t.err
-		}
-		t.ended = true
-		return e, err
-	case err != nil:
-		t.err = err
-		return e, err
-	}
-	if t.err = t.f.add(e); t.err != nil {
-		return Extent{}, t.err
-	}
-	return e, nil
-}
-
 type chunkJob struct {
 	index int
 	buf   *[]byte

@@ -24,7 +24,10 @@ type writePipe struct {
 	werr     atomic.Pointer[error]
 	sum      []byte
 	closed   bool
-	hashing  bool
+	hashing  bool // the hasher stage runs (raw SHA-256, chunk digests or both)
+	raw      bool // the whole disk's SHA-256
+	// chunks, when set, names each chunk as the hasher stage sees it.
+	chunks *chunkDigests
 }
 
 const (
@@ -73,7 +76,11 @@ func newWritePipe(w *writer) *writePipe {
 	for range batchCount {
 		p.free <- &batch{b: alignedBuf(batchSize)}
 	}
-	p.hashing = !w.opts.SkipHash
+	p.raw = !w.opts.SkipHash
+	if w.opts.ChunkSize > 0 {
+		p.chunks = newChunkDigests(w.opts.ChunkSize)
+	}
+	p.hashing = p.raw || p.chunks != nil
 	if p.hashing {
 		p.wg.Add(1)
 		go p.hasher()
@@ -94,17 +101,29 @@ func (p *writePipe) hasher() {
 	h := sha256.New()
 	for o := range p.hashC {
 		if o.bt != nil || o.ref != nil {
-			h.Write(o.bytes())
+			if p.raw {
+				h.Write(o.bytes())
+			}
+			if p.chunks != nil {
+				off := o.off
+				if o.bt != nil {
+					off = o.bt.off
+				}
+				p.chunks.data(off, o.bytes())
+			}
 			p.done(o)
 			continue
 		}
-		for rem := o.n; rem > 0; {
-			c := min(rem, int64(len(zeroBlock)))
-			h.Write(zeroBlock[:c])
-			rem -= c
+		if p.raw {
+			hashZeros(h, o.n)
+		}
+		if p.chunks != nil {
+			p.chunks.skip(o.off + o.n)
 		}
 	}
-	p.sum = h.Sum(nil)
+	if p.raw {
+		p.sum = h.Sum(nil)
+	}
 }
 
 func (p *writePipe) writer() {
@@ -145,7 +164,7 @@ func (p *writePipe) borrow(off int64, b []byte, ref *refBuf) {
 	if p.hashing {
 		ref.retain(2)
 		stages.Store(2)
-		p.hashC <- wop{data: b, ref: ref, stages: stages}
+		p.hashC <- wop{data: b, ref: ref, stages: stages, off: off}
 	} else {
 		ref.retain(1)
 		stages.Store(1)

@@ -30,6 +30,11 @@ type WriteOptions struct {
 	// images read from a warm page cache; it is hidden behind any network
 	// or disk slower than that.
 	SkipHash bool
+	// ChunkSize, when set, has Result.Manifest describe the raw disk in
+	// chunks of this size (a multiple of 4096), hashed in the hasher stage
+	// from the very batches the writer writes: the chunk digest for the
+	// price of hashing the data alone, never the holes or zeros.
+	ChunkSize int64
 }
 
 // Result summarises a completed Write.
@@ -45,7 +50,10 @@ type Result struct {
 	HoleBytes int64 `json:"hole_bytes"`
 	// SHA256 is the hex digest of the whole raw disk, holes as zeros:
 	// equal to sha256sum of `qemu-img convert -O raw` output.
-	SHA256   string        `json:"sha256"`
+	SHA256 string `json:"sha256"`
+	// Manifest is the chunk manifest with WriteOptions.ChunkSize (its
+	// RawSHA256 set when SHA256 is).
+	Manifest *Manifest     `json:"manifest,omitempty"`
 	Duration time.Duration `json:"duration"`
 	// BlockDevice tells whether dst was a block device.
 	BlockDevice bool `json:"block_device"`
@@ -78,6 +86,9 @@ func Write(ctx context.Context, s Stream, dst *os.File, opts WriteOptions) (Resu
 	info := s.Info()
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
+	}
+	if c := opts.ChunkSize; c != 0 && (c < 4096 || c%4096 != 0 || c > 1<<30) {
+		return Result{}, fmt.Errorf("%w: chunk size %d is not a multiple of 4 KiB up to 1 GiB", ErrManifest, c)
 	}
 	w := &writer{f: dst, size: info.VirtualSize, opts: opts}
 	w.prog = progressTicker{fn: opts.Progress, interval: opts.Interval, start: start, last: start, in: opts.Input}
@@ -146,6 +157,12 @@ func Write(ctx context.Context, s Stream, dst *os.File, opts WriteOptions) (Resu
 	res := w.result(info, start)
 	if sum != nil {
 		res.SHA256 = hex.EncodeToString(sum)
+	}
+	if p.chunks != nil {
+		if res.Manifest, err = p.chunks.manifest(pos); err != nil {
+			return res, err
+		}
+		res.Manifest.RawSHA256 = res.SHA256
 	}
 	w.tick(pos, true)
 	return res, nil
