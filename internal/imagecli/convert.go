@@ -28,9 +28,9 @@ func NewConvertCmd() *cobra.Command {
 package given as its directory or .ovf descriptor) into the raw disk it
 describes, exactly as metal-agent writes it, and prints the raw disk's size
 and its chunk digest: the disk in 4 MiB chunks, each hashed with SHA-256
-on every core as the conversion passes it (or found to be zeros, holes
-never hashed), the list hashed again — the content digest metald records
-at upload, for a fraction of the conversion's time. --sha256 adds the SHA-256 of the
+in a stage of its own as the conversion writes it (or found to be zeros,
+holes never hashed), the list hashed again — the content digest metald
+records at upload, for a fraction of the conversion's time. --sha256 adds the SHA-256 of the
 whole raw disk (equal to sha256sum of ` + "`qemu-img convert -O raw`" + `, and
 with it the manifest digest metald serves); it reads every byte, holes
 included, on one core. --manifest writes the chunk manifest as JSON.
