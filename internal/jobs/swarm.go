@@ -69,7 +69,7 @@ func (s *Service) swarmExchange(c *gin.Context) {
 	ctx := c.Request.Context()
 	m := swarm.Member{Job: j.ID, Machine: j.Machine, Wave: p.ManifestDigest, Addr: trust.Source(c.Request.RemoteAddr)}
 	if req.Want == 0 && len(req.Need) == 0 && !req.Leaving {
-		m.Joining = s.joining(ctx, p.ManifestDigest)
+		m.Expected = s.waveJobs(ctx, p.ManifestDigest)
 	}
 	resp, drops := s.cfg.Swarm.Tracker.Exchange(m, req)
 	for _, d := range drops {
@@ -91,22 +91,23 @@ func (s *Service) leaveSwarm(job int64) {
 	}
 }
 
-// joining counts the provisions of the wave whose agents have not asked
-// for their task yet (machines still powering on or booting): an agent
-// that has every chunk stays a while for them (SwarmResponse.Stay).
-func (s *Service) joining(ctx context.Context, wave string) int {
+// waveJobs lists the provisions of the wave not finished yet: machines
+// powering on or booting, or whose agents write (joined the tracker or
+// about to); an agent that has every chunk stays a while for those that
+// have not joined (SwarmResponse.Stay).
+func (s *Service) waveJobs(ctx context.Context, wave string) []int64 {
 	js, err := s.store.ListJobs(ctx, "", true, 1000)
 	if err != nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var ids []int64
 	for _, j := range js {
-		if j.Kind != inventory.JobProvision || (j.Phase != PhasePower && j.Phase != PhaseBooting) {
+		if j.Kind != inventory.JobProvision || (j.Phase != PhasePower && j.Phase != PhaseBooting && j.Phase != PhaseWriting) {
 			continue
 		}
 		if p, err := params(j); err == nil && p.ManifestDigest == wave {
-			n++
+			ids = append(ids, j.ID)
 		}
 	}
-	return n
+	return ids
 }

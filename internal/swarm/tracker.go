@@ -16,7 +16,7 @@
 //     peer too slow, or every holder busy);
 //   - an agent that has every chunk stays (serving) while it holds the
 //     only copy of a chunk another member still needs, or while machines
-//     of the wave are still booting (Member.Joining), so that a wave
+//     of the wave have not joined yet (Member.Expected), so that a wave
 //     does not lose its chunks to the first machine that finishes (the
 //     agent bounds how long: agentapi.Swarm.LingerSeconds);
 //   - a peer that served corrupt data is dropped from the wave; one that
@@ -94,10 +94,11 @@ type Member struct {
 	// Wave is the chunk manifest's digest: the machines writing it now.
 	Wave string
 	Addr netip.Addr
-	// Joining counts the machines of the wave whose agents have not
-	// joined yet (still booting): a member with every chunk stays for
-	// them. The caller fills it in when the member needs nothing.
-	Joining int
+	// Expected lists the jobs of the wave not finished yet (their
+	// machines powering on, booting or writing): a member with every
+	// chunk stays while some of them have not joined. The caller fills it
+	// in when the member needs nothing.
+	Expected []int64
 }
 
 // Drop is a peer the tracker removed from a wave for what it did.
@@ -208,7 +209,7 @@ func (t *Tracker) Exchange(m Member, req agentapi.SwarmRequest) (agentapi.SwarmR
 		return agentapi.SwarmResponse{}, drops
 	}
 	resp := w.assign(p, min(req.Want, 64), now, t.cfg, &t.stats)
-	if len(p.need) == 0 && p.addr.IsValid() && ((m.Joining > 0 && len(p.have) > 0) || w.soleHolder(p)) {
+	if len(p.need) == 0 && p.addr.IsValid() && ((len(p.have) > 0 && w.missing(m.Expected) > 0) || w.soleHolder(p)) {
 		resp.Stay, resp.RetryAfterMillis = true, int(t.cfg.RetryAfter/time.Millisecond)
 	}
 	return resp, drops

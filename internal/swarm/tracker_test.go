@@ -334,7 +334,7 @@ func TestPeerSlotsWithinOneAnswer(t *testing.T) {
 }
 
 // TestStayForJoining: an agent with every chunk stays while machines of
-// the wave have not joined yet.
+// the wave (its unfinished jobs) have not joined yet.
 func TestStayForJoining(t *testing.T) {
 	tr := New(Config{}, newClock().now)
 	ds := digests(2)
@@ -342,9 +342,18 @@ func TestStayForJoining(t *testing.T) {
 	r.Have = ds
 	tr.Exchange(member(1), r)
 	m := member(1)
-	m.Joining = 2
+	m.Expected = []int64{1, 2, 3}
 	if got, _ := tr.Exchange(m, req(nil, 0)); !got.Stay {
-		t.Fatalf("two machines still booting: %+v, want stay", got)
+		t.Fatalf("two machines of the wave not joined yet: %+v, want stay", got)
+	}
+	// Both join (and need nothing from agent 1 alone: they hold it all).
+	for j := int64(2); j <= 3; j++ {
+		r := req(ds, 0)
+		r.Have = ds
+		tr.Exchange(member(j), r)
+	}
+	if got, _ := tr.Exchange(m, req(nil, 0)); got.Stay {
+		t.Fatalf("every machine of the wave joined and holds everything: %+v, want to go", got)
 	}
 	if got, _ := tr.Exchange(member(1), req(nil, 0)); got.Stay {
 		t.Fatalf("nobody joining, nobody needing: %+v, want to go", got)

@@ -128,6 +128,17 @@ func (w *wave) soleHolder(p *peer) bool {
 	return false
 }
 
+// missing counts the jobs of expected that are not members (yet).
+func (w *wave) missing(expected []int64) int {
+	n := 0
+	for _, j := range expected {
+		if w.peers[j] == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // byAddr finds the member serving at addr.
 func (w *wave) byAddr(addr netip.AddrPort) *peer {
 	for _, q := range w.peers {
