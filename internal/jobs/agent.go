@@ -48,7 +48,12 @@ func statusFor(err error) int {
 }
 
 func decodeAgent(c *gin.Context, v interface{ Validate() error }) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 4<<20))
+	return decodeAgentMax(c, v, 4<<20)
+}
+
+// decodeAgentMax is decodeAgent for a body of up to limit bytes.
+func decodeAgentMax(c *gin.Context, v interface{ Validate() error }, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", agentapi.ErrInvalid, err)
 	}

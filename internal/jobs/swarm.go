@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -39,12 +38,7 @@ const maxSwarmBody = 32 << 20
 // its address from this request's source, never from what it claims.
 func (s *Service) swarmExchange(c *gin.Context) {
 	var req agentapi.SwarmRequest
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxSwarmBody))
-	if err := dec.Decode(&req); err != nil {
-		agentError(c, http.StatusBadRequest, fmt.Errorf("%w: %v", agentapi.ErrInvalid, err))
-		return
-	}
-	if err := req.Validate(); err != nil {
+	if err := decodeAgentMax(c, &req, maxSwarmBody); err != nil {
 		agentError(c, statusFor(err), err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"runtime"
 	"sync"
@@ -188,10 +189,7 @@ type chunkJob struct {
 type chunkBuilder struct {
 	m    *Manifest
 	sink ChunkSink
-	raw  interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
+	raw  hash.Hash // the whole disk's SHA-256; nil: none
 	work chan chunkJob
 	// free holds the chunk buffers, a fixed set reused for the whole
 	// build (a sync.Pool would drop them at every GC, and each new 4 MiB
@@ -273,7 +271,6 @@ type chunkFiller struct {
 	cur      *[]byte
 	curFill  int64 // bytes of cur set so far (the rest is stale)
 	idx      int
-	zeros    []byte
 }
 
 func (b *chunkBuilder) filler(ctx context.Context) *chunkFiller {
@@ -281,7 +278,7 @@ func (b *chunkBuilder) filler(ctx context.Context) *chunkFiller {
 	if size < 0 {
 		size = 1<<63 - 1 // learnt at the end
 	}
-	return &chunkFiller{b: b, ctx: ctx, cs: b.m.ChunkSize, size: size, end: size, idx: -1, zeros: make([]byte, 64<<10)}
+	return &chunkFiller{b: b, ctx: ctx, cs: b.m.ChunkSize, size: size, end: size, idx: -1}
 }
 
 func (f *chunkFiller) flush() error {
@@ -302,13 +299,8 @@ func (f *chunkFiller) flush() error {
 }
 
 func (f *chunkFiller) rawZeros(n int64) {
-	if f.b.raw == nil {
-		return
-	}
-	for n > 0 {
-		k := min(n, int64(len(f.zeros)))
-		f.b.raw.Write(f.zeros[:k])
-		n -= k
+	if f.b.raw != nil {
+		hashZeros(f.b.raw, n)
 	}
 }
 
