@@ -43,20 +43,27 @@ type AllocatorConfig struct {
 	Logger       *slog.Logger
 }
 
+// holdDefaults fills the zero timing fields both allocators share:
+// offers held 60 s, declined addresses avoided 10 min, the clock, a
+// logger that discards.
+func holdDefaults(offer, decline *time.Duration, now *func() time.Time, log **slog.Logger) {
+	if *offer == 0 {
+		*offer = time.Minute
+	}
+	if *decline == 0 {
+		*decline = 10 * time.Minute
+	}
+	if *now == nil {
+		*now = time.Now
+	}
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+}
+
 // withDefaults returns c with its zero fields filled.
 func (c AllocatorConfig) withDefaults() AllocatorConfig {
-	if c.OfferHold == 0 {
-		c.OfferHold = time.Minute
-	}
-	if c.DeclineHold == 0 {
-		c.DeclineHold = 10 * time.Minute
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	holdDefaults(&c.OfferHold, &c.DeclineHold, &c.Now, &c.Logger)
 	return c
 }
 

@@ -30,18 +30,7 @@ type Allocator6Config struct {
 }
 
 func (c Allocator6Config) withDefaults() Allocator6Config {
-	if c.OfferHold == 0 {
-		c.OfferHold = time.Minute
-	}
-	if c.DeclineHold == 0 {
-		c.DeclineHold = 10 * time.Minute
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	holdDefaults(&c.OfferHold, &c.DeclineHold, &c.Now, &c.Logger)
 	return c
 }
 
