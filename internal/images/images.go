@@ -149,7 +149,11 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 	}
 	img := inventory.Image{Name: name, File: file, Format: info.Format, Chain: info.Chain, Size: counted.n,
 		VirtualSize: size, SHA256: hex.EncodeToString(fileSum.Sum(nil)), RawSHA256: raw, CreatedAt: time.Now()}
-	if err := s.storePut(ctx, img); err != nil {
+	described := man
+	if s.cfg.NoChunks {
+		described = nil
+	}
+	if err := s.storePut(ctx, img, described); err != nil {
 		os.Remove(filepath.Join(s.cfg.Dir, file))
 		return inventory.Image{}, err
 	}

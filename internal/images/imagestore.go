@@ -27,8 +27,10 @@ import (
 // there, and bounded to Config.CacheBytes by evicting the least recently
 // served files (the store keeps them).
 
-// storePut pushes img's file to the store, if there is one.
-func (s *Service) storePut(ctx context.Context, img inventory.Image) error {
+// storePut pushes img's file to the store, if there is one, with what
+// metald knows of it: raw SHA-256, virtual size, format chain and (man,
+// when chunks are on) the chunk manifest's size and digest.
+func (s *Service) storePut(ctx context.Context, img inventory.Image, man *imaging.Manifest) error {
 	if s.cfg.ImageStore == nil {
 		return nil
 	}
@@ -40,6 +42,10 @@ func (s *Service) storePut(ctx context.Context, img inventory.Image) error {
 			AnnotationVirtualSize:      strconv.FormatInt(img.VirtualSize, 10),
 			AnnotationChain:            strings.Join(img.Chain, "/"),
 		}}
+	if man != nil {
+		f.Annotations[AnnotationChunkSize] = strconv.FormatInt(man.ChunkSize, 10)
+		f.Annotations[AnnotationChunkManifest] = man.Digest()
+	}
 	d, err := s.cfg.ImageStore.Put(ctx, img.Name, f, map[string]string{AnnotationRawSHA256: img.RawSHA256})
 	if err != nil {
 		return fmt.Errorf("image store %s: %w", s.cfg.ImageStore, err)
@@ -147,7 +153,17 @@ func (s *Service) describe(ctx context.Context, img inventory.Image, path string
 	if s.cfg.NoChunks {
 		sink = nil
 	}
-	man, err := imaging.BuildManifest(ctx, st, s.cfg.ChunkSize, sink)
+	// The chunk manifest the ingesting metald recorded with the file: the
+	// same chunk size, and the same manifest to be found.
+	chunkSize, want := s.cfg.ChunkSize, ""
+	if a, err := s.cfg.ImageStore.Annotations(ctx, img.Name); err == nil {
+		if n, err := strconv.ParseInt(a[AnnotationChunkSize], 10, 64); err == nil && a[AnnotationChunkManifest] != "" {
+			chunkSize, want = n, a[AnnotationChunkManifest]
+		}
+	} else {
+		s.log.Warn("image store: no chunk manifest recorded with the file; describing it with this metald's chunk size", "image", img.Name, "err", err)
+	}
+	man, err := imaging.BuildManifest(ctx, st, chunkSize, sink)
 	if err != nil {
 		s.dropChunks(img.Name)
 		return 0, err
@@ -155,6 +171,10 @@ func (s *Service) describe(ctx context.Context, img inventory.Image, path string
 	if man.RawSHA256 != img.RawSHA256 {
 		s.dropChunks(img.Name)
 		return 0, fmt.Errorf("decodes to raw SHA-256 %s, the image has %s", man.RawSHA256, img.RawSHA256)
+	}
+	if want != "" && man.Digest() != want {
+		s.dropChunks(img.Name)
+		return 0, fmt.Errorf("decodes to chunk manifest %s, the store records %s", man.Digest(), want)
 	}
 	if s.cfg.NoChunks {
 		return 0, nil

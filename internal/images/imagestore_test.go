@@ -82,14 +82,38 @@ func TestImageStoreSharedAndCached(t *testing.T) {
 	if mb, err := b.Manifest(ctx, "one"); err != nil || mb.Digest() != ma.Digest() {
 		t.Errorf("B's chunk manifest of one: %v (A's %s)", err, ma.Digest())
 	}
-	// A third metald asked for a chunk manifest (a provision starting
-	// there) before it served the file: it fetches and describes it then.
-	c, err := New(Config{Dir: t.TempDir(), ImageStore: st}, inv, log)
+	// The store records the manifest (chunk size and digest) with the file.
+	if a, err := st.Annotations(ctx, "one"); err != nil || a[AnnotationChunkManifest] != ma.Digest() || a[AnnotationChunkSize] != "4194304" {
+		t.Errorf("store annotations of one: %v %v, want chunk manifest %s", a, err, ma.Digest())
+	}
+	// A third metald, configured with another chunk size, asked for a
+	// chunk manifest (a provision starting there) before it served the
+	// file: it fetches and describes it then, with the recorded chunk
+	// size, and finds the recorded manifest.
+	c, err := New(Config{Dir: t.TempDir(), ImageStore: st, ChunkSize: 1 << 20}, inv, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if mc, err := c.Manifest(ctx, "one"); err != nil || mc.Digest() != ma.Digest() {
 		t.Errorf("C's chunk manifest of one, not cached before: %v (A's %s)", err, ma.Digest())
+	}
+	// A store whose recorded manifest the file does not give is refused.
+	three, _ := inv.GetImage(ctx, "three")
+	ann, err := st.Annotations(ctx, "three")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann[AnnotationChunkManifest] = strings.Repeat("0", 64)
+	if _, err := st.Put(ctx, "three", oci.File{Path: a.Path(three), Size: three.Size, SHA256: three.SHA256,
+		MediaType: oci.DiskMediaType(three.Chain), Annotations: ann}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Dir: t.TempDir(), ImageStore: st}, inv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Manifest(ctx, "three"); err == nil || !strings.Contains(err.Error(), "the store records") {
+		t.Errorf("a recorded manifest the file does not give: %v, want refused", err)
 	}
 
 	// A file the store serves altered is refused, not cached.

@@ -202,4 +202,10 @@ const (
 	AnnotationRawSHA256   = "io.metal-iaas.image.raw-sha256"
 	AnnotationVirtualSize = "io.metal-iaas.image.virtual-size"
 	AnnotationChain       = "io.metal-iaas.image.chain"
+	// AnnotationChunkSize and AnnotationChunkManifest record the image's
+	// chunk manifest (its chunk size and digest) with its file in an
+	// image store: another metald describes the file with that chunk
+	// size and must find the same manifest.
+	AnnotationChunkSize     = "io.metal-iaas.image.chunk-size"
+	AnnotationChunkManifest = "io.metal-iaas.image.chunk-manifest"
 )

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/metal-iaas/metal/pkg/ocidisk"
 )
 
 // Store keeps image files in one registry repository, shared by every
@@ -64,6 +66,27 @@ func (s *Store) Open(ctx context.Context, sha256hex string) (io.ReadCloser, erro
 		return nil, classify(err, "blob sha256:"+sha256hex+" in "+s.String())
 	}
 	return rc, nil
+}
+
+// Annotations returns the annotations of image's file (its artifact's one
+// layer), as Put wrote them.
+func (s *Store) Annotations(ctx context.Context, image string) (map[string]string, error) {
+	p, err := remote.NewPuller(s.o.remoteOptions()...)
+	if err != nil {
+		return nil, classify(err, s.String())
+	}
+	desc, err := p.Get(ctx, s.tag(image))
+	if err != nil {
+		return nil, classify(err, "image "+image+" in "+s.String())
+	}
+	m, err := ocidisk.ParseManifest(desc.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: image %s in %s: %v", ErrRefused, image, s, err)
+	}
+	if len(m.Layers) != 1 {
+		return nil, fmt.Errorf("%w: image %s in %s has %d layers, want its one file", ErrRefused, image, s, len(m.Layers))
+	}
+	return m.Layers[0].Annotations, nil
 }
 
 // Delete removes image's manifest from the store (its blobs are the
