@@ -102,7 +102,7 @@ func (s *Service) Manifest(ctx context.Context, name string) (*imaging.Manifest,
 	if !errors.Is(err, ErrNoManifest) || s.cfg.ImageStore == nil || s.cfg.NoChunks {
 		return m, err
 	}
-	img, gerr := s.store.GetImage(ctx, name)
+	img, gerr := s.Image(ctx, name)
 	if gerr != nil {
 		return nil, err
 	}

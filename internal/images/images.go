@@ -32,6 +32,7 @@ type Store interface {
 	GetImage(ctx context.Context, name string) (inventory.Image, error)
 	ListImages(ctx context.Context) ([]inventory.Image, error)
 	DeleteImage(ctx context.Context, name string) error
+	AppendEvent(ctx context.Context, e inventory.Event) (inventory.Event, error)
 }
 
 // Config bounds what the library accepts.
@@ -56,6 +57,11 @@ type Config struct {
 	// least recently served files evicted first (imagestore.go).
 	ImageStore *oci.Store
 	CacheBytes int64
+	// SyncInterval is how often Run reads the library back from the
+	// image store (DefaultSyncInterval when zero); SyncMinInterval how
+	// often a lookup that misses may (1 s when zero). sync.go.
+	SyncInterval    time.Duration
+	SyncMinInterval time.Duration
 }
 
 // Service is the image library.
@@ -67,6 +73,9 @@ type Service struct {
 
 	fillMu  sync.Mutex
 	filling map[string]*sync.Mutex // per file being fetched from the store
+
+	sync       *syncState
+	lastResult SyncResult // of the last sync (sync.mu)
 }
 
 // New creates the image directory if needed.
@@ -84,7 +93,7 @@ func New(cfg Config, store Store, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: store, log: log, chunks: cs}, nil
+	return &Service{cfg: cfg, store: store, log: log, chunks: cs, sync: newSyncState()}, nil
 }
 
 // Ingest reads an image from r, inspects and verifies it end to end, and
@@ -135,6 +144,7 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 		return inventory.Image{}, err
 	}
 	file := name + "." + info.Format
+	defer s.sync.hold(name)() // the file, the push and the record: a sync leaves them to us (sync.go)
 	if err := os.Rename(tmp.Name(), filepath.Join(s.cfg.Dir, file)); err != nil {
 		return inventory.Image{}, err
 	}
@@ -186,14 +196,17 @@ func (s *Service) Path(img inventory.Image) string {
 
 // Delete forgets an image and removes its file.
 func (s *Service) Delete(ctx context.Context, name string) error {
-	img, err := s.store.GetImage(ctx, name)
+	img, err := s.Image(ctx, name)
 	if err != nil {
 		return err
 	}
+	defer s.sync.hold(name)() // a sync leaves it to us (sync.go)
 	if err := s.storeDelete(ctx, name); err != nil {
 		return err
 	}
-	if err := s.store.DeleteImage(ctx, name); err != nil {
+	// Another metald's sync (one inventory) may have removed the record
+	// once the tag was gone.
+	if err := s.store.DeleteImage(ctx, name); err != nil && (s.cfg.ImageStore == nil || !errors.Is(err, inventory.ErrNotFound)) {
 		return err
 	}
 	if err := os.Remove(s.Path(img)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -225,7 +238,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveManifest(w, r, base)
 		return
 	}
-	img, err := s.store.GetImage(r.Context(), name)
+	img, err := s.Image(r.Context(), name)
 	if err != nil {
 		http.Error(w, "no image "+name, http.StatusNotFound)
 		return
@@ -247,7 +260,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveManifest answers /images/<name>/manifest with the bytes whose
 // digest tasks carry.
 func (s *Service) serveManifest(w http.ResponseWriter, r *http.Request, name string) {
-	if _, err := s.store.GetImage(r.Context(), name); err != nil {
+	if _, err := s.Image(r.Context(), name); err != nil {
 		http.Error(w, "no image "+name, http.StatusNotFound)
 		return
 	}

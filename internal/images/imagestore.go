@@ -46,9 +46,13 @@ func (s *Service) storePut(ctx context.Context, img inventory.Image, man *imagin
 		f.Annotations[AnnotationChunkSize] = strconv.FormatInt(man.ChunkSize, 10)
 		f.Annotations[AnnotationChunkManifest] = man.Digest()
 	}
-	d, err := s.cfg.ImageStore.Put(ctx, img.Name, f, map[string]string{AnnotationRawSHA256: img.RawSHA256})
+	d, err := s.cfg.ImageStore.Put(ctx, img.Name, f, map[string]string{AnnotationRawSHA256: img.RawSHA256,
+		AnnotationCreated: img.CreatedAt.UTC().Format(time.RFC3339)})
 	if err != nil {
 		return fmt.Errorf("image store %s: %w", s.cfg.ImageStore, err)
+	}
+	if err := s.markSeen(img.Name); err != nil {
+		s.log.Warn("image store: pushed image not recorded as seen", "image", img.Name, "err", err)
 	}
 	s.log.Info("image pushed to the store", "image", img.Name, "store", s.cfg.ImageStore.String(), "digest", d)
 	return nil
@@ -171,6 +175,10 @@ func (s *Service) describe(ctx context.Context, img inventory.Image, path string
 	if man.RawSHA256 != img.RawSHA256 {
 		s.dropChunks(img.Name)
 		return 0, fmt.Errorf("decodes to raw SHA-256 %s, the image has %s", man.RawSHA256, img.RawSHA256)
+	}
+	if man.Size != img.VirtualSize {
+		s.dropChunks(img.Name)
+		return 0, fmt.Errorf("decodes to a %d-byte disk, the image has virtual size %d", man.Size, img.VirtualSize)
 	}
 	if want != "" && man.Digest() != want {
 		s.dropChunks(img.Name)

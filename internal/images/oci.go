@@ -145,7 +145,7 @@ func (s *Service) openImport(ctx context.Context, name string, req metalapi.Imag
 	if req.Ref == "" {
 		return nil, fmt.Errorf("%w: ref is required (oci://HOST/REPO:TAG or https://…)", inventory.ErrInvalid)
 	}
-	if _, err := s.store.GetImage(ctx, name); err == nil && !req.Replace {
+	if _, err := s.Image(ctx, name); err == nil && !req.Replace {
 		return nil, fmt.Errorf("%w: image %q already exists (import with replace to overwrite)", inventory.ErrConflict, name)
 	}
 	return s.openSource(ctx, req)
@@ -163,7 +163,7 @@ func (s *Service) ingestSource(ctx context.Context, name string, src *source) (i
 
 // Export pushes a stored image to req.Ref as an OCI artifact.
 func (s *Service) Export(ctx context.Context, name string, req metalapi.ImageExport) (metalapi.ImageExported, error) {
-	img, err := s.store.GetImage(ctx, name)
+	img, err := s.Image(ctx, name)
 	if err != nil {
 		return metalapi.ImageExported{}, err
 	}

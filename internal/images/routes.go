@@ -22,7 +22,7 @@ import (
 func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Context, error)) {
 	g := r.Group(metalapi.PathImages, auth)
 	g.GET("", func(c *gin.Context) {
-		imgs, err := s.store.ListImages(c.Request.Context())
+		imgs, err := s.List(c.Request.Context())
 		if err != nil {
 			fail(c, err)
 			return
@@ -30,7 +30,7 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 		c.JSON(http.StatusOK, toImages(imgs))
 	})
 	g.GET("/:name", func(c *gin.Context) {
-		img, err := s.store.GetImage(c.Request.Context(), c.Param("name"))
+		img, err := s.Image(c.Request.Context(), c.Param("name"))
 		if err != nil {
 			fail(c, err)
 			return
@@ -39,7 +39,7 @@ func (s *Service) Routes(r gin.IRouter, auth gin.HandlerFunc, fail func(*gin.Con
 	})
 	g.PUT("/:name", func(c *gin.Context) {
 		name := c.Param("name")
-		if _, err := s.store.GetImage(c.Request.Context(), name); err == nil && c.Query(metalapi.QueryReplace) != "true" {
+		if _, err := s.Image(c.Request.Context(), name); err == nil && c.Query(metalapi.QueryReplace) != "true" {
 			fail(c, fmt.Errorf("%w: image %q already exists (upload with replace=true to overwrite)", inventory.ErrConflict, name))
 			return
 		}

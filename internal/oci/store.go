@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -20,6 +21,9 @@ import (
 type Store struct {
 	repo name.Repository
 	o    Options
+
+	mu   sync.Mutex
+	seen map[string]Entry // List's cache: each tag's entry at its last digest
 }
 
 // NewStore reads oci://HOST[:PORT]/PREFIX (no tag: the images are the

@@ -1,0 +1,363 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/metal-iaas/metal/pkg/inventory"
+)
+
+// With an image store the library is read back from it (Sync): every
+// tag of the store that is an image as storePut writes it gets an
+// inventory record, a record whose file changed in the store is updated
+// (and the stale cached file dropped), and a record whose tag is gone
+// from the store is removed — so metalds with separate inventories, one
+// store, list the same images. Sync runs before `image list`, on a
+// lookup that misses (the API, /images/<name>, a provision) and every
+// Config.SyncInterval (Run).
+
+// Defaults of the store sync.
+const (
+	DefaultSyncInterval = 30 * time.Second
+	// defaultMissInterval: a lookup that misses starts a sync at most
+	// this often (a client asking for names that do not exist cannot
+	// keep metald reading the registry).
+	defaultMissInterval = time.Second
+	// syncTimeout bounds one sync, whoever waits for it.
+	syncTimeout = 2 * time.Minute
+)
+
+// SyncResult counts what one sync changed.
+type SyncResult struct {
+	Added, Updated, Removed, Refused int
+}
+
+// syncState is the one sync in flight and the last one done.
+type syncState struct {
+	mu       sync.Mutex
+	inflight chan struct{} // closed when the running sync is done
+	started  time.Time     // of the running sync, or the last done
+	lastErr  error         // of the last done
+	doneOnce bool          // a sync has finished
+
+	// nameMu guards busy, touched and seen. A push with its record
+	// (Ingest) or a removal (Delete) holds its name (hold) for its
+	// whole length; a sync leaves alone every name held at any time
+	// since it started reading the store, so it never takes the store
+	// ahead of (or behind) this metald's own inventory for a
+	// record, nor drops a file just stored.
+	nameMu  sync.Mutex
+	busy    map[string]int
+	touched map[string]bool
+	seen    map[string]bool // names seen in the store (storeSeenFile); nil until loaded
+
+	syncs   *prometheus.CounterVec // result
+	changes *prometheus.CounterVec // change
+	refused prometheus.Counter
+	warned  map[string]bool // local-only images already warned of
+}
+
+func newSyncState() *syncState {
+	return &syncState{
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metald_image_store_syncs_total",
+			Help: "Reads of the image library back from the image store, by result (ok, error)."}, []string{"result"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metald_image_store_changes_total",
+			Help: "Inventory records a store sync added, updated or removed."}, []string{"change"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "metald_image_store_tags_refused_total",
+			Help: "Tags of the image store skipped as no image of the library (another image pushed into the prefix, annotations missing or malformed), each counted once per manifest."}),
+		warned: map[string]bool{}, busy: map[string]int{}, touched: map[string]bool{},
+	}
+}
+
+// hold marks name as being pushed or removed until the returned func is
+// called.
+func (st *syncState) hold(name string) func() {
+	st.nameMu.Lock()
+	st.busy[name]++
+	st.touched[name] = true
+	st.nameMu.Unlock()
+	return func() {
+		st.nameMu.Lock()
+		if st.busy[name]--; st.busy[name] <= 0 {
+			delete(st.busy, name)
+		}
+		st.nameMu.Unlock()
+	}
+}
+
+// StoreCollectors are the sync's metrics.
+func (s *Service) StoreCollectors() []prometheus.Collector {
+	return []prometheus.Collector{s.sync.syncs, s.sync.changes, s.sync.refused}
+}
+
+// Run syncs the library from the image store every SyncInterval until
+// ctx ends; without an image store it only waits.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.ImageStore == nil {
+		<-ctx.Done()
+		return nil
+	}
+	every := s.cfg.SyncInterval
+	if every <= 0 {
+		every = DefaultSyncInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("image store sync", "store", s.cfg.ImageStore.String(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Sync reads the library back from the image store (a no-op without
+// one). It returns once a sync that started after it was called is done:
+// concurrent callers share one registry round.
+func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
+	return s.syncSince(ctx, time.Now())
+}
+
+// syncSince returns the result of a sync that started at or after since,
+// starting one if none did (one at a time).
+func (s *Service) syncSince(ctx context.Context, since time.Time) (SyncResult, error) {
+	if s.cfg.ImageStore == nil {
+		return SyncResult{}, nil
+	}
+	st := s.sync
+	for {
+		st.mu.Lock()
+		if st.inflight == nil && st.doneOnce && !st.started.Before(since) {
+			err := st.lastErr
+			st.mu.Unlock()
+			return SyncResult{}, err
+		}
+		ch := st.inflight
+		if ch == nil {
+			ch = make(chan struct{})
+			st.inflight, st.started = ch, time.Now()
+			go s.runSync(ch)
+		}
+		st.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return SyncResult{}, ctx.Err()
+		case <-ch:
+		}
+		st.mu.Lock()
+		if !st.started.Before(since) {
+			err, res := st.lastErr, s.lastResult
+			st.mu.Unlock()
+			return res, err
+		}
+		st.mu.Unlock()
+	}
+}
+
+// runSync runs one sync, detached from whoever asked (others wait for
+// it too), and publishes its outcome.
+func (s *Service) runSync(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	res, err := s.syncOnce(ctx)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	s.sync.syncs.WithLabelValues(result).Inc()
+	st := s.sync
+	st.mu.Lock()
+	st.lastErr, st.doneOnce, st.inflight = err, true, nil
+	s.lastResult = res
+	st.mu.Unlock()
+	close(done)
+}
+
+// syncOnce lists the store and makes the inventory match it.
+func (s *Service) syncOnce(ctx context.Context) (SyncResult, error) {
+	var res SyncResult
+	st, store := s.sync, s.cfg.ImageStore
+	st.nameMu.Lock()
+	st.touched = map[string]bool{}
+	for n := range st.busy {
+		st.touched[n] = true
+	}
+	if err := s.loadSeenLocked(); err != nil {
+		st.nameMu.Unlock()
+		return res, err
+	}
+	st.nameMu.Unlock()
+	entries, err := store.List(ctx)
+	if err != nil {
+		return res, fmt.Errorf("image store %s: %w", store, err)
+	}
+	recs, err := s.store.ListImages(ctx)
+	if err != nil {
+		return res, err
+	}
+	have := map[string]inventory.Image{}
+	for _, r := range recs {
+		have[r.Name] = r
+	}
+	inStore := map[string]bool{}
+	for _, e := range entries {
+		inStore[e.Image] = true // a refused tag keeps its name's record too
+		img, err := s.fromStore(e)
+		if err != nil {
+			res.Refused++
+			if e.New { // once per manifest
+				st.refused.Inc()
+				s.log.Warn("image store: tag skipped", "store", store.String(), "tag", e.Image, "digest", e.Digest, "reason", err)
+				s.event(ctx, "image.store_refused", err.Error(), map[string]any{"image": e.Image, "digest": e.Digest})
+			}
+			continue
+		}
+		if err := s.apply(ctx, &res, img, have); err != nil {
+			return res, err
+		}
+	}
+	for name, old := range have {
+		if inStore[name] {
+			continue
+		}
+		if err := s.remove(ctx, &res, old); err != nil {
+			return res, err
+		}
+	}
+	st.nameMu.Lock()
+	for name := range st.seen {
+		if !inStore[name] && !st.touched[name] {
+			delete(st.seen, name)
+		}
+	}
+	err = s.saveSeenLocked()
+	st.nameMu.Unlock()
+	if err != nil {
+		return res, err
+	}
+	if res.Updated+res.Removed > 0 {
+		if _, err := s.gcChunks(); err != nil {
+			s.log.Warn("chunk gc", "err", err)
+		}
+	}
+	return res, nil
+}
+
+// apply records img, read from the store, unless its name was held
+// since the sync started.
+func (s *Service) apply(ctx context.Context, res *SyncResult, img inventory.Image, have map[string]inventory.Image) error {
+	st := s.sync
+	st.nameMu.Lock()
+	defer st.nameMu.Unlock()
+	if st.touched[img.Name] {
+		return nil
+	}
+	st.seen[img.Name] = true
+	old, ok := have[img.Name]
+	switch {
+	case !ok:
+		if err := s.store.PutImage(ctx, img); err != nil {
+			return err
+		}
+		res.Added++
+		st.changes.WithLabelValues("added").Inc()
+		s.log.Info("image added from the store", "image", img.Name, "sha256", img.SHA256, "raw_sha256", img.RawSHA256)
+		s.event(ctx, "image.added", "image "+img.Name+" found in the image store", map[string]any{"image": img.Name, "sha256": img.SHA256})
+	case old.SHA256 != img.SHA256:
+		if err := s.store.PutImage(ctx, img); err != nil {
+			return err
+		}
+		s.dropLocal(old)
+		res.Updated++
+		st.changes.WithLabelValues("updated").Inc()
+		s.log.Info("image replaced in the store", "image", img.Name, "sha256", img.SHA256, "was", old.SHA256)
+		s.event(ctx, "image.updated", "image "+img.Name+" replaced in the image store", map[string]any{"image": img.Name, "sha256": img.SHA256})
+	}
+	return nil
+}
+
+// remove forgets a record whose tag is not in the store, if the store
+// had it once (seen) and its name was not held since the sync started.
+func (s *Service) remove(ctx context.Context, res *SyncResult, old inventory.Image) error {
+	st := s.sync
+	st.nameMu.Lock()
+	defer st.nameMu.Unlock()
+	if st.touched[old.Name] {
+		return nil
+	}
+	if !st.seen[old.Name] {
+		if !st.warned[old.Name] {
+			st.warned[old.Name] = true
+			s.log.Warn("image store: image not in the store, kept (stored before --image-store?); other metalds do not see it", "image", old.Name)
+		}
+		return nil
+	}
+	if err := s.store.DeleteImage(ctx, old.Name); err != nil && !errors.Is(err, inventory.ErrNotFound) {
+		return err
+	}
+	s.dropLocal(old)
+	delete(st.seen, old.Name)
+	res.Removed++
+	st.changes.WithLabelValues("removed").Inc()
+	s.log.Info("image removed from the store", "image", old.Name)
+	s.event(ctx, "image.removed", "image "+old.Name+" removed from the image store", map[string]any{"image": old.Name})
+	return nil
+}
+
+// dropLocal removes what this metald cached of a record the store no
+// longer has: its file and chunk manifest (the chunks go with gcChunks).
+func (s *Service) dropLocal(img inventory.Image) {
+	for _, p := range []string{s.Path(img), s.manifestPath(img.Name)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("image cache: not removed", "file", p, "err", err)
+		}
+	}
+}
+
+// event records what a sync did for the event stream (best effort).
+func (s *Service) event(ctx context.Context, typ, msg string, data map[string]any) {
+	if _, err := s.store.AppendEvent(ctx, inventory.Event{Type: typ, Message: msg, Data: data}); err != nil {
+		s.log.Warn("event not recorded", "type", typ, "err", err)
+	}
+}
+
+// Image returns the record of name; on a miss, with an image store, it
+// first reads the library back from the store (at most once a second
+// for misses), so an image another metald stored is found.
+func (s *Service) Image(ctx context.Context, name string) (inventory.Image, error) {
+	img, err := s.store.GetImage(ctx, name)
+	if err == nil || !errors.Is(err, inventory.ErrNotFound) || s.cfg.ImageStore == nil {
+		return img, err
+	}
+	every := s.cfg.SyncMinInterval
+	if every <= 0 {
+		every = defaultMissInterval
+	}
+	if _, serr := s.syncSince(ctx, time.Now().Add(-every)); serr != nil {
+		s.log.Warn("image store sync on a miss", "image", name, "err", serr)
+		return img, err
+	}
+	return s.store.GetImage(ctx, name)
+}
+
+// List returns every image, read back from the store first (a store
+// that cannot be read is logged; the records are listed as they are).
+func (s *Service) List(ctx context.Context) ([]inventory.Image, error) {
+	if _, err := s.Sync(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.log.Warn("image store sync before a list", "err", err)
+	}
+	return s.store.ListImages(ctx)
+}
