@@ -70,6 +70,7 @@ type Config struct {
 	ImageStore          string
 	ImageStorePlainHTTP bool
 	ImageCacheSize      int64
+	ImageStoreSync      time.Duration
 
 	// Peer-to-peer chunk sharing between the agents of a wave.
 	Peers          bool
@@ -160,6 +161,9 @@ func (c *Config) Validate() error {
 		if _, err := oci.NewStore(c.ImageStore, oci.Options{PlainHTTP: c.ImageStorePlainHTTP}); err != nil {
 			return fmt.Errorf("--image-store: %w", err)
 		}
+	}
+	if c.ImageStoreSync != 0 && c.ImageStoreSync < time.Second {
+		return fmt.Errorf("--image-store-sync %s: want 1s or more", c.ImageStoreSync)
 	}
 	if c.ImageCacheSize < 0 {
 		return fmt.Errorf("--image-cache-size %d: want 0 (unbounded) or a size in bytes", c.ImageCacheSize)

@@ -79,6 +79,7 @@ set through its METALD_* environment variable; an explicit flag wins.`,
 	f.BoolVar(&cfg.ImageChunks, "image-chunks", true, "describe uploads as verified chunks that agents fetch (zeros never sent; --delta skips what the disk holds); false: agents stream the image file")
 	f.StringVar(&cfg.ImageStore, "image-store", "", "oci://HOST[:PORT]/PREFIX: keep every image's file in this registry repository (one tag per image), shared by the metalds that use it and one database; the image directory becomes a cache (docs/oci.md); credentials from metald's auth file (REGISTRY_AUTH_FILE, ~/.docker/config.json)")
 	f.BoolVar(&cfg.ImageStorePlainHTTP, "image-store-plain-http", false, "talk to --image-store without TLS")
+	f.DurationVar(&cfg.ImageStoreSync, "image-store-sync", images.DefaultSyncInterval, "with --image-store: how often the image library is read back from the store (also before image list and when an image asked for is not known)")
 	f.Int64Var(&cfg.ImageCacheSize, "image-cache-size", 0, "with --image-store: bytes of image files kept here at most, least recently served evicted first (0: unbounded)")
 	f.StringSliceVar(&cfg.ImageFormats, "image-formats", nil, "allowed image formats and compressions (default: all), e.g. qcow2,vmdk,ova,gzip")
 	f.IntVar(&cfg.BMCConcurrency, "bmc-concurrency", bmc.DefaultConcurrency, "BMC operations in flight at once, over all machines")
@@ -135,7 +136,7 @@ func serve(ctx context.Context, cfg Config) error {
 	apiSrv.Routes(srv.Router())
 	imgCfg := images.Config{Dir: filepath.Join(cfg.DataDir, "images"), NoChunks: !cfg.ImageChunks, ChunkSize: cfg.ChunkSize, Imaging: imaging.Options{
 		MaxVirtualSize: cfg.MaxImageSize, MaxBuffer: cfg.MaxImageBuffer, Allowed: cfg.ImageFormats,
-	}, CacheBytes: cfg.ImageCacheSize}
+	}, CacheBytes: cfg.ImageCacheSize, SyncInterval: cfg.ImageStoreSync}
 	if cfg.ImageStore != "" {
 		if imgCfg.ImageStore, err = oci.NewStore(cfg.ImageStore, oci.Options{PlainHTTP: cfg.ImageStorePlainHTTP}); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
@@ -149,6 +150,7 @@ func serve(ctx context.Context, cfg Config) error {
 	srv.Mount("/images/", imgs)
 	srv.Mount("/chunks/", imgs.ChunkHandler())
 	srv.Registry().MustRegister(imgs.ChunkCollector())
+	srv.Registry().MustRegister(imgs.StoreCollectors()...)
 	bmcMgr, err := bmc.NewManager(bmc.Config{Concurrency: cfg.BMCConcurrency, Timeout: cfg.BMCTimeout}, log.With("service", "bmc"))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -167,7 +169,7 @@ func serve(ctx context.Context, cfg Config) error {
 	md := metadata.New(metadata.Config{Network: metadataNetwork(nbCfg, nb.Subnet())}, store, srv.Registry(), log.With("service", "metadata"))
 	md.Routes(srv.Router())
 	js := jobs.New(jobs.Config{AdvertiseURL: nbCfg.AgentURL, ImageURL: cfg.ImageURL, DiscoverUnknown: cfg.Unknown == "discover",
-		Guard: jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull || nbCfg.DHCP6.Mode == netboot.ModeFull, Metrics: srv.Registry()}, Manifests: imgs,
+		Guard: jobs.AgentGuard{LeaseBound: nbCfg.Mode == netboot.ModeFull || nbCfg.DHCP6.Mode == netboot.ModeFull, Metrics: srv.Registry()}, Manifests: imgs, Images: imgs,
 		BootTimeout: cfg.BootTimeout, ProgressTimeout: cfg.ProgressTimeout, EFI: cfg.BootEFI, Seeds: md,
 		StopGrace: cfg.Shutdown, Swarm: swarmConfig(cfg, srv.Registry())}, store, pw, log.With("service", "jobs"))
 	js.Routes(srv.Router(), apiSrv.Auth(), apiSrv.Fail)
@@ -196,6 +198,7 @@ func serve(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return nb.Run(gctx) })
 	g.Go(func() error { return pw.Run(gctx) })
 	g.Go(func() error { return js.Run(gctx) })
+	g.Go(func() error { return imgs.Run(gctx) })
 	g.Go(func() error { return evRetention.Run(gctx) })
 	// Every service's Run returns only once its background work did
 	// (jobs waits for its steps), so the deferred store.Close runs after

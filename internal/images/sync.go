@@ -61,10 +61,14 @@ type syncState struct {
 	changes *prometheus.CounterVec // change
 	refused prometheus.Counter
 	warned  map[string]bool // local-only images already warned of
+
+	base context.Context // of every sync; ended when Run returns
+	stop context.CancelFunc
 }
 
 func newSyncState() *syncState {
-	return &syncState{
+	base, stop := context.WithCancel(context.Background())
+	return &syncState{base: base, stop: stop,
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metald_image_store_syncs_total",
 			Help: "Reads of the image library back from the image store, by result (ok, error)."}, []string{"result"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "metald_image_store_changes_total",
@@ -115,6 +119,15 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			// No sync outlives Run (the inventory closes after it).
+			st := s.sync
+			st.stop()
+			st.mu.Lock()
+			ch := st.inflight
+			st.mu.Unlock()
+			if ch != nil {
+				<-ch
+			}
 			return nil
 		case <-t.C:
 		}
@@ -167,7 +180,7 @@ func (s *Service) syncSince(ctx context.Context, since time.Time) (SyncResult, e
 // runSync runs one sync, detached from whoever asked (others wait for
 // it too), and publishes its outcome.
 func (s *Service) runSync(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	ctx, cancel := context.WithTimeout(s.sync.base, syncTimeout)
 	defer cancel()
 	res, err := s.syncOnce(ctx)
 	result := "ok"

@@ -60,6 +60,9 @@ type Config struct {
 	// Manifests gives an image's chunk manifest (images.Service); nil,
 	// or an image without one, makes agents stream the image file.
 	Manifests Manifests
+	// Images finds a provision's image (images.Service, which reads the
+	// library back from an image store on a miss); nil: the inventory.
+	Images ImageLookup
 	// PowerTimeout bounds the power phase, BootTimeout the wait for the
 	// agent to register, ProgressTimeout the silence allowed between two
 	// progress reports, FinishTimeout the final boot-device and reboot.
@@ -87,6 +90,11 @@ type Config struct {
 // Manifests finds an image's chunk manifest.
 type Manifests interface {
 	Manifest(ctx context.Context, image string) (*imaging.Manifest, error)
+}
+
+// ImageLookup finds an image's record.
+type ImageLookup interface {
+	Image(ctx context.Context, name string) (inventory.Image, error)
 }
 
 // Seeds renders the config drive of a provision (metadata.Service).

@@ -33,7 +33,11 @@ func (s *Service) Provision(ctx context.Context, machine string, req ProvisionRe
 	// The format is stored explicitly, so that jobs show says what the
 	// agent writes.
 	req.ConfigDrive, _ = agentapi.ParseConfigDriveFormat(string(req.ConfigDrive))
-	img, err := s.store.GetImage(ctx, req.Image)
+	lookup := s.store.GetImage
+	if s.cfg.Images != nil {
+		lookup = s.cfg.Images.Image
+	}
+	img, err := lookup(ctx, req.Image)
 	if err != nil {
 		return inventory.Job{}, err
 	}
