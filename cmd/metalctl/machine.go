@@ -61,6 +61,7 @@ func machineAddCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&req.MACs, "mac", nil, "MAC address of a NIC (repeatable)")
 	f.StringVar(&req.BMC, "bmc", "", "BMC URL: ipmi://user:pass@host[:port], redfish://… or redfish+http://…")
 	f.StringVar(&req.IP, "ip", "", "IPv4 address reserved for the machine in full DHCP mode")
+	f.StringVar(&req.IP6, "ip6", "", "IPv6 address reserved for the machine in full DHCPv6 mode (--dhcp6-range)")
 	f.StringVar(&req.UUID, "uuid", "", "system UUID")
 	f.StringVar(&req.Serial, "serial", "", "serial number")
 	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable)")
@@ -117,7 +118,7 @@ func printMachines(g *globals, ms []metalapi.Machine, list bool) error {
 		fmt.Fprintln(w, "NAME\tSTATE\tPOWER\tMACS\tIP\tBMC\tTAGS\tAGE")
 		for _, m := range ms {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, orDash(m.PowerState),
-				strings.Join(m.MACs, ","), orDash(m.IP), orDash(m.BMC), fmtTags(m.Tags), fmtAge(m.CreatedAt))
+				strings.Join(m.MACs, ","), orDash(joinNonEmpty(",", m.IP, m.IP6)), orDash(m.BMC), fmtTags(m.Tags), fmtAge(m.CreatedAt))
 		}
 	})
 }
@@ -145,6 +146,7 @@ func machineShowCmd(g *globals) *cobra.Command {
 				}
 				row("MACs", strings.Join(m.MACs, ", "))
 				row("IP", orDash(m.IP))
+				row("IPv6", orDash(m.IP6))
 				row("UUID", orDash(m.UUID))
 				row("Serial", orDash(m.Serial))
 				row("BMC", orDash(m.BMC))
@@ -169,12 +171,13 @@ func machineShowCmd(g *globals) *cobra.Command {
 
 func machineEditCmd(g *globals) *cobra.Command {
 	var macs, tags []string
-	var ip, bmc, uuid, serial, state, reason, uefiBoot string
+	var ip, ip6, bmc, uuid, serial, state, reason, uefiBoot string
 	var noVerify bool
 	cmd := &cobra.Command{
-		Use:   "edit NAME [--mac MAC]… [--ip IP] [--bmc URL] [--tag k=v|k=]… [--state S] [--uefi-boot ipxe|shim|default]",
+		Use:   "edit NAME [--mac MAC]… [--ip IP] [--ip6 IP6] [--bmc URL] [--tag k=v|k=]… [--state S] [--uefi-boot ipxe|shim|default]",
 		Short: "Change a machine (only the flags given change)",
 		Example: `  metalctl machine edit rack1-07 --ip 10.0.0.8 --tag role=db --tag old=
+  metalctl machine edit rack1-07 --ip6 fd00:10::8    # reserved DHCPv6 address
   metalctl machine edit rack1-07 --state maintenance --reason "RAM swap"
   metalctl machine edit rack1-07 --uefi-boot shim    # Secure Boot: Debian's signed shim and GRUB`,
 		Args: cobra.ExactArgs(1),
@@ -190,6 +193,7 @@ func machineEditCmd(g *globals) *cobra.Command {
 				}
 			}
 			set("ip", &ip, &p.IP)
+			set("ip6", &ip6, &p.IP6)
 			set("bmc", &bmc, &p.BMC)
 			set("uuid", &uuid, &p.UUID)
 			set("serial", &serial, &p.Serial)
@@ -201,8 +205,8 @@ func machineEditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			p.Tags = t
-			if p.MACs == nil && p.IP == nil && p.BMC == nil && p.UUID == nil && p.Serial == nil && p.State == nil && p.UEFIBoot == nil && len(p.Tags) == 0 {
-				return usageError{fmt.Errorf("nothing to change: give at least one of --mac, --ip, --bmc, --uuid, --serial, --tag, --state, --uefi-boot")}
+			if p.MACs == nil && p.IP == nil && p.IP6 == nil && p.BMC == nil && p.UUID == nil && p.Serial == nil && p.State == nil && p.UEFIBoot == nil && len(p.Tags) == 0 {
+				return usageError{fmt.Errorf("nothing to change: give at least one of --mac, --ip, --ip6, --bmc, --uuid, --serial, --tag, --state, --uefi-boot")}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -221,6 +225,7 @@ func machineEditCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVar(&macs, "mac", nil, "replace the MAC list (repeatable)")
 	f.StringVar(&ip, "ip", "", "reserved IPv4 address (empty removes it)")
+	f.StringVar(&ip6, "ip6", "", "reserved IPv6 address for DHCPv6 (empty removes it)")
 	f.StringVar(&bmc, "bmc", "", "BMC URL (empty removes it)")
 	f.StringVar(&uuid, "uuid", "", "system UUID")
 	f.StringVar(&serial, "serial", "", "serial number")

@@ -37,6 +37,17 @@ func orDash(s string) string {
 	return s
 }
 
+// joinNonEmpty joins the non-empty strings of parts with sep.
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
 func fmtAge(t time.Time) string {
 	if t.IsZero() {
 		return "-"

@@ -25,6 +25,9 @@ func (n netbootInventory) toNetboot(m inventory.Machine, mac net.HardwareAddr) n
 	if ip, err := netip.ParseAddr(m.IP); err == nil {
 		out.IP = ip
 	}
+	if ip, err := netip.ParseAddr(m.IP6); err == nil {
+		out.IP6 = ip
+	}
 	return out
 }
 

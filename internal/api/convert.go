@@ -14,7 +14,7 @@ import (
 // toMachine is a machine as the API shows it, with its hardware report.
 func toMachine(m inventory.Machine) metalapi.Machine {
 	return metalapi.Machine{
-		Name: m.Name, MACs: m.MACs, UUID: m.UUID, Serial: m.Serial, IP: m.IP, Tags: m.Tags,
+		Name: m.Name, MACs: m.MACs, UUID: m.UUID, Serial: m.Serial, IP: m.IP, IP6: m.IP6, Tags: m.Tags,
 		State: metalapi.State(m.State), StateReason: m.StateReason, BMC: m.BMC,
 		PowerState: m.PowerState, PowerCheckedAt: m.PowerCheckedAt, UEFIBoot: m.UEFIBoot,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
@@ -33,7 +33,7 @@ func toMachines(ms []inventory.Machine) []metalapi.Machine {
 // fromMachineCreate is the inventory record a create request asks for.
 func fromMachineCreate(req metalapi.MachineCreate) inventory.Machine {
 	return inventory.Machine{
-		Name: req.Name, MACs: req.MACs, IP: req.IP, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
+		Name: req.Name, MACs: req.MACs, IP: req.IP, IP6: req.IP6, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
 	}
 }
 
@@ -41,7 +41,7 @@ func fromMachineCreate(req metalapi.MachineCreate) inventory.Machine {
 // change goes through the lifecycle separately).
 func fromMachinePatch(req metalapi.MachinePatch) inventory.MachinePatch {
 	return inventory.MachinePatch{
-		MACs: req.MACs, IP: req.IP, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
+		MACs: req.MACs, IP: req.IP, IP6: req.IP6, BMC: req.BMC, UUID: req.UUID, Serial: req.Serial, Tags: req.Tags,
 		UEFIBoot: req.UEFIBoot,
 	}
 }

@@ -54,7 +54,7 @@ func (s *Service) bootFor(ctx context.Context, req bootRequest) (Machine, pxe.Sc
 		return m, pxe.ScriptData{}, &bootError{http.StatusTooManyRequests, "netboot: too many boot script requests from " + src.String()}
 	}
 	if errors.Is(err, ErrNotFound) && s.cfg.Unknown == UnknownDiscover && mac != nil {
-		if ferr := s.fromMachine(ctx, mac, netip.Addr{}, src); ferr != nil {
+		if ferr := s.fromMachine(ctx, mac, netip.Addr{}, netip.Addr{}, src); ferr != nil {
 			s.refused(ctx, mac, "", src, ferr)
 			return m, pxe.ScriptData{}, &bootError{http.StatusForbidden, "netboot: " + ferr.Error()}
 		}
@@ -70,7 +70,7 @@ func (s *Service) bootFor(ctx context.Context, req bootRequest) (Machine, pxe.Sc
 	if m.MAC == nil {
 		m.MAC = mac
 	}
-	if ferr := s.fromMachine(ctx, m.MAC, m.IP, src); ferr != nil {
+	if ferr := s.fromMachine(ctx, m.MAC, m.IP, m.IP6, src); ferr != nil {
 		s.refused(ctx, m.MAC, m.Name, src, ferr)
 		return m, pxe.ScriptData{}, &bootError{http.StatusForbidden, "netboot: " + ferr.Error()}
 	}

@@ -9,13 +9,13 @@ import (
 )
 
 // fromMachine checks, in full mode, that src is the address metald
-// reserved for the machine (reserved) or leased to mac: a boot script
-// goes only to the machine it is for, as the agent API and metadata do.
-// Without metald's DHCP there is no address to compare with, and any
-// source is accepted.
-func (s *Service) fromMachine(ctx context.Context, mac net.HardwareAddr, reserved, src netip.Addr) error {
+// reserved for the machine (reserved, or reserved6 over IPv6) or leased
+// to mac: a boot script goes only to the machine it is for, as the agent
+// API and metadata do. Without metald's DHCP there is no address to
+// compare with, and any source is accepted.
+func (s *Service) fromMachine(ctx context.Context, mac net.HardwareAddr, reserved, reserved6, src netip.Addr) error {
 	if src.Is6() && !src.Is4In6() {
-		if checked, err := s.v6.fromMachine6(ctx, mac, src); checked {
+		if checked, err := s.v6.fromMachine6(ctx, mac, reserved6, src); checked {
 			return err
 		}
 	}

@@ -134,6 +134,41 @@ func TestDHClient6FullMode(t *testing.T) {
 	}
 }
 
+// TestDHClient6Reservation: ISC dhclient -6 gets the machine's reserved
+// IPv6 address (outside the pool) rather than one from the pool; a
+// reservation outside the prefix is ignored (the pool's first address)
+// with a warning rather than handed out off-link.
+func TestDHClient6Reservation(t *testing.T) {
+	tb := newTestbed(t)
+	mac := "02:00:00:00:00:c0"
+	h := tb.startHelper(helperSpec{Config: full6Config(), Machines: []helperMachine{
+		{MAC: mac, Name: "node-6", State: "ready", IP6: "fd99::42"},
+	}})
+	rec, ok := tb.dhclient6(t.TempDir(), 20)
+	if !ok || !strings.Contains(rec, "BOUND6 fd99::42 fd99::53") {
+		t.Fatalf("dhclient -6 did not bind the reserved fd99::42; record:\n%s", rec)
+	}
+	e, err := h.wait(5*time.Second, func(e Event) bool { return e.Kind == EventDHCPAck && e.MAC == mac })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Machine != "node-6" || e.Fields["ip"] != "fd99::42" {
+		t.Errorf("ack event = %+v", e)
+	}
+	h.metrics() // stopped: the next helper takes the ports
+
+	h2 := tb.startHelper(helperSpec{Config: full6Config(), Machines: []helperMachine{
+		{MAC: mac, Name: "node-6", State: "ready", IP6: "fd98::42"},
+	}})
+	rec, ok = tb.dhclient6(t.TempDir(), 20)
+	if !ok || !strings.Contains(rec, "BOUND6 fd99::100 ") {
+		t.Fatalf("with a reservation off the prefix, dhclient -6 did not get the pool's fd99::100; record:\n%s", rec)
+	}
+	if _, err := h2.wait(5*time.Second, func(e Event) bool { return e.Kind == EventDHCPAck && e.Fields["ip"] == "fd99::100" }); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestDHCPv6NetbootOptions: a PXEv6 client as OVMF sends it (DUID-UUID,
 // arch 7, vendor class PXEClient, EUI-64 link-local source) and iPXE (user
 // class iPXE) get option 59 with the TFTP URL of snponly.efi and the boot

@@ -62,7 +62,7 @@ func newService6(s *Service, reg prometheus.Registerer) (*service6, error) {
 		v.leases = l6.Leases6()
 		v.alloc, err = dhcp.NewAllocator6(context.Background(), dhcp.Allocator6Config{
 			Prefix: cfg.Prefix, ServerIP: cfg.ServerIP, RangeStart: cfg.RangeStart, RangeEnd: cfg.RangeEnd,
-			LeaseTime: s.cfg.LeaseTime, Store: v.leases, Reservations: reservations{s}, Logger: s.log,
+			LeaseTime: s.cfg.LeaseTime, Store: v.leases, Reservations: reservations{s: s, v6: true}, Logger: s.log,
 		})
 		if err != nil {
 			return nil, err
@@ -191,18 +191,24 @@ func (v *service6) ServeDHCPv6(ctx context.Context, req *dhcp.Request6) (*dhcpv6
 }
 
 // fromMachine6 checks, in DHCPv6 full mode, that src (an IPv6 address) is
-// the address leased to mac; without DHCPv6 full mode there is nothing
-// to compare with.
-func (v *service6) fromMachine6(ctx context.Context, mac net.HardwareAddr, src netip.Addr) (checked bool, err error) {
+// the machine's reserved IPv6 address or the address leased to mac;
+// without DHCPv6 full mode there is nothing to compare with.
+func (v *service6) fromMachine6(ctx context.Context, mac net.HardwareAddr, reserved, src netip.Addr) (checked bool, err error) {
 	if v == nil || v.cfg.Mode != ModeFull || mac == nil {
 		return false, nil
+	}
+	if reserved.IsValid() && reserved == src {
+		return true, nil
 	}
 	l, err := v.leases.Get(ctx, mac)
 	if err == nil && l.IP == src && l.Expires.After(time.Now()) {
 		return true, nil
 	}
 	held := "no DHCPv6 lease"
-	if err == nil {
+	switch {
+	case reserved.IsValid():
+		held = "reserved address " + reserved.String()
+	case err == nil:
 		held = "DHCPv6 lease " + l.IP.String()
 	}
 	return true, fmt.Errorf("boot script for %s asked from %s, which is not its address (%s)", mac, src, held)

@@ -176,7 +176,7 @@ type helperSpec struct {
 }
 
 type helperMachine struct {
-	MAC, Name, State, IP, Hostname, UUID string
+	MAC, Name, State, IP, IP6, Hostname, UUID string
 }
 
 // helper is a running boot-services process in the server namespace.
@@ -329,11 +329,14 @@ func runHelper(specJSON string) int {
 			fmt.Fprintln(os.Stderr, "helper machine:", err)
 			return 2
 		}
-		var ip netip.Addr
+		var ip, ip6 netip.Addr
 		if m.IP != "" {
 			ip = netip.MustParseAddr(m.IP)
 		}
-		inv.Add(Machine{MAC: mac, Name: m.Name, State: m.State, IP: ip, Hostname: m.Hostname}, m.UUID)
+		if m.IP6 != "" {
+			ip6 = netip.MustParseAddr(m.IP6)
+		}
+		inv.Add(Machine{MAC: mac, Name: m.Name, State: m.State, IP: ip, IP6: ip6, Hostname: m.Hostname}, m.UUID)
 	}
 	reg := prometheus.NewRegistry()
 	svc, err := New(spec.Config, inv, reg, log)

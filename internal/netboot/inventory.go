@@ -19,6 +19,7 @@ type Machine struct {
 	Name     string
 	State    string     // lifecycle state (SPEC §3): discovered, ready, provisioning, …
 	IP       netip.Addr // reserved address in full mode; zero = from the pool
+	IP6      netip.Addr // reserved IPv6 address in DHCPv6 full mode; zero = from the pool
 	Hostname string     // option 12 in full mode
 	Token    string     // agent token for the boot script; empty renders a placeholder
 	// UEFIBoot is the machine's own UEFI boot chain; "" follows

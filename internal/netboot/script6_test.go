@@ -1,10 +1,15 @@
 package netboot
 
 import (
+	"context"
 	"net"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/metal-iaas/metal/pkg/dhcp"
 )
 
 // TestScriptOverIPv6: in a dual-stack metald, a boot script asked over
@@ -39,5 +44,36 @@ func TestScriptOverIPv6(t *testing.T) {
 		if w.Code != 200 || !strings.Contains(body, "kernel "+tc.base+"/agent/vmlinuz ") || !strings.Contains(body, "metal.url="+tc.agent+" ") {
 			t.Errorf("%s: %d, want kernel from %s and metal.url=%s:\n%s", tc.name, w.Code, tc.base, tc.agent, body)
 		}
+	}
+}
+
+// TestFromMachine6Reservation: in DHCPv6 full mode, a machine's reserved
+// IPv6 address is its own before it holds any lease (a boot script goes
+// to it), another address of the prefix is refused naming the
+// reservation, and without a reservation the live lease decides.
+func TestFromMachine6Reservation(t *testing.T) {
+	ctx := context.Background()
+	mac, _ := net.ParseMAC("02:00:00:00:06:02")
+	leases := dhcp.NewMemoryStore()
+	v := &service6{cfg: Config6{Mode: ModeFull}, leases: leases}
+	reserved := netip.MustParseAddr("fd99::42")
+	for _, tc := range []struct {
+		reserved, src netip.Addr
+		want          string // "" accepted
+	}{
+		{reserved, reserved, ""},
+		{reserved, netip.MustParseAddr("fd99::100"), "not its address (reserved address fd99::42)"},
+		{netip.Addr{}, netip.MustParseAddr("fd99::100"), "not its address (no DHCPv6 lease)"},
+	} {
+		checked, err := v.fromMachine6(ctx, mac, tc.reserved, tc.src)
+		if !checked || (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("reserved %v, from %v: checked %v, %v; want %q", tc.reserved, tc.src, checked, err, tc.want)
+		}
+	}
+	if err := leases.Put(ctx, dhcp.Lease{MAC: mac, IP: netip.MustParseAddr("fd99::100"), State: dhcp.LeaseBound, Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.fromMachine6(ctx, mac, netip.Addr{}, netip.MustParseAddr("fd99::100")); err != nil {
+		t.Errorf("from its lease: %v", err)
 	}
 }

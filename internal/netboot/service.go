@@ -92,7 +92,7 @@ func New(cfg Config, inv Inventory, reg prometheus.Registerer, log *slog.Logger)
 		s.alloc, err = dhcp.NewAllocator(context.Background(), dhcp.AllocatorConfig{
 			ServerIP: cfg.ServerIP, Subnet: subnet, RangeStart: cfg.RangeStart, RangeEnd: cfg.RangeEnd,
 			LeaseTime: cfg.LeaseTime, Routers: cfg.Router, DNS: cfg.DNS, Domain: cfg.Domain,
-			Store: inv, Reservations: reservations{s}, Logger: log,
+			Store: inv, Reservations: reservations{s: s}, Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -213,8 +213,12 @@ func (s *Service) event(ctx context.Context, mac net.HardwareAddr, name, kind st
 	}
 }
 
-// reservations adapts the inventory to dhcp.Reservations.
-type reservations struct{ s *Service }
+// reservations adapts the inventory to dhcp.Reservations: a machine's
+// IPv4 reservation, or with v6 its IPv6 one.
+type reservations struct {
+	s  *Service
+	v6 bool
+}
 
 func (r reservations) Reservation(ctx context.Context, mac net.HardwareAddr) (dhcp.Reservation, bool, error) {
 	m, err := r.s.inv.MachineByMAC(ctx, mac)
@@ -224,7 +228,11 @@ func (r reservations) Reservation(ctx context.Context, mac net.HardwareAddr) (dh
 	if err != nil {
 		return dhcp.Reservation{}, false, err
 	}
-	return dhcp.Reservation{IP: m.IP, Hostname: m.Hostname}, true, nil
+	ip := m.IP
+	if r.v6 {
+		ip = m.IP6
+	}
+	return dhcp.Reservation{IP: ip, Hostname: m.Hostname}, true, nil
 }
 
 func macString(m net.HardwareAddr) string {

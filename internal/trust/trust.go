@@ -52,13 +52,10 @@ func Source(remoteAddr string) netip.Addr {
 	return a.Unmap()
 }
 
-// Addresses are the addresses m may speak from: its reservation, and
-// the unexpired DHCPv4 and DHCPv6 leases of its MACs.
+// Addresses are the addresses m may speak from: its IPv4 and IPv6
+// reservations, and the unexpired DHCPv4 and DHCPv6 leases of its MACs.
 func (b *Binder) Addresses(ctx context.Context, m inventory.Machine) []netip.Addr {
-	var out []netip.Addr
-	if a, err := netip.ParseAddr(m.IP); err == nil {
-		out = append(out, a.Unmap())
-	}
+	out := reserved(m)
 	for _, mac := range m.MACs {
 		for _, get := range []func(context.Context, string) (inventory.Lease, error){b.store.GetLease, b.store.GetLease6} {
 			l, err := get(ctx, mac)
@@ -94,7 +91,7 @@ func (b *Binder) MachineAt(ctx context.Context, src netip.Addr) (inventory.Machi
 		return inventory.Machine{}, err
 	}
 	for _, m := range ms {
-		if a, err := netip.ParseAddr(m.IP); err == nil && a.Unmap() == src {
+		if contains(reserved(m), src) {
 			return m, nil
 		}
 	}
@@ -102,6 +99,17 @@ func (b *Binder) MachineAt(ctx context.Context, src netip.Addr) (inventory.Machi
 		return b.store.MachineByMAC(ctx, l.MAC)
 	}
 	return inventory.Machine{}, fmt.Errorf("%w: no machine is known at %s", inventory.ErrNotFound, src)
+}
+
+// reserved are m's reserved addresses (IPv4, IPv6), unmapped.
+func reserved(m inventory.Machine) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range []string{m.IP, m.IP6} {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
 }
 
 func contains(as []netip.Addr, a netip.Addr) bool {

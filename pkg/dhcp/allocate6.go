@@ -88,7 +88,14 @@ func (a *Allocator6) Handle(ctx context.Context, req *Request6) (*dhcpv6.Message
 			return nil, fmt.Errorf("dhcp6: store lease of %s: %w", mac, err)
 		}
 		a.index(l)
-		reply.AddOption(a.iaWith(ia, ip, a.cfg.LeaseTime))
+		out := a.iaWith(ia, ip, a.cfg.LeaseTime)
+		if hint.IsValid() && hint != ip && a.cfg.Prefix.Contains(hint) {
+			// The client holds another address (from the pool, before its
+			// machine was given a reservation): tell it to stop using it
+			// (RFC 8415 §18.3.4, lifetimes 0).
+			out.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: hint.AsSlice()})
+		}
+		reply.AddOption(out)
 		return reply, nil
 	case dhcpv6.MessageTypeRelease:
 		if l, ok := a.byMAC[mac]; ok && l.IP == hint && l.State == LeaseBound {

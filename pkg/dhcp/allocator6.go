@@ -176,6 +176,9 @@ func (a *Allocator6) reservation(ctx context.Context, mac net.HardwareAddr) (net
 	if r.IP.Is6() && a.cfg.Prefix.Contains(r.IP) {
 		return r.IP, r.Hostname, nil
 	}
+	if r.IP.IsValid() {
+		a.cfg.Logger.Warn("dhcp6: reservation outside prefix ignored", "mac", mac, "ip", r.IP, "prefix", a.cfg.Prefix)
+	}
 	return netip.Addr{}, r.Hostname, nil
 }
 

@@ -157,8 +157,19 @@ func TestAllocator6ReservationsAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	hw1, hw2 := net.HardwareAddr{2, 0, 0, 0, 6, 1}, net.HardwareAddr{2, 0, 0, 0, 6, 2}
-	if rep, _ := a.Handle(ctx, msg6(t, dhcpv6.MessageTypeRequest, hw1, netip.MustParseAddr("fd00:6::100"))); iaAddr(t, rep).String() != "fd00:6::50" {
+	rep, _ := a.Handle(ctx, msg6(t, dhcpv6.MessageTypeRequest, hw1, netip.MustParseAddr("fd00:6::100")))
+	if iaAddr(t, rep).String() != "fd00:6::50" {
 		t.Errorf("reserved client: %v", rep)
+	}
+	// The address it asked for comes back with lifetimes 0: "stop using it".
+	if addrs := rep.Options.OneIANA().Options.Addresses(); len(addrs) != 2 ||
+		addrs[1].IPv6Addr.String() != "fd00:6::100" || addrs[1].ValidLifetime != 0 || addrs[1].PreferredLifetime != 0 ||
+		addrs[0].ValidLifetime != time.Hour {
+		t.Errorf("reserved client asking for another address: %v", rep.Options.OneIANA())
+	}
+	if rep, _ := a.Handle(ctx, msg6(t, dhcpv6.MessageTypeRenew, hw1, netip.MustParseAddr("fd00:6::50"))); len(rep.Options.OneIANA().Options.Addresses()) != 1 ||
+		iaAddr(t, rep).String() != "fd00:6::50" {
+		t.Errorf("renewing the reserved address: %v", rep.Options.OneIANA())
 	}
 	if adv, _ := a.Handle(ctx, msg6(t, dhcpv6.MessageTypeSolicit, hw2, netip.Addr{})); iaAddr(t, adv).String() != "fd00:6::100" {
 		t.Errorf("IPv4 reservation not ignored: %v", adv)

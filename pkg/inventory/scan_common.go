@@ -47,7 +47,7 @@ func scanMachines(rows rowScanner) (machineRows, error) {
 		var id, powerAt, created, updated int64
 		var state, hw string
 		if err := rows.Scan(&id, &m.Name, &m.UUID, &m.Serial, &state, &m.StateReason, &m.IP, &m.BMC,
-			&m.PowerState, &powerAt, &hw, &m.UEFIBoot, &created, &updated); err != nil {
+			&m.PowerState, &powerAt, &hw, &m.UEFIBoot, &m.IP6, &created, &updated); err != nil {
 			return machineRows{}, err
 		}
 		m.State = State(state)

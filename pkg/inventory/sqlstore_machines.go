@@ -20,11 +20,13 @@ func (s *sqlStore) CreateMachine(ctx context.Context, m Machine) (Machine, error
 // machineConflict turns a unique violation on machines (on PostgreSQL, a
 // race lost to another metald) into the conflict the checks would have
 // reported.
-func (w sqlTx) machineConflict(err error, name, ip string) error {
+func (w sqlTx) machineConflict(err error, name, ip, ip6 string) error {
 	c, ok := w.d.unique(err)
 	switch {
 	case ok && c == "machines_ip":
 		return fmt.Errorf("%w: ip %s is already reserved for another machine", ErrConflict, ip)
+	case ok && c == "machines_ip6":
+		return fmt.Errorf("%w: ip6 %s is already reserved for another machine", ErrConflict, ip6)
 	case ok:
 		return fmt.Errorf("%w: machine %q already exists", ErrConflict, name)
 	}
@@ -33,10 +35,10 @@ func (w sqlTx) machineConflict(err error, name, ip string) error {
 
 // insertMachine implements machineTx.
 func (w sqlTx) insertMachine(ctx context.Context, m Machine, bmcShown string, bmcSealed []byte, now time.Time) (int64, error) {
-	id, err := w.insertID(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, bmc_url, bmc_sealed, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?)`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, bmcShown, bmcSealed, now.UnixNano(), now.UnixNano())
+	id, err := w.insertID(ctx, `INSERT INTO machines (name, uuid, serial, state, ip, ip6, bmc_url, bmc_sealed, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, m.Name, m.UUID, m.Serial, string(m.State), m.IP, m.IP6, bmcShown, bmcSealed, now.UnixNano(), now.UnixNano())
 	if err != nil {
-		return 0, w.machineConflict(err, m.Name, m.IP)
+		return 0, w.machineConflict(err, m.Name, m.IP, m.IP6)
 	}
 	return id, nil
 }
@@ -47,7 +49,8 @@ var holderQueries = [...]string{
 	holdName: `SELECT name FROM machines WHERE name = ? AND id <> ?`,
 	holdMAC: `SELECT m.name FROM machine_macs x JOIN machines m ON m.id = x.machine_id
 		WHERE x.mac = ? AND x.machine_id <> ?`,
-	holdIP: `SELECT name FROM machines WHERE ip = ? AND id <> ?`,
+	holdIP:  `SELECT name FROM machines WHERE ip = ? AND id <> ?`,
+	holdIP6: `SELECT name FROM machines WHERE ip6 = ? AND id <> ?`,
 }
 
 // holder implements machineTx.

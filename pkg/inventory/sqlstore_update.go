@@ -36,11 +36,14 @@ func (w sqlTx) deleteMACs(ctx context.Context, id int64) error {
 func (w sqlTx) setColumn(ctx context.Context, id int64, name string, c colSet) error {
 	// c.col comes from preparePatch's fixed list, never from input.
 	if _, err := w.exec(ctx, `UPDATE machines SET `+c.col+` = ? WHERE id = ?`, c.val, id); err != nil {
-		var ip string
-		if c.col == "ip" { // the one patched column with a unique index (PostgreSQL)
+		var ip, ip6 string
+		switch c.col { // the patched columns with a unique index (PostgreSQL)
+		case "ip":
 			ip, _ = c.val.(string)
+		case "ip6":
+			ip6, _ = c.val.(string)
 		}
-		return w.machineConflict(err, name, ip)
+		return w.machineConflict(err, name, ip, ip6)
 	}
 	return nil
 }

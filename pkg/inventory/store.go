@@ -90,11 +90,14 @@ type Store interface {
 // JSON tags: what clients see of it is pkg/metalapi's, into which the
 // services convert it at their edge.
 type Machine struct {
-	Name        string
-	MACs        []string
-	UUID        string
-	Serial      string
-	IP          string
+	Name   string
+	MACs   []string
+	UUID   string
+	Serial string
+	IP     string
+	// IP6 is the IPv6 address reserved for the machine's MACs by the
+	// DHCPv6 server in full mode ("" for one from the pool).
+	IP6         string
 	Tags        map[string]string
 	State       State
 	StateReason string
@@ -124,6 +127,7 @@ type MachinePatch struct {
 	UUID       *string
 	Serial     *string
 	IP         *string
+	IP6        *string
 	BMC        *string
 	Tags       map[string]string // merged; an empty value deletes the key
 	Hardware   []byte

@@ -28,6 +28,9 @@ func prepareMachine(m Machine) (Machine, error) {
 	if m.IP, err = NormalizeIP(m.IP); err != nil {
 		return Machine{}, err
 	}
+	if m.IP6, err = NormalizeIP6(m.IP6); err != nil {
+		return Machine{}, err
+	}
 	if err := ValidateTags(m.Tags); err != nil {
 		return Machine{}, err
 	}
@@ -105,6 +108,7 @@ type preparedPatch struct {
 	setMACs bool
 	checkIP bool
 	ip      string
+	ip6     *string // nil: unchanged
 	cols    []colSet
 	tags    map[string]string
 }
@@ -126,11 +130,21 @@ func preparePatch(sealer *Sealer, p MachinePatch) (preparedPatch, error) {
 		}
 		pp.checkIP = true
 	}
+	if p.IP6 != nil {
+		v, err := NormalizeIP6(*p.IP6)
+		if err != nil {
+			return pp, err
+		}
+		pp.ip6 = &v
+	}
 	if err := ValidateTags(p.Tags); err != nil {
 		return pp, err
 	}
 	if p.IP != nil {
 		pp.cols = append(pp.cols, colSet{"ip", pp.ip, true})
+	}
+	if pp.ip6 != nil {
+		pp.cols = append(pp.cols, colSet{"ip6", *pp.ip6, true})
 	}
 	if p.UUID != nil {
 		pp.cols = append(pp.cols, colSet{"uuid", strings.TrimSpace(*p.UUID), true})
@@ -291,7 +305,7 @@ func jobFinalState(success bool) string {
 	return JobFailed
 }
 
-const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, uefi_boot, created_at, updated_at`
+const machineCols = `id, name, uuid, serial, state, state_reason, ip, bmc_url, power_state, power_checked_at, hardware, uefi_boot, ip6, created_at, updated_at`
 
 // checkWritableDir creates dir if needed (mode 0700), proves it is
 // writable and makes it private (privateDir).

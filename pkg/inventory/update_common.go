@@ -48,12 +48,13 @@ const (
 	holdName holdKind = iota
 	holdMAC
 	holdIP
+	holdIP6
 )
 
-// checkFree refuses a name, MAC or reserved IP that another machine holds,
-// naming that machine. self is the id of the machine being changed, 0 for
-// a new one (whose name is checked too).
-func checkFree(ctx context.Context, tx machineTx, name string, macs []string, ip string, self int64) error {
+// checkFree refuses a name, MAC or reserved IPv4 or IPv6 address that
+// another machine holds, naming that machine. self is the id of the
+// machine being changed, 0 for a new one (whose name is checked too).
+func checkFree(ctx context.Context, tx machineTx, name string, macs []string, ip, ip6 string, self int64) error {
 	if self == 0 {
 		if _, taken, err := tx.holder(ctx, holdName, name, 0); err != nil {
 			return err
@@ -75,6 +76,13 @@ func checkFree(ctx context.Context, tx machineTx, name string, macs []string, ip
 			return fmt.Errorf("%w: ip %s is already reserved for machine %q", ErrConflict, ip, other)
 		}
 	}
+	if ip6 != "" {
+		if other, taken, err := tx.holder(ctx, holdIP6, ip6, self); err != nil {
+			return err
+		} else if taken {
+			return fmt.Errorf("%w: ip6 %s is already reserved for machine %q", ErrConflict, ip6, other)
+		}
+	}
 	return nil
 }
 
@@ -82,7 +90,7 @@ func checkFree(ctx context.Context, tx machineTx, name string, macs []string, ip
 // MACs, tags and machine.created event, after refusing a name, MAC or IP
 // another machine holds.
 func applyCreate(ctx context.Context, tx machineTx, m Machine, bmcShown string, bmcSealed []byte, now time.Time) (int64, error) {
-	if err := checkFree(ctx, tx, m.Name, m.MACs, m.IP, 0); err != nil {
+	if err := checkFree(ctx, tx, m.Name, m.MACs, m.IP, m.IP6, 0); err != nil {
 		return 0, err
 	}
 	id, err := tx.insertMachine(ctx, m, bmcShown, bmcSealed, now)
@@ -107,8 +115,12 @@ func applyPatch(ctx context.Context, tx machineTx, name string, pp preparedPatch
 	if err != nil {
 		return 0, err
 	}
-	if pp.setMACs || pp.checkIP {
-		if err := checkFree(ctx, tx, name, pp.macs, pp.ip, id); err != nil {
+	if pp.setMACs || pp.checkIP || pp.ip6 != nil {
+		ip6 := ""
+		if pp.ip6 != nil {
+			ip6 = *pp.ip6
+		}
+		if err := checkFree(ctx, tx, name, pp.macs, pp.ip, ip6, id); err != nil {
 			return 0, err
 		}
 	}

@@ -92,6 +92,31 @@ func NormalizeIP(s string) (string, error) {
 	return a.String(), nil
 }
 
+// NormalizeIP6 validates an IPv6 address for a DHCPv6 reservation ("" is
+// allowed and means none): a unicast address a machine can hold on the
+// provisioning network — not an IPv4 or IPv4-mapped address, not link-local
+// (the machine makes its own), not multicast, loopback or unspecified, and
+// without a zone.
+func NormalizeIP6(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return "", fmt.Errorf("%w: ip6 %q is not an IPv6 address", ErrInvalid, s)
+	}
+	switch {
+	case a.Zone() != "":
+		return "", fmt.Errorf("%w: ip6 %s: a reserved address has no zone", ErrInvalid, s)
+	case a.IsLinkLocalUnicast():
+		return "", fmt.Errorf("%w: ip6 %s is link-local: a machine makes its own; reserve a global or unique-local address", ErrInvalid, s)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
+		return "", fmt.Errorf("%w: ip6 %s cannot be assigned to a machine", ErrInvalid, s)
+	}
+	return a.String(), nil
+}
+
 // bmcSchemes are pkg/bmc's Schemes (the inventory imports nothing, so it
 // holds a copy; bmcschemes_test.go fails when the two differ).
 var bmcSchemes = map[string]bool{"ipmi": true, "redfish": true, "redfish+https": true, "redfish+http": true}

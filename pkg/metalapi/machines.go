@@ -34,11 +34,14 @@ const (
 
 // Machine is a machine as GET /api/v1/machines[/{name}] shows it.
 type Machine struct {
-	Name        string            `json:"name" yaml:"name"`
-	MACs        []string          `json:"macs" yaml:"macs"`
-	UUID        string            `json:"uuid,omitempty" yaml:"uuid,omitempty"`
-	Serial      string            `json:"serial,omitempty" yaml:"serial,omitempty"`
-	IP          string            `json:"ip,omitempty" yaml:"ip,omitempty"`
+	Name   string   `json:"name" yaml:"name"`
+	MACs   []string `json:"macs" yaml:"macs"`
+	UUID   string   `json:"uuid,omitempty" yaml:"uuid,omitempty"`
+	Serial string   `json:"serial,omitempty" yaml:"serial,omitempty"`
+	IP     string   `json:"ip,omitempty" yaml:"ip,omitempty"`
+	// IP6 is the IPv6 address reserved for the machine's MACs by metald's
+	// DHCPv6 server in full mode.
+	IP6         string            `json:"ip6,omitempty" yaml:"ip6,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
 	State       State             `json:"state" yaml:"state"`
 	StateReason string            `json:"state_reason,omitempty" yaml:"state_reason,omitempty"`
@@ -63,6 +66,7 @@ type MachineCreate struct {
 	Name string   `json:"name"`
 	MACs []string `json:"macs"`
 	IP   string   `json:"ip,omitempty"`
+	IP6  string   `json:"ip6,omitempty"`
 	// BMC is ipmi://user:pass@host[:port], redfish://… or redfish+http://…;
 	// metald seals the credentials and never shows the password again.
 	BMC    string            `json:"bmc,omitempty"`
@@ -77,6 +81,7 @@ type MachineCreate struct {
 type MachinePatch struct {
 	MACs   *[]string         `json:"macs,omitempty"`
 	IP     *string           `json:"ip,omitempty"`
+	IP6    *string           `json:"ip6,omitempty"`
 	BMC    *string           `json:"bmc,omitempty"`
 	UUID   *string           `json:"uuid,omitempty"`
 	Serial *string           `json:"serial,omitempty"`
