@@ -19,13 +19,16 @@ const macV6 = "52:54:00:e2:06:01"
 // bridge has no IPv4 address, radvd advertises fd66::/64 with the managed
 // and other-config flags (no SLAAC), and metald runs DHCPv6 in full mode
 // only (--dhcp-mode off --dhcp6-mode full, --advertise-url
-// http://[fd66::1]:8080). OVMF's PXEv6 (its IPv4 boot options off) gets
-// option 59 tftp://[fd66::1]/snponly.efi with an address from the pool
-// and fetches iPXE over TFTP on IPv6; iPXE does DHCPv6 itself and gets
-// the boot script URL, fetches /boot.ipxe over IPv6 from its leased
-// address; the agent (metal.url an IPv6 literal) does DHCPv6, registers
-// from its lease (the agent API is lease-bound) and `inspect --wait`
-// completes. The v6 lease is listed by `metalctl lease list`.
+// http://[fd66::1]:8080). The machine is given a reserved IPv6 address
+// outside the pool (`machine edit --ip6 fd66::42`). OVMF's PXEv6 (its
+// IPv4 boot options off) gets option 59 tftp://[fd66::1]/snponly.efi with
+// the reserved address and fetches iPXE over TFTP on IPv6; iPXE does
+// DHCPv6 itself and gets the boot script URL, fetches /boot.ipxe over
+// IPv6 from that address; the agent (metal.url an IPv6 literal) does
+// DHCPv6, registers from its lease (the agent API is lease-bound) and
+// `inspect --wait` completes. The v6 lease, the reserved address, is
+// listed by `metalctl lease list`: three DHCPv6 clients (firmware, iPXE,
+// the agent's) were each handed the reservation.
 func TestIPv6OnlyInspect(t *testing.T) {
 	t.Parallel() // one VM
 	need(t)
@@ -62,6 +65,10 @@ func TestIPv6OnlyInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.mustCtl("machine", "add", "v6vm", "--mac", macV6, "--bmc", v.BMCURL())
+	if out, err := r.ctl(time.Minute, "machine", "edit", "v6vm", "--ip6", "fe80::42"); err == nil || !strings.Contains(out, "link-local") {
+		t.Fatalf("a link-local reservation was not refused naming why: %v\n%s", err, out)
+	}
+	r.mustCtl("machine", "edit", "v6vm", "--ip6", "FD66:0::42")
 	start := time.Now()
 	out, err := r.ctl(6*time.Minute, "inspect", "v6vm", "--wait", "--timeout", "5m")
 	t.Logf("metalctl inspect --wait (%v):\n%s", time.Since(start).Round(time.Second), tail(out, 1000))
@@ -70,11 +77,11 @@ func TestIPv6OnlyInspect(t *testing.T) {
 	}
 	var m machine
 	r.ctlJSON(&m, "machine", "show", "v6vm")
-	if m.State != "ready" || len(m.Hardware.Disks) == 0 {
-		t.Fatalf("after inspect: state %q, %d disks; want ready with the inventory", m.State, len(m.Hardware.Disks))
+	if m.State != "ready" || len(m.Hardware.Disks) == 0 || m.IP6 != "fd66::42" {
+		t.Fatalf("after inspect: state %q, %d disks, ip6 %q; want ready with the inventory and ip6 fd66::42", m.State, len(m.Hardware.Disks), m.IP6)
 	}
 
-	// The lease: one v6 address of the pool, for the VM's MAC.
+	// The lease: the reserved address, for the VM's MAC.
 	var leases []struct {
 		MAC   string `json:"mac"`
 		IP    string `json:"ip"`
@@ -84,12 +91,12 @@ func TestIPv6OnlyInspect(t *testing.T) {
 	var leased netip.Addr
 	for _, le := range leases {
 		a, err := netip.ParseAddr(le.IP)
-		if le.MAC == macV6 && err == nil && a.Is6() && !a.Less(netip.MustParseAddr("fd66::100")) && !netip.MustParseAddr("fd66::1ff").Less(a) {
+		if le.MAC == macV6 && err == nil && a.Is6() {
 			leased = a
 		}
 	}
-	if !leased.IsValid() {
-		t.Fatalf("no v6 lease for %s in metalctl lease list: %+v", macV6, leases)
+	if leased != netip.MustParseAddr("fd66::42") {
+		t.Fatalf("v6 lease for %s in metalctl lease list is %v, want the reserved fd66::42: %+v", macV6, leased, leases)
 	}
 
 	// Every step went over IPv6: PXEv6's option 59, snponly.efi over

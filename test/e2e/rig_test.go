@@ -199,6 +199,7 @@ type machine struct {
 	Name        string `json:"name"`
 	State       string `json:"state"`
 	StateReason string `json:"state_reason"`
+	IP6         string `json:"ip6"`
 	Hardware    struct {
 		Disks []struct {
 			Name      string `json:"name"`
