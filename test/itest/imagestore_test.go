@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/metal-iaas/metal/pkg/metalapi"
+	"github.com/metal-iaas/metal/pkg/ocidisk"
 	"github.com/metal-iaas/metal/test/registry"
 )
 
@@ -88,5 +89,87 @@ func TestImageStoreTwoMetalds(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("after rm the store answers %s for the image's tag", resp.Status)
+	}
+}
+
+// TestImageStoreSeparateInventories: two metald processes, each with its
+// own SQLite inventory, one image store: the library is read back from
+// the store. An image uploaded through A is listed by B and served by B,
+// with Range, with A stopped; an image put into the store by someone
+// else's metald is listed too, a foreign tag in the prefix is not (and
+// does not break the list); removed through B, it is gone from A's list
+// once A is back.
+func TestImageStoreSeparateInventories(t *testing.T) {
+	reg := registry.Start(t, registry.Options{})
+	t.Setenv("METALD_DB", "")
+	store := []string{"--dhcp-mode", "off", "--agent-dir", t.TempDir(), "--image-store", reg.Ref("metal/images"), "--image-store-plain-http"}
+	a := StartMetald(t, "", store...)
+	b := StartMetald(t, "", store...)
+
+	disk := registry.Qcow2(t, 8, 78)
+	file := filepath.Join(t.TempDir(), "disk.qcow2")
+	if err := os.WriteFile(file, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, a.Ctl("image", "upload", file, "--name", "shared"), "upload through A")
+	// A foreign tag in the prefix: a container image (skopeo).
+	l := registry.NewLayout(t)
+	layer, mt, diffID := registry.TarLayer(t, [][2]string{{"etc/", ""}, {"etc/hostname", "x\n"}}, true)
+	app := l.Image(t, ocidisk.DefaultPlatform, []ocidisk.Descriptor{l.Blob(t, mt, layer)}, []string{diffID})
+	l.Tag(t, "app", app)
+	reg.Skopeo(t, l.Src("app"), "metal/images:app")
+	if err := a.Stop(); err != nil {
+		t.Fatalf("stop A: %v", err)
+	}
+
+	list := func(m *Metald, who string) []metalapi.Image {
+		t.Helper()
+		r := m.Ctl("image", "list", "-o", "json")
+		wantOK(t, r, "list through "+who)
+		var imgs []metalapi.Image
+		if err := json.Unmarshal([]byte(r.Stdout), &imgs); err != nil {
+			t.Fatalf("list through %s: %v\n%s", who, err, r.Stdout)
+		}
+		return imgs
+	}
+	imgs := list(b, "B")
+	if len(imgs) != 1 || imgs[0].Name != "shared" || imgs[0].RawSHA256 != registry.RawSHA256(t, disk) {
+		t.Fatalf("B lists %+v, want shared alone", imgs)
+	}
+	req, _ := http.NewRequest("GET", b.URL+"/images/shared", nil)
+	req.Header.Set("Range", "bytes=1000-99999")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, disk[1000:100000]) {
+		t.Fatalf("B serves /images/shared: %s, %d bytes", resp.Status, len(got))
+	}
+	for _, want := range []string{"image added from the store", "image fetched from the store", `tag skipped`, `tag=app`} {
+		if !strings.Contains(b.Log(), want) {
+			t.Errorf("B's log lacks %q:\n%s", want, b.Log())
+		}
+	}
+	resp, err = http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"metald_image_store_tags_refused_total 1", `metald_image_store_changes_total{change="added"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("B's /metrics lacks %s", want)
+		}
+	}
+
+	wantOK(t, b.Ctl("image", "rm", "shared"), "rm through B")
+	a.Start()
+	if imgs := list(a, "A"); len(imgs) != 0 {
+		t.Errorf("A lists %+v after B removed shared, want nothing", imgs)
+	}
+	if r := a.Ctl("image", "show", "shared"); r.Code == 0 {
+		t.Errorf("A shows the removed image: %s", r.Stdout)
 	}
 }
