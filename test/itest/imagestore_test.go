@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metal-iaas/metal/pkg/metalapi"
 	"github.com/metal-iaas/metal/pkg/ocidisk"
@@ -98,7 +99,7 @@ func TestImageStoreTwoMetalds(t *testing.T) {
 // with Range, with A stopped; an image put into the store by someone
 // else's metald is listed too, a foreign tag in the prefix is not (and
 // does not break the list); removed through B, it is gone from A's list
-// once A is back.
+// once A is back. A provision on B finds A's image before B listed it.
 func TestImageStoreSeparateInventories(t *testing.T) {
 	reg := registry.Start(t, registry.Options{})
 	t.Setenv("METALD_DB", "")
@@ -121,6 +122,13 @@ func TestImageStoreSeparateInventories(t *testing.T) {
 	if err := a.Stop(); err != nil {
 		t.Fatalf("stop A: %v", err)
 	}
+
+	// A provision on B finds the image B has not listed yet (a lookup
+	// miss reads the store; at most once a second, hence the wait).
+	wantOK(t, b.Ctl("machine", "add", "p1", "--mac", "52:54:00:5e:00:01"), "add p1 on B")
+	wantOK(t, b.Ctl("machine", "edit", "p1", "--state", "ready"), "p1 ready")
+	time.Sleep(1100 * time.Millisecond)
+	wantOK(t, b.Ctl("provision", "p1", "--image", "shared"), "provision p1 on B with A's image")
 
 	list := func(m *Metald, who string) []metalapi.Image {
 		t.Helper()
