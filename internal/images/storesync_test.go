@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -360,5 +361,35 @@ func TestStoreSyncRefusesTags(t *testing.T) {
 	}
 	if w := serve(b, "/images/liar", ""); w.Code != http.StatusInternalServerError {
 		t.Errorf("a file whose virtual size is not the recorded one: served %d", w.Code)
+	}
+}
+
+// TestStoreSyncUnreachable: a store that cannot be read fails the sync
+// (counted) but not the list, and removes nothing, not even a name seen
+// in the store before.
+func TestStoreSyncUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	ctx := context.Background()
+	b, inv := library(t, "oci://"+addr+"/metal/images", Config{})
+	if err := inv.PutImage(ctx, inventory.Image{Name: "x", File: "x.qcow2", Format: "qcow2", Chain: []string{"qcow2"},
+		Size: 1, VirtualSize: 1, SHA256: strings.Repeat("a", 64), RawSHA256: strings.Repeat("b", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.markSeen("x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(ctx); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Errorf("sync of an unreachable store: %v, want an error naming it", err)
+	}
+	if got := strings.Join(names(t, b), ","); got != "x" {
+		t.Errorf("list with the store unreachable: %q, want x", got)
+	}
+	if got := testutil.ToFloat64(b.sync.syncs.WithLabelValues("error")); got != 2 {
+		t.Errorf("failed syncs counted %v, want 2", got)
 	}
 }

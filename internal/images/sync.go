@@ -31,6 +31,9 @@ const (
 	defaultMissInterval = time.Second
 	// syncTimeout bounds one sync, whoever waits for it.
 	syncTimeout = 2 * time.Minute
+	// syncWait bounds how long a list or a lookup waits for a sync (a
+	// slow registry): then it answers from the inventory as it is.
+	syncWait = 15 * time.Second
 )
 
 // SyncResult counts what one sync changed.
@@ -356,7 +359,9 @@ func (s *Service) Image(ctx context.Context, name string) (inventory.Image, erro
 	if every <= 0 {
 		every = defaultMissInterval
 	}
-	if _, serr := s.syncSince(ctx, time.Now().Add(-every)); serr != nil {
+	wctx, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
+	if _, serr := s.syncSince(wctx, time.Now().Add(-every)); serr != nil {
 		s.log.Warn("image store sync on a miss", "image", name, "err", serr)
 		return img, err
 	}
@@ -366,7 +371,9 @@ func (s *Service) Image(ctx context.Context, name string) (inventory.Image, erro
 // List returns every image, read back from the store first (a store
 // that cannot be read is logged; the records are listed as they are).
 func (s *Service) List(ctx context.Context) ([]inventory.Image, error) {
-	if _, err := s.Sync(ctx); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
+	if _, err := s.Sync(wctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
