@@ -74,8 +74,7 @@ type Service struct {
 	fillMu  sync.Mutex
 	filling map[string]*sync.Mutex // per file being fetched from the store
 
-	sync       *syncState
-	lastResult SyncResult // of the last sync (sync.mu)
+	sync *syncState
 }
 
 // New creates the image directory if needed.

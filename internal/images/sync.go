@@ -41,13 +41,19 @@ type SyncResult struct {
 	Added, Updated, Removed, Refused int
 }
 
+// flight is one sync.
+type flight struct {
+	done    chan struct{} // closed when res and err are set
+	started time.Time
+	res     SyncResult
+	err     error
+}
+
 // syncState is the one sync in flight and the last one done.
 type syncState struct {
 	mu       sync.Mutex
-	inflight chan struct{} // closed when the running sync is done
-	started  time.Time     // of the running sync, or the last done
-	lastErr  error         // of the last done
-	doneOnce bool          // a sync has finished
+	inflight *flight // the running sync
+	last     *flight // the last done
 
 	// nameMu guards busy, touched and seen. A push with its record
 	// (Ingest) or a removal (Delete) holds its name (hold) for its
@@ -126,10 +132,10 @@ func (s *Service) Run(ctx context.Context) error {
 			st := s.sync
 			st.stop()
 			st.mu.Lock()
-			ch := st.inflight
+			f := st.inflight
 			st.mu.Unlock()
-			if ch != nil {
-				<-ch
+			if f != nil {
+				<-f.done
 			}
 			return nil
 		case <-t.C:
@@ -153,50 +159,45 @@ func (s *Service) syncSince(ctx context.Context, since time.Time) (SyncResult, e
 	st := s.sync
 	for {
 		st.mu.Lock()
-		if st.inflight == nil && st.doneOnce && !st.started.Before(since) {
-			err := st.lastErr
+		if st.last != nil && !st.last.started.Before(since) {
+			f := st.last
 			st.mu.Unlock()
-			return SyncResult{}, err
+			return f.res, f.err
 		}
-		ch := st.inflight
-		if ch == nil {
-			ch = make(chan struct{})
-			st.inflight, st.started = ch, time.Now()
-			go s.runSync(ch)
+		f := st.inflight
+		if f == nil {
+			f = &flight{done: make(chan struct{}), started: time.Now()}
+			st.inflight = f
+			go s.runSync(f)
 		}
 		st.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return SyncResult{}, ctx.Err()
-		case <-ch:
+		case <-f.done:
 		}
-		st.mu.Lock()
-		if !st.started.Before(since) {
-			err, res := st.lastErr, s.lastResult
-			st.mu.Unlock()
-			return res, err
+		if !f.started.Before(since) {
+			return f.res, f.err
 		}
-		st.mu.Unlock()
 	}
 }
 
 // runSync runs one sync, detached from whoever asked (others wait for
 // it too), and publishes its outcome.
-func (s *Service) runSync(done chan struct{}) {
+func (s *Service) runSync(f *flight) {
 	ctx, cancel := context.WithTimeout(s.sync.base, syncTimeout)
 	defer cancel()
-	res, err := s.syncOnce(ctx)
+	f.res, f.err = s.syncOnce(ctx)
 	result := "ok"
-	if err != nil {
+	if f.err != nil {
 		result = "error"
 	}
 	s.sync.syncs.WithLabelValues(result).Inc()
 	st := s.sync
 	st.mu.Lock()
-	st.lastErr, st.doneOnce, st.inflight = err, true, nil
-	s.lastResult = res
+	st.last, st.inflight = f, nil
 	st.mu.Unlock()
-	close(done)
+	close(f.done)
 }
 
 // syncOnce lists the store and makes the inventory match it.
