@@ -143,7 +143,7 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (invento
 		return inventory.Image{}, err
 	}
 	file := name + "." + info.Format
-	defer s.sync.hold(name)() // the file, the push and the record: a sync leaves them to us (sync.go)
+	defer s.hold(name)() // the file, the push and the record: a sync leaves them to us (sync.go)
 	if err := os.Rename(tmp.Name(), filepath.Join(s.cfg.Dir, file)); err != nil {
 		return inventory.Image{}, err
 	}
@@ -199,7 +199,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	defer s.sync.hold(name)() // a sync leaves it to us (sync.go)
+	defer s.hold(name)() // a sync leaves it to us (sync.go)
 	if err := s.storeDelete(ctx, name); err != nil {
 		return err
 	}

@@ -89,8 +89,12 @@ func newSyncState() *syncState {
 }
 
 // hold marks name as being pushed or removed until the returned func is
-// called.
-func (st *syncState) hold(name string) func() {
+// called (without an image store there is no sync to keep away).
+func (s *Service) hold(name string) func() {
+	if s.cfg.ImageStore == nil {
+		return func() {}
+	}
+	st := s.sync
 	st.nameMu.Lock()
 	st.busy[name]++
 	st.touched[name] = true
