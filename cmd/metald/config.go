@@ -322,11 +322,26 @@ func (c *Config) defaultAdvertiseURL() (string, error) {
 
 // metadataNetwork is what config drives say about the network: metald's
 // own subnet, gateway and DNS in full DHCP mode (machines with a
-// reserved address get it statically), nothing otherwise (DHCP).
+// reserved address get it statically), nothing otherwise (DHCP);
+// DHCPv6 when metald answers it (full: its addresses, proxy: the site's
+// server's), and no DHCPv4 on an IPv6-only network (metald runs no DHCPv4
+// and is reached at an IPv6 literal).
 func metadataNetwork(nc netboot.Config, subnet netip.Prefix) metadata.Network {
-	n := metadata.Network{Static: nc.Mode == netboot.ModeFull, Subnet: subnet, DNS: nc.DNS, Domain: nc.Domain}
+	n := metadata.Network{Static: nc.Mode == netboot.ModeFull, Subnet: subnet, DNS: nc.DNS, Domain: nc.Domain,
+		DHCP6:   nc.DHCP6.Mode == netboot.ModeFull || nc.DHCP6.Mode == netboot.ModeProxy,
+		NoDHCP4: (nc.Mode == netboot.ModeOff || nc.Mode == "") && isIPv6URL(nc.AdvertiseURL)}
 	if len(nc.Router) > 0 {
 		n.Gateway = nc.Router[0]
 	}
 	return n
+}
+
+// isIPv6URL reports whether u's host is an IPv6 literal.
+func isIPv6URL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(p.Hostname())
+	return err == nil && a.Is6() && !a.Is4In6()
 }

@@ -60,13 +60,25 @@ func (c CloudInit) Validate() error {
 
 // Network is what metald knows of the provisioning network: with Static
 // (metald's full-mode DHCP), a machine with a reserved address gets it
-// as a static configuration; otherwise its NICs use DHCP.
+// as a static configuration; otherwise its NICs use DHCP. DHCP6 and
+// NoDHCP4 say which DHCP the network has.
 type Network struct {
 	Static  bool
 	Subnet  netip.Prefix
 	Gateway netip.Addr
 	DNS     []netip.Addr
 	Domain  string
+
+	// DHCP6: DHCPv6 gives addresses on this network (metald's, or the
+	// site's beside metald's proxy): the NICs ask for one too, and a
+	// machine's reserved IPv6 address comes that way (not statically: a
+	// static IPv6 address turns off router advertisements, hence the
+	// routes, in cloud-init's renderers).
+	DHCP6 bool
+	// NoDHCP4: the provisioning network is IPv6-only (metald runs no
+	// DHCPv4 and is reached at an IPv6 address): NICs do not wait for a
+	// DHCPv4 server that is not there.
+	NoDHCP4 bool
 }
 
 // seed is one provisioning's cloud-init view of a machine.
@@ -117,8 +129,9 @@ func (s seed) metaData() string {
 }
 
 // networkConfig is cloud-init network-config version 2: every NIC
-// matched by MAC; the first (the boot NIC) with the reserved address
-// when there is one, the others on DHCP and optional.
+// matched by MAC; the first (the boot NIC) with the reserved IPv4
+// address when there is one, the others on DHCP and optional; DHCPv4 and
+// DHCPv6 as the network offers them.
 func (s seed) networkConfig(n Network) string {
 	type nameservers struct {
 		Addresses []string `yaml:"addresses,omitempty"`
@@ -131,6 +144,7 @@ func (s seed) networkConfig(n Network) string {
 	type eth struct {
 		Match       map[string]string `yaml:"match"`
 		DHCP4       bool              `yaml:"dhcp4"`
+		DHCP6       bool              `yaml:"dhcp6,omitempty"`
 		Optional    bool              `yaml:"optional,omitempty"`
 		Addresses   []string          `yaml:"addresses,omitempty"`
 		Routes      []route           `yaml:"routes,omitempty"`
@@ -141,7 +155,7 @@ func (s seed) networkConfig(n Network) string {
 		Ethernets map[string]eth `yaml:"ethernets"`
 	}{Version: 2, Ethernets: map[string]eth{}}
 	for i, mac := range s.m.MACs {
-		e := eth{Match: map[string]string{"macaddress": strings.ToLower(mac)}, DHCP4: true, Optional: i > 0}
+		e := eth{Match: map[string]string{"macaddress": strings.ToLower(mac)}, DHCP4: !n.NoDHCP4, DHCP6: n.DHCP6, Optional: i > 0}
 		if p, ok := s.staticAddr(n); ok && i == 0 {
 			e.DHCP4 = false
 			e.Addresses = []string{p.String()}
@@ -208,7 +222,8 @@ func (s seed) networkData(n Network) []byte {
 		id := fmt.Sprintf("nic%d", i)
 		links = append(links, map[string]any{"id": id, "type": "phy", "ethernet_mac_address": strings.ToLower(mac), "mtu": nil})
 		net := map[string]any{"id": fmt.Sprintf("net%d", i), "link": id, "type": "ipv4_dhcp"}
-		if p, ok := s.staticAddr(n); ok && i == 0 {
+		p, static := s.staticAddr(n)
+		if static && i == 0 {
 			net["type"] = "ipv4"
 			net["ip_address"] = p.Addr().String()
 			net["netmask"] = netmask(p.Bits())
@@ -216,7 +231,14 @@ func (s seed) networkData(n Network) []byte {
 				net["routes"] = []map[string]string{{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": n.Gateway.String()}}
 			}
 		}
-		networks = append(networks, net)
+		if !n.NoDHCP4 || (static && i == 0) {
+			networks = append(networks, net)
+		}
+		if n.DHCP6 {
+			// Stateful DHCPv6 (metald hands out the reservation), router
+			// advertisements accepted (cloud-init turns accept_ra on).
+			networks = append(networks, map[string]any{"id": fmt.Sprintf("net%d-v6", i), "link": id, "type": "ipv6_dhcpv6-stateful"})
+		}
 	}
 	for _, d := range n.DNS {
 		services = append(services, map[string]any{"type": "dns", "address": d.String()})

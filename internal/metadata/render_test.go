@@ -19,6 +19,11 @@ var (
 	m1  = inventory.Machine{Name: "rack1-07", MACs: []string{"52:54:00:AA:00:07", "52:54:00:aa:01:07"}, IP: "10.66.0.7"}
 	lan = Network{Static: true, Subnet: netip.MustParsePrefix("10.66.0.0/24"), Gateway: netip.MustParseAddr("10.66.0.1"),
 		DNS: []netip.Addr{netip.MustParseAddr("10.66.0.1"), netip.MustParseAddr("9.9.9.9")}, Domain: "lab.example"}
+	// m1 with a reserved IPv6 address: it comes by DHCPv6, never static.
+	m1v6 = inventory.Machine{Name: m1.Name, MACs: m1.MACs, IP: m1.IP, IP6: "fd66::7"}
+	dual = Network{Static: lan.Static, Subnet: lan.Subnet, Gateway: lan.Gateway, DNS: lan.DNS, Domain: lan.Domain, DHCP6: true}
+	// An IPv6-only metald: no DHCPv4 at all, DHCPv6 full.
+	v6only = Network{DHCP6: true, NoDHCP4: true}
 )
 
 func files(d *agentapi.ConfigDrive) string {
@@ -44,6 +49,10 @@ func TestConfigDriveGolden(t *testing.T) {
 		{"nocloud-outside-subnet", inventory.Machine{Name: "far", MACs: m1.MACs, IP: "192.168.9.9"}, ci, lan},
 		{"configdrive-static", m1, CloudInit{UserData: ci.UserData, SSHKeys: ci.SSHKeys, ConfigDrive: agentapi.ConfigDriveOpenStack}, lan},
 		{"configdrive-dhcp", m1, CloudInit{ConfigDrive: agentapi.ConfigDriveOpenStack}, Network{}},
+		{"nocloud-dual-stack", m1v6, ci, dual},
+		{"nocloud-ipv6-only", m1v6, ci, v6only},
+		{"configdrive-dual-stack", m1v6, CloudInit{ConfigDrive: agentapi.ConfigDriveOpenStack}, dual},
+		{"configdrive-ipv6-only", m1v6, CloudInit{ConfigDrive: agentapi.ConfigDriveOpenStack}, v6only},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d, err := ConfigDrive(c.m, 42, c.ci, c.n)

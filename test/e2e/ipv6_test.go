@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,19 @@ import (
 )
 
 const macV6 = "52:54:00:e2:06:01"
+
+// newIPv6Rig is a rig on an IPv6-only lab network, checked to be one.
+func newIPv6Rig(t *testing.T, extra ...string) *rig {
+	t.Helper()
+	r := newRigLab(t, true, lab.MetaldConfig{Extra: extra})
+	if out, err := r.lab.Exec(context.Background(), "ip", "-4", "addr", "show", "dev", "br0").CombinedOutput(); err != nil || strings.Contains(string(out), "inet ") {
+		t.Fatalf("the bridge has IPv4: %v\n%s", err, out)
+	}
+	if r.md.URL != "http://[fd66::1]:8080" {
+		t.Fatalf("metald URL %s, want the IPv6 literal", r.md.URL)
+	}
+	return r
+}
 
 // TestIPv6OnlyInspect netboots a UEFI VM on an IPv6-only network: the
 // bridge has no IPv4 address, radvd advertises fd66::/64 with the managed
@@ -35,32 +51,9 @@ func TestIPv6OnlyInspect(t *testing.T) {
 	if err := lab.CheckEFI(); err != nil {
 		testenv.Require(t, false, err.Error())
 	}
-	s := setup(t)
-	dir := t.TempDir()
 	ctx := context.Background()
-	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), nrig.Add(1)), Dir: dir, IPv6Only: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, sh: s, lab: l, dir: dir}
-	t.Cleanup(func() {
-		if t.Failed() {
-			r.dumpLogs()
-		}
-		l.Close()
-	})
-	if out, err := l.Exec(ctx, "ip", "-4", "addr", "show", "dev", "br0").CombinedOutput(); err != nil || strings.Contains(string(out), "inet ") {
-		t.Fatalf("the bridge has IPv4: %v\n%s", err, out)
-	}
-	r.md, err = l.StartMetald(ctx, lab.MetaldConfig{Bin: s.bins.Metald, AgentDir: s.agentDir,
-		Extra: []string{"--power-poll", "0", "--boot-timeout", "4m", "--progress-timeout", "2m", "--boot-efi"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.md.URL != "http://[fd66::1]:8080" {
-		t.Fatalf("metald URL %s, want the IPv6 literal", r.md.URL)
-	}
-	v, err := l.AddVM(ctx, lab.VMConfig{Name: "v6vm", MAC: macV6, DiskBytes: 256 << 20, UEFI: true})
+	r := newIPv6Rig(t, "--boot-efi")
+	v, err := r.lab.AddVM(ctx, lab.VMConfig{Name: "v6vm", MAC: macV6, DiskBytes: 256 << 20, UEFI: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,4 +118,82 @@ func TestIPv6OnlyInspect(t *testing.T) {
 			pxe6, snp, ipxe6, leased, script, tail(r.mustCtl("events", "--machine", "v6vm"), 4000))
 	}
 	t.Logf("IPv6-only inspect of v6vm at %s done in %v", leased, time.Since(start).Round(time.Second))
+}
+
+// TestIPv6OnlyStockDebian provisions the stock Debian 12 cloud image on
+// the IPv6-only network: a BIOS VM (QEMU's iPXE ROM does DHCPv6 itself)
+// with a reserved IPv6 address netboots, its agent fetches the image over
+// IPv6 and writes it with the NoCloud drive, and on first boot the image's
+// own cloud-init configures the NIC from metald's network-config — DHCPv6,
+// no DHCPv4 — so the installed OS's dhclient -6 is handed the
+// reservation too: runcmd prints the address on the console, and the
+// disk read offline has cloud-init's ifupdown stanza `inet6 dhcp` and no
+// DHCPv4 one.
+func TestIPv6OnlyStockDebian(t *testing.T) {
+	t.Parallel() // one VM
+	need(t)
+	const mac, ip6 = "52:54:00:e2:06:02", "fd66::43"
+	ctx := context.Background()
+	r := newIPv6Rig(t)
+	img := debianImages(t, r)["mbr"]
+	r.mustCtl("image", "upload", img.OVA, "--name", "debian-v6")
+	v, err := r.lab.AddVM(ctx, lab.VMConfig{Name: "deb6", MAC: mac, DiskBytes: img.SizeBytes + 1<<30, MemMiB: 768})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mustCtl("machine", "add", "deb6", "--mac", mac, "--bmc", v.BMCURL(), "--ip6", ip6)
+	r.mustCtl("machine", "edit", "deb6", "--state", "ready")
+	userData := filepath.Join(r.dir, "user-data")
+	if err := os.WriteFile(userData, []byte(`#cloud-config
+runcmd:
+  - [sh, -c, 'echo "METAL-V6-OK $(ip -6 -o addr show scope global | tr -s " " | cut -d" " -f4 | tr "\n" " ")" | tee /var/tmp/metal-v6 > /dev/ttyS0']
+power_state:
+  mode: poweroff
+  delay: now
+  condition: true
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	out, err := r.ctl(10*time.Minute, "provision", "deb6", "--image", "debian-v6", "--wait", "--timeout", "9m", "--user-data", userData)
+	t.Logf("metalctl provision --wait over IPv6 (%.0f s):\n%s", time.Since(start).Seconds(), tail(out, 800))
+	if err != nil {
+		t.Fatalf("provision over IPv6: %v\nserial:\n%s", err, tail(v.SerialText(), 3000))
+	}
+	at, err := v.WaitSerial(ctx, "METAL-V6-OK", 0, 6*time.Minute)
+	if err != nil {
+		t.Fatalf("the installed OS never ran its runcmd: %v\nserial tail:\n%s", err, tail(v.SerialText(), 4000))
+	}
+	line := v.SerialText()[at:]
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	if !strings.Contains(line, ip6+"/") {
+		t.Errorf("the installed OS's global IPv6 addresses %q do not include the reservation %s", line, ip6)
+	}
+	if _, err := v.WaitSerial(ctx, "reboot: Power down", at, 3*time.Minute); err != nil {
+		t.Fatalf("no clean power-off: %v", err)
+	}
+	time.Sleep(2 * time.Second) // QEMU exits after the guest's power-off
+	js, err := lab.Output(ctx, "sfdisk", "-J", v.Disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pt sfdiskTable
+	if err := json.Unmarshal([]byte(js), &pt); err != nil {
+		t.Fatal(err)
+	}
+	root := pt.part(fmt.Sprintf("%s%d", v.Disk, img.RootPartition))
+	if root == nil {
+		t.Fatalf("no root partition in %s", js)
+	}
+	eni, err := exec.CommandContext(ctx, "debugfs", "-R", "cat /etc/network/interfaces.d/50-cloud-init",
+		fmt.Sprintf("%s?offset=%d", v.Disk, root.Start*512)).Output()
+	if err != nil {
+		t.Fatalf("debugfs: %v", err)
+	}
+	if !strings.Contains(string(eni), "inet6 dhcp") || strings.Contains(string(eni), "inet dhcp") {
+		t.Errorf("cloud-init's network configuration: want inet6 dhcp and no DHCPv4:\n%s", eni)
+	}
+	t.Logf("stock Debian on IPv6 only: provisioned and configured at %s in %.0f s", ip6, time.Since(start).Seconds())
 }

@@ -106,11 +106,19 @@ func newRig(t testing.TB, extra ...string) *rig {
 // filled in).
 func newRigCfg(t testing.TB, mc lab.MetaldConfig) *rig {
 	t.Helper()
+	return newRigLab(t, false, mc)
+}
+
+// newRigLab is newRigCfg on an IPv6-only lab network when ipv6Only
+// (lab.Config.IPv6Only: no IPv4 on the bridge, radvd with the managed
+// flag, metald with DHCPv6 full mode only).
+func newRigLab(t testing.TB, ipv6Only bool, mc lab.MetaldConfig) *rig {
+	t.Helper()
 	s := setup(t)
 	n := nrig.Add(1)
 	dir := t.TempDir()
 	ctx := context.Background()
-	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n), Dir: dir})
+	l, err := lab.New(ctx, lab.Config{Name: fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n), Dir: dir, IPv6Only: ipv6Only})
 	if err != nil {
 		t.Fatal(err)
 	}
