@@ -86,20 +86,7 @@ func TestStockDebianCloudInit(t *testing.T) {
 		r.mustCtl("machine", "edit", c.vm, "--state", "ready")
 		vms[c.vm] = v
 	}
-	userData := filepath.Join(r.dir, "user-data")
-	// The marker goes to a file and the console; then cloud-init powers
-	// the machine off cleanly (its last module), so that the disk can be
-	// read offline with its journal checkpointed.
-	if err := os.WriteFile(userData, []byte(`#cloud-config
-runcmd:
-  - [sh, -c, 'echo "METAL-RUNCMD-OK $(hostname)" | tee /var/tmp/metal-runcmd > /dev/ttyS0']
-power_state:
-  mode: poweroff
-  delay: now
-  condition: true
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	userData := poweroffUserData(t, r.dir, `echo "METAL-RUNCMD-OK $(hostname)" | tee /var/tmp/metal-runcmd > /dev/ttyS0`)
 	var wg sync.WaitGroup
 	for _, c := range cases {
 		wg.Add(1)
@@ -117,6 +104,24 @@ power_state:
 		}()
 	}
 	wg.Wait()
+}
+
+// poweroffUserData writes a #cloud-config user-data file whose runcmd
+// runs the shell command cmd (a marker to a file and the console), after
+// which cloud-init powers the machine off cleanly (its last module), so
+// that the disk can be read offline with its journal checkpointed. It
+// returns the file's path.
+func poweroffUserData(t *testing.T, dir, cmd string) string {
+	t.Helper()
+	if strings.Contains(cmd, "'") {
+		t.Fatalf("runcmd %q: no single quotes", cmd)
+	}
+	p := filepath.Join(dir, "user-data")
+	if err := os.WriteFile(p, []byte("#cloud-config\nruncmd:\n  - [sh, -c, '"+cmd+"']\n"+
+		"power_state:\n  mode: poweroff\n  delay: now\n  condition: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func checkCloudBoot(t *testing.T, r *rig, v *lab.VM, c cloudCase, img *lab.DebianImage, start time.Time) {

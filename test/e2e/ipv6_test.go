@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -143,17 +141,7 @@ func TestIPv6OnlyStockDebian(t *testing.T) {
 	}
 	r.mustCtl("machine", "add", "deb6", "--mac", mac, "--bmc", v.BMCURL(), "--ip6", ip6)
 	r.mustCtl("machine", "edit", "deb6", "--state", "ready")
-	userData := filepath.Join(r.dir, "user-data")
-	if err := os.WriteFile(userData, []byte(`#cloud-config
-runcmd:
-  - [sh, -c, 'echo "METAL-V6-OK $(ip -6 -o addr show scope global | tr -s " " | cut -d" " -f4 | tr "\n" " ")" | tee /var/tmp/metal-v6 > /dev/ttyS0']
-power_state:
-  mode: poweroff
-  delay: now
-  condition: true
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	userData := poweroffUserData(t, r.dir, `echo "METAL-V6-OK $(ip -6 -o addr show scope global | tr -s " " | cut -d" " -f4 | tr "\n" " ")" | tee /var/tmp/metal-v6 > /dev/ttyS0`)
 	start := time.Now()
 	out, err := r.ctl(10*time.Minute, "provision", "deb6", "--image", "debian-v6", "--wait", "--timeout", "9m", "--user-data", userData)
 	t.Logf("metalctl provision --wait over IPv6 (%.0f s):\n%s", time.Since(start).Seconds(), tail(out, 800))

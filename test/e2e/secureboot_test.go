@@ -169,8 +169,10 @@ func TestSecureBootShim(t *testing.T) {
 }
 
 // sbEvents is sb1's events.
-func sbEvents(r *rig) []sbEvent {
+func sbEvents(r *rig) []sbEvent { return sbEventsOf(r, "sb1") }
+
+func sbEventsOf(r *rig, machine string) []sbEvent {
 	var evs []sbEvent
-	r.ctlJSON(&evs, "events", "--machine", "sb1")
+	r.ctlJSON(&evs, "events", "--machine", machine)
 	return evs
 }
