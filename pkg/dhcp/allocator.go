@@ -96,11 +96,9 @@ func (c AllocatorConfig) Validate() error {
 // order per MAC (persist.go), and an ACK leaves only once its lease is
 // written.
 type Allocator struct {
-	cfg     AllocatorConfig
-	mu      sync.Mutex
-	byMAC   map[string]Lease
-	byIP    map[netip.Addr]string // IP → MAC
-	decline map[netip.Addr]time.Time
+	cfg AllocatorConfig
+	mu  sync.Mutex
+	leaseIndex
 	cursor  uint32
 	stale   []write // deletions of persisted leases whose address was reused
 	writers map[string]*macWriter
@@ -113,8 +111,7 @@ func NewAllocator(ctx context.Context, cfg AllocatorConfig) (*Allocator, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Allocator{cfg: cfg, byMAC: map[string]Lease{}, byIP: map[netip.Addr]string{}, decline: map[netip.Addr]time.Time{},
-		writers: map[string]*macWriter{}}
+	a := &Allocator{cfg: cfg, leaseIndex: newLeaseIndex(), writers: map[string]*macWriter{}}
 	leases, err := cfg.Store.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: allocator: load leases: %w", err)
@@ -143,33 +140,13 @@ func addrOf(ip net.IP) netip.Addr {
 	return a
 }
 
+// index records l; a persisted lease of another MAC whose address l
+// takes over is deleted from the store on the next flushStale (staged
+// now, so that the deletion keeps its place among that MAC's writes).
 func (a *Allocator) index(l Lease) {
-	key := l.MAC.String()
-	if old, ok := a.byMAC[key]; ok && old.IP != l.IP && a.byIP[old.IP] == key {
-		delete(a.byIP, old.IP)
+	if old, ok := a.put(l); ok && old.State != LeaseOffered {
+		a.stale = append(a.stale, a.stage(old.MAC, Lease{}, true))
 	}
-	if l.IP.IsValid() {
-		// An address taken over from another MAC (its offer or lease
-		// ran out) ends that MAC's record, so the index stays bounded
-		// by the number of addresses; persisted ones are deleted from
-		// the store on the next flushStale (staged now, so that the
-		// deletion keeps its place among that MAC's writes).
-		if prev, ok := a.byIP[l.IP]; ok && prev != key {
-			if old := a.byMAC[prev]; old.State != LeaseOffered {
-				a.stale = append(a.stale, a.stage(old.MAC, Lease{}, true))
-			}
-			delete(a.byMAC, prev)
-		}
-		a.byIP[l.IP] = key
-	}
-	a.byMAC[key] = l
-}
-
-func (a *Allocator) unindex(mac string) {
-	if old, ok := a.byMAC[mac]; ok && a.byIP[old.IP] == mac {
-		delete(a.byIP, old.IP)
-	}
-	delete(a.byMAC, mac)
 }
 
 func (a *Allocator) inRange(ip netip.Addr) bool {
@@ -183,20 +160,7 @@ func (a *Allocator) free(ip netip.Addr, mac string, now time.Time) bool {
 	if !a.cfg.Subnet.Contains(ip) || ip == a.cfg.ServerIP || ip == a.cfg.Subnet.Masked().Addr() || ip == broadcastOf(a.cfg.Subnet) {
 		return false
 	}
-	if until, ok := a.decline[ip]; ok {
-		if now.Before(until) {
-			return false
-		}
-		delete(a.decline, ip)
-	}
-	owner, ok := a.byIP[ip]
-	if !ok || owner == mac {
-		return true
-	}
-	other := a.byMAC[owner]
-	// Released and expired addresses may be reused; bound ones stay sticky
-	// to their MAC until they expire.
-	return other.State == LeaseReleased || now.After(other.Expires)
+	return a.unheld(ip, mac, now)
 }
 
 func broadcastOf(p netip.Prefix) netip.Addr {

@@ -60,12 +60,10 @@ func (c Allocator6Config) Validate() error {
 // machine boot, not a DHCPv4 storm); advertised and declined addresses
 // are kept in memory only.
 type Allocator6 struct {
-	cfg     Allocator6Config
-	mu      sync.Mutex
-	byMAC   map[string]Lease
-	byIP    map[netip.Addr]string
-	decline map[netip.Addr]time.Time
-	cursor  netip.Addr
+	cfg Allocator6Config
+	mu  sync.Mutex
+	leaseIndex
+	cursor netip.Addr
 }
 
 // NewAllocator6 validates cfg and loads the existing leases.
@@ -74,8 +72,7 @@ func NewAllocator6(ctx context.Context, cfg Allocator6Config) (*Allocator6, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Allocator6{cfg: cfg, byMAC: map[string]Lease{}, byIP: map[netip.Addr]string{}, decline: map[netip.Addr]time.Time{},
-		cursor: cfg.RangeStart}
+	a := &Allocator6{cfg: cfg, leaseIndex: newLeaseIndex(), cursor: cfg.RangeStart}
 	leases, err := cfg.Store.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp6: allocator: load leases: %w", err)
@@ -91,24 +88,7 @@ func NewAllocator6(ctx context.Context, cfg Allocator6Config) (*Allocator6, erro
 // Prefix is the allocator's prefix.
 func (a *Allocator6) Prefix() netip.Prefix { return a.cfg.Prefix }
 
-func (a *Allocator6) index(l Lease) {
-	key := l.MAC.String()
-	if old, ok := a.byMAC[key]; ok && a.byIP[old.IP] == key {
-		delete(a.byIP, old.IP)
-	}
-	if prev, ok := a.byIP[l.IP]; ok && prev != key {
-		delete(a.byMAC, prev)
-	}
-	a.byIP[l.IP] = key
-	a.byMAC[key] = l
-}
-
-func (a *Allocator6) unindex(key string) {
-	if old, ok := a.byMAC[key]; ok && a.byIP[old.IP] == key {
-		delete(a.byIP, old.IP)
-	}
-	delete(a.byMAC, key)
-}
+func (a *Allocator6) index(l Lease) { a.put(l) }
 
 func (a *Allocator6) inRange(ip netip.Addr) bool {
 	return a.cfg.RangeStart.IsValid() && ip.Is6() && !ip.Less(a.cfg.RangeStart) && !a.cfg.RangeEnd.Less(ip)
@@ -119,18 +99,7 @@ func (a *Allocator6) free(ip netip.Addr, mac string, now time.Time) bool {
 	if !a.cfg.Prefix.Contains(ip) || ip == a.cfg.ServerIP || ip == a.cfg.Prefix.Masked().Addr() {
 		return false
 	}
-	if until, ok := a.decline[ip]; ok {
-		if now.Before(until) {
-			return false
-		}
-		delete(a.decline, ip)
-	}
-	owner, ok := a.byIP[ip]
-	if !ok || owner == mac {
-		return true
-	}
-	other := a.byMAC[owner]
-	return other.State == LeaseReleased || now.After(other.Expires)
+	return a.unheld(ip, mac, now)
 }
 
 // maxScan6 bounds one pool search: a /64 range is not walked end to end.
