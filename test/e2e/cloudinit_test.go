@@ -117,7 +117,8 @@ func poweroffUserData(t *testing.T, dir, cmd string) string {
 		t.Fatalf("runcmd %q: no single quotes", cmd)
 	}
 	p := filepath.Join(dir, "user-data")
-	if err := os.WriteFile(p, []byte("#cloud-config\nruncmd:\n  - [sh, -c, '"+cmd+"']\n"+
+	// The secret is what no other host may ever read (runAttacks).
+	if err := os.WriteFile(p, []byte("#cloud-config\n# secret: hunter2\nruncmd:\n  - [sh, -c, '"+cmd+"']\n"+
 		"power_state:\n  mode: poweroff\n  delay: now\n  condition: true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

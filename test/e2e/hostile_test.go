@@ -76,26 +76,12 @@ func TestHostileHostOnTheProvisioningNetwork(t *testing.T) {
 	}
 
 	base := r.md.URL
-	fakeInv := agentapi.Inventory{MemoryBytes: 1 << 50, DMI: agentapi.DMI{SystemUUID: "EVIL-UUID", SystemSerial: "EVIL-SN"},
-		CPU: agentapi.CPU{Model: "EVIL CPU"}}
-	taskID := strconv.FormatInt(job.ID, 10)
-	attacks := []attack{
-		{"take the victim's task", "GET", agentapi.PathTask + "?mac=" + mac1, nil, nil, 403},
-		{"take the task, X-Forwarded-For the victim", "GET", agentapi.PathTask + "?mac=" + mac1, nil, map[string]string{"X-Forwarded-For": ip1, "X-Real-IP": ip1}, 403},
-		{"register as the victim with fake hardware", "POST", agentapi.PathRegister, agentapi.RegisterRequest{Version: 1, MAC: mac1, AgentVersion: "evil", Inventory: fakeInv}, nil, 403},
-		{"register with a 4 MiB agent version", "POST", agentapi.PathRegister, agentapi.RegisterRequest{Version: 1, MAC: mac1, AgentVersion: strings.Repeat("A", 4<<20)}, nil, 400},
-		{"register an unknown MAC", "POST", agentapi.PathRegister, agentapi.RegisterRequest{Version: 1, MAC: "52:54:00:66:66:66"}, nil, 404},
-		{"forge a success without a token", "POST", agentapi.PathResult, agentapi.Result{Version: 1, TaskID: taskID, Success: true, SHA256: img.RawSHA256}, nil, 401},
-		{"forge a success with a guessed token", "POST", agentapi.PathResult, agentapi.Result{Version: 1, TaskID: taskID, Success: true, SHA256: img.RawSHA256}, map[string]string{"Authorization": "Bearer mt_0000"}, 401},
-		{"forge progress", "POST", agentapi.PathProgress, agentapi.Progress{Version: 1, TaskID: taskID, BytesWritten: 1 << 40}, map[string]string{"Authorization": "Bearer mt_0000"}, 401},
-		{"forge inventory", "POST", agentapi.PathInventory, agentapi.InventoryReport{Version: 1, TaskID: taskID, Inventory: fakeInv}, map[string]string{"Authorization": "Bearer mt_0000"}, 401},
-		{"read the victim's boot script", "GET", "/boot.ipxe?mac=" + mac1, nil, nil, 403},
-		{"read the victim's user-data", "GET", "/nocloud/vm1/user-data", nil, nil, 403},
-		{"read the victim's meta-data", "GET", "/nocloud/vm1/meta-data", nil, nil, 403},
-		{"read EC2 user-data", "GET", "/latest/user-data", nil, nil, 404},
-		{"read the API without a token", "GET", "/api/v1/machines", nil, nil, 401},
-	}
+	attacks := machineAttacks(mac1, "vm1", ip1, job.ID, img.RawSHA256)
 	attacks = append(attacks,
+		attack{"register with a 4 MiB agent version", "POST", agentapi.PathRegister, agentapi.RegisterRequest{Version: 1, MAC: mac1, AgentVersion: strings.Repeat("A", 4<<20)}, nil, 400},
+		attack{"register an unknown MAC", "POST", agentapi.PathRegister, agentapi.RegisterRequest{Version: 1, MAC: "52:54:00:66:66:66"}, nil, 404},
+		attack{"read EC2 user-data", "GET", "/latest/user-data", nil, nil, 404},
+		attack{"read the API without a token", "GET", "/api/v1/machines", nil, nil, 401},
 		attack{"Reset through Redfish without a session", "POST", "/redfish/v1/Systems/vm1/Actions/ComputerSystem.Reset",
 			map[string]string{"ResetType": "ForceOff"}, nil, 401},
 		// A page the operator's browser visits posts a form with the
@@ -125,15 +111,7 @@ func TestHostileHostOnTheProvisioningNetwork(t *testing.T) {
 		t.Errorf("/healthz with 100 stalled connections from the attacker: %d", code)
 	}
 	t.Logf("/healthz answered in %v with 100 stalled connections open", time.Since(t0).Round(time.Millisecond))
-	for _, a := range attacks {
-		code, body := send(t, hc, a.method, base+a.path, a.body, a.header)
-		if code != a.want {
-			t.Errorf("%s: %d, want %d: %s", a.name, code, a.want, tail(body, 300))
-		}
-		if strings.Contains(body, "mt_") || strings.Contains(body, "hunter2") {
-			t.Errorf("%s: the answer leaks a secret: %s", a.name, tail(body, 300))
-		}
-	}
+	runAttacks(t, hc, base, attacks)
 	// A flood from the attacker is cut off (bounded: 200 requests).
 	limited := 0
 	for i := 0; i < 200; i++ {
@@ -195,6 +173,44 @@ func TestHostileHostOnTheProvisioningNetwork(t *testing.T) {
 	}
 	if !strings.Contains(evs, evilIP) {
 		t.Errorf("no event names the attacker's address %s", evilIP)
+	}
+}
+
+// machineAttacks are what a stranger on the provisioning network tries
+// against the machine (MAC mac, address addr) while job id runs: take its
+// task, register as it, forge the agent's reports, read its boot script
+// and metadata. Each must be refused.
+func machineAttacks(mac, machine, addr string, id int64, rawSHA string) []attack {
+	fakeInv := agentapi.Inventory{MemoryBytes: 1 << 50, DMI: agentapi.DMI{SystemUUID: "EVIL-UUID", SystemSerial: "EVIL-SN"},
+		CPU: agentapi.CPU{Model: "EVIL CPU"}}
+	taskID := strconv.FormatInt(id, 10)
+	guessed := map[string]string{"Authorization": "Bearer mt_0000"}
+	return []attack{
+		{"take the victim's task", "GET", agentapi.PathTask + "?mac=" + mac, nil, nil, 403},
+		{"take the task, X-Forwarded-For the victim", "GET", agentapi.PathTask + "?mac=" + mac, nil, map[string]string{"X-Forwarded-For": addr, "X-Real-IP": addr}, 403},
+		{"register as the victim with fake hardware", "POST", agentapi.PathRegister, agentapi.RegisterRequest{Version: 1, MAC: mac, AgentVersion: "evil", Inventory: fakeInv}, nil, 403},
+		{"forge a success without a token", "POST", agentapi.PathResult, agentapi.Result{Version: 1, TaskID: taskID, Success: true, SHA256: rawSHA}, nil, 401},
+		{"forge a success with a guessed token", "POST", agentapi.PathResult, agentapi.Result{Version: 1, TaskID: taskID, Success: true, SHA256: rawSHA}, guessed, 401},
+		{"forge progress", "POST", agentapi.PathProgress, agentapi.Progress{Version: 1, TaskID: taskID, BytesWritten: 1 << 40}, guessed, 401},
+		{"forge inventory", "POST", agentapi.PathInventory, agentapi.InventoryReport{Version: 1, TaskID: taskID, Inventory: fakeInv}, guessed, 401},
+		{"read the victim's boot script", "GET", "/boot.ipxe?mac=" + mac, nil, nil, 403},
+		{"read the victim's user-data", "GET", "/nocloud/" + machine + "/user-data", nil, nil, 403},
+		{"read the victim's meta-data", "GET", "/nocloud/" + machine + "/meta-data", nil, nil, 403},
+	}
+}
+
+// runAttacks sends each attack from hc and checks metald's answer, and
+// that no answer carries a task token or the user-data's secret.
+func runAttacks(t *testing.T, hc *http.Client, base string, attacks []attack) {
+	t.Helper()
+	for _, a := range attacks {
+		code, body := send(t, hc, a.method, base+a.path, a.body, a.header)
+		if code != a.want {
+			t.Errorf("%s: %d, want %d: %s", a.name, code, a.want, tail(body, 300))
+		}
+		if strings.Contains(body, "mt_") || strings.Contains(body, "hunter2") {
+			t.Errorf("%s: the answer leaks a secret: %s", a.name, tail(body, 300))
+		}
 	}
 }
 

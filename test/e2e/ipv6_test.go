@@ -126,7 +126,9 @@ func TestIPv6OnlyInspect(t *testing.T) {
 // no DHCPv4 — so the installed OS's dhclient -6 is handed the
 // reservation too: runcmd prints the address on the console, and the
 // disk read offline has cloud-init's ifupdown stanza `inet6 dhcp` and no
-// DHCPv4 one.
+// DHCPv4 one. While the agent writes, a hostile host on the same link
+// (its own namespace, fd66::66) tries the machine attacks over IPv6:
+// every one is refused and the job is untouched.
 func TestIPv6OnlyStockDebian(t *testing.T) {
 	t.Parallel() // one VM
 	need(t)
@@ -143,7 +145,30 @@ func TestIPv6OnlyStockDebian(t *testing.T) {
 	r.mustCtl("machine", "edit", "deb6", "--state", "ready")
 	userData := poweroffUserData(t, r.dir, `echo "METAL-V6-OK $(ip -6 -o addr show scope global | tr -s " " | cut -d" " -f4 | tr "\n" " ")" | tee /var/tmp/metal-v6 > /dev/ttyS0`)
 	start := time.Now()
-	out, err := r.ctl(10*time.Minute, "provision", "deb6", "--image", "debian-v6", "--wait", "--timeout", "9m", "--user-data", userData)
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = r.ctl(10*time.Minute, "provision", "deb6", "--image", "debian-v6", "--wait", "--timeout", "9m", "--user-data", userData)
+		done <- err
+	}()
+	job := waitJob(t, r, "deb6", func(j jobView) bool { return j.Phase == "writing" && j.AgentAddr != "" }, 6*time.Minute, done)
+	if job.AgentAddr != ip6 {
+		t.Fatalf("job %d claimed from %s, want the reserved %s", job.ID, job.AgentAddr, ip6)
+	}
+	evil, err := r.lab.AddHost(ctx, "evil6", "fd66::66")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAttacks(t, evil.HTTPClient(), r.md.URL, machineAttacks(mac, "deb6", ip6, job.ID, img.RawSHA256))
+	if after := getJob(t, r, job.ID); after.AgentAddr != ip6 || after.State != "running" {
+		t.Errorf("the attacks changed the job: %+v", after)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Minute):
+		t.Fatal("provision did not finish")
+	}
 	t.Logf("metalctl provision --wait over IPv6 (%.0f s):\n%s", time.Since(start).Seconds(), tail(out, 800))
 	if err != nil {
 		t.Fatalf("provision over IPv6: %v\nserial:\n%s", err, tail(v.SerialText(), 3000))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,12 +20,18 @@ import (
 // provisioning network.
 type Host struct {
 	NS   string
-	Addr string // its IPv4 address on the bridge
+	Addr string // its address on the bridge
 }
 
-// AddHost creates the host name with address addr (e.g. "10.66.0.66")
-// on the bridge; Close removes it.
+// AddHost creates the host name with address addr (e.g. "10.66.0.66",
+// or an IPv6 one of the lab's fd66::/64, taken without duplicate address
+// detection) on the bridge; Close removes it.
 func (l *Lab) AddHost(ctx context.Context, name, addr string) (*Host, error) {
+	cidr := addr + "/24"
+	var flags []string
+	if strings.Contains(addr, ":") {
+		cidr, flags = addr+"/64", []string{"nodad"}
+	}
 	h := &Host{NS: l.NS + "-" + name, Addr: addr}
 	Cleanup(h.NS)
 	if err := Run(ctx, "ip", "netns", "add", h.NS); err != nil {
@@ -41,7 +48,7 @@ func (l *Lab) AddHost(ctx context.Context, name, addr string) (*Host, error) {
 		{"-n", l.NS, "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", h.NS},
 		{"-n", l.NS, "link", "set", outer, "master", bridge, "up"},
 		{"-n", h.NS, "link", "set", "lo", "up"},
-		{"-n", h.NS, "addr", "add", addr + "/24", "dev", inner},
+		append([]string{"-n", h.NS, "addr", "add", cidr, "dev", inner}, flags...),
 		{"-n", h.NS, "link", "set", inner, "up"},
 	} {
 		if err := Run(ctx, "ip", a...); err != nil {
