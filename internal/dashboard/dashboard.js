@@ -20,7 +20,7 @@ async function refresh() {
     const ms = await api('/machines');
     $('count').textContent = '(' + ms.length + ')';
     $('machines').innerHTML = ms.map(m => `<tr><td>${esc(m.name)}</td><td><span class="state ${esc(m.state)}">${esc(m.state)}</span></td>` +
-      `<td>${esc(m.power_state)}</td><td>${esc((m.macs||[]).join(', '))}</td><td>${esc(m.ip)}</td>` +
+      `<td>${esc(m.power_state)}</td><td>${esc((m.macs||[]).join(', '))}</td><td>${esc([m.ip, m.ip6].filter(Boolean).join(', '))}</td>` +
       `<td>${esc(Object.entries(m.tags||{}).map(([k,v]) => k+'='+v).join(', '))}</td></tr>`).join('');
     const js = await api('/jobs?active=true');
     $('jobs').innerHTML = js.map(j => { const p = j.progress || {}; const pct = p.total ? Math.floor(100*p.bytes_written/p.total) : 0;
