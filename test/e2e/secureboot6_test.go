@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/metal-iaas/metal/test/lab"
-	"github.com/metal-iaas/metal/test/testenv"
 )
 
 // TestSecureBootShimIPv6 runs the Secure Boot chain on the IPv6-only
@@ -22,15 +21,7 @@ import (
 // DHCPv6 and `inspect --wait` completes with secure_boot true.
 func TestSecureBootShimIPv6(t *testing.T) {
 	t.Parallel() // one VM
-	need(t)
-	if err := lab.CheckSecureBoot(); err != nil {
-		testenv.Require(t, false, err.Error())
-	}
-	s := setup(t)
-	shimDir, err := lab.Shim(context.Background(), s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, shimDir := secureBootSetup(t)
 	const mac, ip6 = "52:54:00:e2:5b:06", "fd66::44"
 	r := newIPv6Rig(t, "--boot-efi", "--uefi-boot", "shim", "--shim-dir", shimDir)
 	v, err := r.lab.AddVM(context.Background(), lab.VMConfig{Name: "sb6", MAC: mac, DiskBytes: 256 << 20, UEFI: true, SecureBoot: true})

@@ -18,6 +18,23 @@ const (
 	ipSB  = "10.66.0.31"
 )
 
+// secureBootSetup checks that the machine can run Secure Boot VMs (or
+// says why not, loudly) and returns the shared set-up and the directory
+// of Debian's signed shim and GRUB.
+func secureBootSetup(t *testing.T) (*shared, string) {
+	t.Helper()
+	need(t)
+	if err := lab.CheckSecureBoot(); err != nil {
+		testenv.Require(t, false, err.Error())
+	}
+	s := setup(t)
+	shimDir, err := lab.Shim(context.Background(), s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, shimDir
+}
+
 // sbEvent is the part of metalctl events -o json the test reads.
 type sbEvent struct {
 	Time time.Time      `json:"time"`
@@ -44,15 +61,7 @@ type sbEvent struct {
 // The files' signatures are checked with sbverify first.
 func TestSecureBootShim(t *testing.T) {
 	t.Parallel() // one VM
-	need(t)
-	if err := lab.CheckSecureBoot(); err != nil {
-		testenv.Require(t, false, err.Error())
-	}
-	s := setup(t)
-	shimDir, err := lab.Shim(context.Background(), s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, shimDir := secureBootSetup(t)
 	for file, signer := range map[string]string{
 		filepath.Join(shimDir, "shimx64.efi"): "Microsoft Corporation UEFI CA 2011",
 		filepath.Join(shimDir, "grubx64.efi"): "Debian Secure Boot Signer",

@@ -65,25 +65,15 @@ func TestImageStoreTwoMetalds(t *testing.T) {
 		imgs[0].RawSHA256 != registry.RawSHA256(t, disk) {
 		t.Fatalf("B lists %s (%v)", r.Stdout, err)
 	}
-	req, _ := http.NewRequest("GET", b.URL+"/images/shared", nil)
-	req.Header.Set("Range", "bytes=1000-99999")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, disk[1000:100000]) {
-		t.Fatalf("B serves /images/shared: %s, %d bytes", resp.Status, len(got))
-	}
+	wantRange(t, b.URL+"/images/shared", disk)
 	if !strings.Contains(b.Log(), "image fetched from the store") {
 		t.Errorf("B did not say it fetched the image from the store:\n%s", b.Log())
 	}
 
 	wantOK(t, b.Ctl("image", "rm", "shared"), "rm through B")
-	req, _ = http.NewRequest("GET", "http://"+reg.Addr+"/v2/metal/images/manifests/shared", nil)
+	req, _ := http.NewRequest("GET", "http://"+reg.Addr+"/v2/metal/images/manifests/shared", nil)
 	req.SetBasicAuth("metal", "pw")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,23 +134,13 @@ func TestImageStoreSeparateInventories(t *testing.T) {
 	if len(imgs) != 1 || imgs[0].Name != "shared" || imgs[0].RawSHA256 != registry.RawSHA256(t, disk) {
 		t.Fatalf("B lists %+v, want shared alone", imgs)
 	}
-	req, _ := http.NewRequest("GET", b.URL+"/images/shared", nil)
-	req.Header.Set("Range", "bytes=1000-99999")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, disk[1000:100000]) {
-		t.Fatalf("B serves /images/shared: %s, %d bytes", resp.Status, len(got))
-	}
+	wantRange(t, b.URL+"/images/shared", disk)
 	for _, want := range []string{"image added from the store", "image fetched from the store", `tag skipped`, `tag=app`} {
 		if !strings.Contains(b.Log(), want) {
 			t.Errorf("B's log lacks %q:\n%s", want, b.Log())
 		}
 	}
-	resp, err = http.Get(b.URL + "/metrics")
+	resp, err := http.Get(b.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,5 +159,21 @@ func TestImageStoreSeparateInventories(t *testing.T) {
 	}
 	if r := a.Ctl("image", "show", "shared"); r.Code == 0 {
 		t.Errorf("A shows the removed image: %s", r.Stdout)
+	}
+}
+
+// wantRange checks that url serves bytes 1000-99999 of disk as a 206.
+func wantRange(t *testing.T, url string, disk []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Range", "bytes=1000-99999")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, disk[1000:100000]) {
+		t.Fatalf("%s: %s, %d bytes, want 206 with bytes 1000-99999", url, resp.Status, len(got))
 	}
 }
