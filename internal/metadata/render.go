@@ -235,9 +235,12 @@ func (s seed) networkData(n Network) []byte {
 			networks = append(networks, net)
 		}
 		if n.DHCP6 {
-			// Stateful DHCPv6 (metald hands out the reservation), router
+			// DHCPv6 (metald hands out the reservation), router
 			// advertisements accepted (cloud-init turns accept_ra on).
-			networks = append(networks, map[string]any{"id": fmt.Sprintf("net%d-v6", i), "link": id, "type": "ipv6_dhcpv6-stateful"})
+			// "ipv6_dhcp" rather than "ipv6_dhcpv6-stateful", which
+			// cloud-init's sysconfig renderer (Rocky, RHEL) turns into
+			// BOOTPROTO=dhcp: DHCPv4 too (TestStockCloudInitRendersNetwork).
+			networks = append(networks, map[string]any{"id": fmt.Sprintf("net%d-v6", i), "link": id, "type": "ipv6_dhcp"})
 		}
 	}
 	for _, d := range n.DNS {
