@@ -188,6 +188,20 @@ func (m *Metald) Kill() {
 // Log returns what metald printed so far.
 func (m *Metald) Log() string { return m.log.String() }
 
+// LogHas reports whether metald's log holds s within d: its output
+// reaches the buffer through a pipe, a little after the request that
+// made it was answered.
+func (m *Metald) LogHas(s string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(m.Log(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // Result is one metalctl run.
 type Result struct {
 	Stdout, Stderr string

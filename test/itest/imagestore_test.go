@@ -66,7 +66,7 @@ func TestImageStoreTwoMetalds(t *testing.T) {
 		t.Fatalf("B lists %s (%v)", r.Stdout, err)
 	}
 	wantRange(t, b.URL+"/images/shared", disk)
-	if !strings.Contains(b.Log(), "image fetched from the store") {
+	if !b.LogHas("image fetched from the store", 5*time.Second) {
 		t.Errorf("B did not say it fetched the image from the store:\n%s", b.Log())
 	}
 
@@ -136,7 +136,7 @@ func TestImageStoreSeparateInventories(t *testing.T) {
 	}
 	wantRange(t, b.URL+"/images/shared", disk)
 	for _, want := range []string{"image added from the store", "image fetched from the store", `tag skipped`, `tag=app`} {
-		if !strings.Contains(b.Log(), want) {
+		if !b.LogHas(want, 5*time.Second) {
 			t.Errorf("B's log lacks %q:\n%s", want, b.Log())
 		}
 	}
