@@ -27,14 +27,11 @@ import (
 // there, and bounded to Config.CacheBytes by evicting the least recently
 // served files (the store keeps them).
 
-// storePut pushes img's file to the store, if there is one, with what
-// metald knows of it: raw SHA-256, virtual size, format chain and (man,
-// when chunks are on) the chunk manifest's size and digest.
-func (s *Service) storePut(ctx context.Context, img inventory.Image, man *imaging.Manifest) error {
-	if s.cfg.ImageStore == nil {
-		return nil
-	}
-	f := oci.File{Path: s.Path(img), Size: img.Size, SHA256: img.SHA256, MediaType: oci.DiskMediaType(img.Chain),
+// layerFile is img's file as the artifact's one layer, annotated with
+// what metald knows of it (raw SHA-256, virtual size, format chain), as
+// both the image store and export push it.
+func (s *Service) layerFile(img inventory.Image) oci.File {
+	return oci.File{Path: s.Path(img), Size: img.Size, SHA256: img.SHA256, MediaType: oci.DiskMediaType(img.Chain),
 		Annotations: map[string]string{
 			ocidisk.AnnotationTitle:    img.File,
 			ocidisk.AnnotationDiskType: img.Format,
@@ -42,12 +39,27 @@ func (s *Service) storePut(ctx context.Context, img inventory.Image, man *imagin
 			AnnotationVirtualSize:      strconv.FormatInt(img.VirtualSize, 10),
 			AnnotationChain:            strings.Join(img.Chain, "/"),
 		}}
+}
+
+// manifestAnnotations are the artifact manifest's annotations for img:
+// its creation time and raw SHA-256.
+func manifestAnnotations(img inventory.Image) map[string]string {
+	return map[string]string{AnnotationCreated: img.CreatedAt.UTC().Format(time.RFC3339), AnnotationRawSHA256: img.RawSHA256}
+}
+
+// storePut pushes img's file to the store, if there is one, with what
+// metald knows of it: raw SHA-256, virtual size, format chain and (man,
+// when chunks are on) the chunk manifest's size and digest.
+func (s *Service) storePut(ctx context.Context, img inventory.Image, man *imaging.Manifest) error {
+	if s.cfg.ImageStore == nil {
+		return nil
+	}
+	f := s.layerFile(img)
 	if man != nil {
 		f.Annotations[AnnotationChunkSize] = strconv.FormatInt(man.ChunkSize, 10)
 		f.Annotations[AnnotationChunkManifest] = man.Digest()
 	}
-	d, err := s.cfg.ImageStore.Put(ctx, img.Name, f, map[string]string{AnnotationRawSHA256: img.RawSHA256,
-		AnnotationCreated: img.CreatedAt.UTC().Format(time.RFC3339)})
+	d, err := s.cfg.ImageStore.Put(ctx, img.Name, f, manifestAnnotations(img))
 	if err != nil {
 		return fmt.Errorf("image store %s: %w", s.cfg.ImageStore, err)
 	}

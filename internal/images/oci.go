@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -178,18 +177,7 @@ func (s *Service) Export(ctx context.Context, name string, req metalapi.ImageExp
 	file.Close()
 	o := s.cfg.OCI
 	o.Username, o.Password, o.PlainHTTP = req.Username, req.Password, req.PlainHTTP
-	f := oci.File{Path: s.Path(img), Size: img.Size, SHA256: img.SHA256, MediaType: oci.DiskMediaType(img.Chain),
-		Annotations: map[string]string{
-			ocidisk.AnnotationTitle:    img.File,
-			ocidisk.AnnotationDiskType: img.Format,
-			AnnotationRawSHA256:        img.RawSHA256,
-			AnnotationVirtualSize:      strconv.FormatInt(img.VirtualSize, 10),
-			AnnotationChain:            strings.Join(img.Chain, "/"),
-		}}
-	digest, err := oci.Push(ctx, ref, f, map[string]string{
-		"org.opencontainers.image.created": img.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"),
-		AnnotationRawSHA256:                img.RawSHA256,
-	}, o)
+	digest, err := oci.Push(ctx, ref, s.layerFile(img), manifestAnnotations(img), o)
 	if err != nil {
 		return metalapi.ImageExported{}, ociError(err)
 	}

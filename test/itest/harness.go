@@ -242,3 +242,18 @@ func Require(t testing.TB, ok bool, why string) {
 	t.Helper()
 	testenv.Require(t, ok, why)
 }
+
+// sharedKeyDir is a data directory for a second metald on a's database:
+// it holds a's secret.key, which seals the BMC credentials they share.
+func sharedKeyDir(t *testing.T, a *Metald) string {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(a.DataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -38,14 +38,7 @@ func TestImageStoreTwoMetalds(t *testing.T) {
 	t.Setenv("METALD_DB", url)
 	store := []string{"--dhcp-mode", "off", "--agent-dir", t.TempDir(), "--image-store", reg.Ref("metal/images"), "--image-store-plain-http"}
 	a := StartMetald(t, "", store...)
-	dirB := t.TempDir()
-	key, err := os.ReadFile(filepath.Join(a.DataDir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, "secret.key"), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dirB := sharedKeyDir(t, a)
 	b := StartMetald(t, dirB, append(store, "--image-cache-size", "100000000")...)
 
 	disk := registry.Qcow2(t, 8, 77)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,14 +41,7 @@ func TestTwoMetaldsShareOnePostgres(t *testing.T) {
 	if !strings.Contains(a.Log(), "db=postgres") {
 		t.Fatalf("metald A does not say it runs on postgres:\n%s", a.Log())
 	}
-	dirB := t.TempDir()
-	key, err := os.ReadFile(filepath.Join(a.DataDir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, "secret.key"), key, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dirB := sharedKeyDir(t, a)
 	b := StartMetald(t, dirB, "--dhcp-mode", "off", "--bmc-timeout", "2s")
 
 	// m1's BMC is a loopback UDP port nothing answers on.
